@@ -1,0 +1,128 @@
+using System.Text.Json;
+using Hornbeam.Api.Json;
+using Hornbeam.State;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Hornbeam.Api.State;
+
+/// <summary>Shared state over REST: the seed's state_get, state_set, state_delete, state_incr, state_decr, state_get_multi and state_keys.</summary>
+public static class StateApi
+{
+    public static RouteGroupBuilder MapState(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/state").WithTags("State");
+
+        group.MapGet("/", Keys).WithName("StateKeys")
+            .WithSummary("state_keys: list keys, optionally by prefix, one page at a time")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        group.MapPost("/multi", GetMulti).WithName("StateGetMulti")
+            .WithSummary("state_get_multi: get many keys at once; absent keys map to null")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        group.MapPost("/incr/{**key}", Increment).WithName("StateIncr")
+            .WithSummary("state_incr: atomically add delta (default 1) to a counter and return the new value")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapPost("/decr/{**key}", Decrement).WithName("StateDecr")
+            .WithSummary("state_decr: atomically subtract delta (default 1) from a counter and return the new value")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapGet("/{**key}", Get).WithName("StateGet")
+            .WithSummary("state_get: read a key's JSON value")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{**key}", Set).WithName("StateSet")
+            .WithSummary("state_set: store any JSON value under a key")
+            .Accepts<JsonElement>("application/json", "*/*")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        group.MapDelete("/{**key}", Delete).WithName("StateDelete")
+            .WithSummary("state_delete: remove a key; succeeds also when it is absent")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+
+        group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        return group;
+    }
+
+    public static async Task<Results<RawJson<StateEntry>, ProblemHttpResult>> Get(string key, IStateStore state)
+    {
+        key = RouteKey.Decode(key);
+        var json = await state.GetJsonAsync(key);
+        if (json is null)
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, type: Problems.ProblemTypes.NotFound,
+                title: "Not found", detail: $"No value is stored under '{key}'.");
+        return new RawJson<StateEntry>(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("key"u8, key);
+            w.WritePropertyName("value"u8);
+            w.WriteRawValue(json, skipInputValidation: true);
+            w.WriteEndObject();
+        });
+    }
+
+    public static async Task<NoContent> Set(string key, HttpRequest request, IStateStore state, IOptions<HornbeamOptions> options)
+    {
+        key = RouteKey.Decode(key);
+        var body = await RequestBody.ReadAsync(request, options.Value.MaxValueBytes);
+        await state.SetJsonAsync(key, body);
+        return TypedResults.NoContent();
+    }
+
+    public static async Task<NoContent> Delete(string key, IStateStore state)
+    {
+        await state.DeleteAsync(RouteKey.Decode(key));
+        return TypedResults.NoContent();
+    }
+
+    public static async Task<Ok<CounterValue>> Increment(string key, IStateStore state, long delta = 1)
+    {
+        key = RouteKey.Decode(key);
+        return TypedResults.Ok(new CounterValue(key, await state.IncrementAsync(key, delta)));
+    }
+
+    public static async Task<Ok<CounterValue>> Decrement(string key, IStateStore state, long delta = 1)
+    {
+        key = RouteKey.Decode(key);
+        return TypedResults.Ok(new CounterValue(key, await state.DecrementAsync(key, delta)));
+    }
+
+    public static async Task<RawJson<StateValues>> GetMulti(StateMultiRequest request, IStateStore state)
+    {
+        if (request.Keys is null)
+            throw new HornbeamException(HornbeamError.InvalidInput, "The body must be an object with a 'keys' array of strings, e.g. {\"keys\": [\"user:1\"]}.");
+        if (request.Keys.Any(k => k is null))
+            throw new HornbeamException(HornbeamError.InvalidInput, "Every entry of 'keys' must be a string; null is not a key.");
+        var values = await state.GetManyJsonAsync(request.Keys);
+        return new RawJson<StateValues>(w =>
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("values"u8);
+            foreach (var (key, json) in values)
+            {
+                w.WritePropertyName(key);
+                if (json is null) w.WriteNullValue();
+                else w.WriteRawValue(json, skipInputValidation: true);
+            }
+            w.WriteEndObject();
+            w.WriteEndObject();
+        });
+    }
+
+    public static async Task<Ok<StateKeysList>> Keys(IStateStore state, string? prefix = null, int? limit = null, string? cursor = null)
+    {
+        var page = await state.KeysAsync(prefix, limit, cursor);
+        return TypedResults.Ok(new StateKeysList(page.Keys, page.Cursor));
+    }
+}
+
+/// <summary>A key and its JSON value.</summary>
+public sealed record StateEntry(string Key, JsonElement Value);
+
+/// <summary>A counter's key and its value after the change.</summary>
+public sealed record CounterValue(string Key, long Value);
+
+/// <summary>The keys to read at once.</summary>
+public sealed record StateMultiRequest(string[]? Keys);
+
+/// <summary>Every requested key mapped to its value, or null when absent.</summary>
+public sealed record StateValues(Dictionary<string, JsonElement?> Values);
+
+/// <summary>A page of keys; pass <c>cursor</c> back to get the next page. It is null on the last page.</summary>
+public sealed record StateKeysList(IReadOnlyList<string> Keys, string? Cursor);

@@ -1,0 +1,52 @@
+using Hornbeam.Redis;
+using Hornbeam.State;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Hornbeam;
+
+/// <summary>Registers Hornbeam's capabilities with one call.</summary>
+public static class HornbeamServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds Hornbeam: the shared Redis connection (from <c>ConnectionStrings:Redis</c>), options from the
+    /// <c>Hornbeam</c> section, and every capability's services. Answers a builder for registering functions and hooks.
+    /// </summary>
+    public static HornbeamBuilder AddHornbeam(this IServiceCollection services, Action<HornbeamOptions>? configure = null)
+    {
+        var options = services.AddOptions<HornbeamOptions>().BindConfiguration(HornbeamOptions.Section)
+            .ValidateOnStart();
+        if (configure is not null) options.Configure(configure);
+        services.AddSingleton<IValidateOptions<HornbeamOptions>, HornbeamOptionsValidator>();
+
+        services.TryAddSingleton(sp => new RedisConnection(
+            sp.GetRequiredService<IConfiguration>().GetConnectionString("Redis")
+                ?? throw new InvalidOperationException("ConnectionStrings:Redis is not set; give a StackExchange.Redis connection string such as 'localhost:6379'."),
+            sp.GetRequiredService<ILogger<RedisConnection>>()));
+        // Registered first so the connection exists before any other Hornbeam service starts.
+        services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => sp.GetRequiredService<RedisConnection>()));
+        services.TryAddSingleton<IConnectionMultiplexer>(sp => sp.GetRequiredService<RedisConnection>().Multiplexer);
+        services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
+
+        services.TryAddSingleton<IStateStore, StateStore>();
+        return new HornbeamBuilder(services);
+    }
+
+    private sealed class HornbeamOptionsValidator : IValidateOptions<HornbeamOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, HornbeamOptions options) =>
+            options.Validate() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
+    }
+}
+
+/// <summary>What <see cref="HornbeamServiceCollectionExtensions.AddHornbeam"/> answers: later capabilities add their registrations here.</summary>
+public sealed class HornbeamBuilder(IServiceCollection services)
+{
+    /// <summary>The service collection Hornbeam registered into.</summary>
+    public IServiceCollection Services { get; } = services;
+}

@@ -1,0 +1,51 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Hornbeam.Redis;
+
+/// <summary>
+/// Owns the one shared <see cref="ConnectionMultiplexer"/>. It connects when the host starts, without failing when
+/// Redis is down: commands then fail fast (no backlog) and the multiplexer reconnects by itself when Redis returns.
+/// </summary>
+public sealed class RedisConnection(string configuration, ILogger<RedisConnection> logger) : IHostedService, IAsyncDisposable
+{
+    private ConnectionMultiplexer? _multiplexer;
+
+    /// <summary>The shared multiplexer; available once the host has started.</summary>
+    public IConnectionMultiplexer Multiplexer =>
+        _multiplexer ?? throw new InvalidOperationException("Redis is not connected yet: the host has not started Hornbeam's RedisConnection.");
+
+    /// <summary>The StackExchange.Redis options Hornbeam uses for a connection string.</summary>
+    public static ConfigurationOptions Options(string configuration)
+    {
+        var options = ConfigurationOptions.Parse(configuration);
+        options.AbortOnConnectFail = false;
+        // A request while Redis is unreachable should get a 503 now, not after queueing for the timeout.
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        if (!configuration.Contains("connectTimeout", StringComparison.OrdinalIgnoreCase)) options.ConnectTimeout = 2000;
+        if (!configuration.Contains("syncTimeout", StringComparison.OrdinalIgnoreCase)) options.SyncTimeout = 2000;
+        if (!configuration.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase)) options.AsyncTimeout = 2000;
+        options.ReconnectRetryPolicy = new ExponentialRetry(250, 2000);
+        return options;
+    }
+
+    /// <inheritdoc />
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_multiplexer is not null) return;
+        _multiplexer = await ConnectionMultiplexer.ConnectAsync(Options(configuration));
+        if (!_multiplexer.IsConnected)
+            logger.LogWarning("Redis at {Endpoints} is not reachable yet; requests get 503 until it is, and Hornbeam keeps retrying.",
+                string.Join(", ", _multiplexer.GetEndPoints().Select(e => e.ToString())));
+    }
+
+    /// <inheritdoc />
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_multiplexer is not null) await _multiplexer.DisposeAsync();
+    }
+}

@@ -1,0 +1,41 @@
+using System.Text;
+using StackExchange.Redis;
+
+namespace Hornbeam.Redis;
+
+/// <summary>
+/// Every Redis key Hornbeam uses is built here, under the configured prefix.
+/// Keys that one script touches together share a hash tag, so they live in one Redis Cluster slot.
+/// </summary>
+public sealed class RedisKeys(string prefix)
+{
+    /// <summary>State keys are spread over this many index buckets; each bucket is one hash slot.</summary>
+    public const int StateBuckets = 16;
+
+    /// <summary>The namespace prefix, e.g. <c>hornbeam:</c>.</summary>
+    public string Prefix { get; } = prefix;
+
+    private readonly string[] _stateValuePrefixes = Enumerable.Range(0, StateBuckets).Select(b => $"{prefix}{{state:{b:x}}}:v:").ToArray();
+    private readonly RedisKey[] _stateIndexes = Enumerable.Range(0, StateBuckets).Select(b => (RedisKey)$"{prefix}{{state:{b:x}}}:index").ToArray();
+
+    /// <summary>The Redis key holding the value of state key <paramref name="key"/>.</summary>
+    public RedisKey StateValue(string key) => _stateValuePrefixes[StateBucket(key)] + key;
+
+    /// <summary>The sorted set (all scores 0, ordered by bytes) that indexes the keys of <paramref name="key"/>'s bucket.</summary>
+    public RedisKey StateIndexFor(string key) => _stateIndexes[StateBucket(key)];
+
+    /// <summary>All bucket indexes, for listing keys.</summary>
+    public IReadOnlyList<RedisKey> StateIndexes => _stateIndexes;
+
+    /// <summary>FNV-1a over the key's UTF-8 bytes: stable across processes and languages.</summary>
+    public static int StateBucket(string key)
+    {
+        Span<byte> small = stackalloc byte[256];
+        var max = Encoding.UTF8.GetMaxByteCount(key.Length);
+        var bytes = max <= small.Length ? small : new byte[max];
+        var n = Encoding.UTF8.GetBytes(key, bytes);
+        uint hash = 2166136261;
+        foreach (var b in bytes[..n]) hash = (hash ^ b) * 16777619;
+        return (int)(hash % StateBuckets);
+    }
+}

@@ -1,0 +1,40 @@
+using System.Text.Json;
+
+namespace Hornbeam.State;
+
+/// <summary>
+/// Shared state, the seed's <c>state_*</c> functions: JSON values and atomic 64-bit counters under string keys, in Redis.
+/// A counter is an ordinary value: <see cref="IncrementAsync"/> on a key set to <c>41</c> answers 42.
+/// </summary>
+public interface IStateStore
+{
+    /// <summary>state_get: the value's JSON (UTF-8), or null when the key is absent.</summary>
+    Task<byte[]?> GetJsonAsync(string key);
+
+    /// <summary>state_get, deserialized to <typeparamref name="T"/>; default when the key is absent.</summary>
+    Task<T?> GetAsync<T>(string key, JsonSerializerOptions? json = null);
+
+    /// <summary>state_set from JSON text (UTF-8); throws <see cref="HornbeamException"/> for invalid or oversized JSON.</summary>
+    Task SetJsonAsync(string key, ReadOnlyMemory<byte> json);
+
+    /// <summary>state_set of any value that serializes to JSON.</summary>
+    Task SetAsync<T>(string key, T value, JsonSerializerOptions? json = null);
+
+    /// <summary>state_delete; deleting an absent key is not an error.</summary>
+    Task DeleteAsync(string key);
+
+    /// <summary>state_incr: adds <paramref name="delta"/> atomically, starting from 0, and answers the new value.</summary>
+    Task<long> IncrementAsync(string key, long delta = 1);
+
+    /// <summary>state_decr: subtracts <paramref name="delta"/> atomically (no floor) and answers the new value.</summary>
+    Task<long> DecrementAsync(string key, long delta = 1);
+
+    /// <summary>state_get_multi: every requested key, mapped to its JSON or null when absent.</summary>
+    Task<IReadOnlyDictionary<string, byte[]?>> GetManyJsonAsync(IReadOnlyCollection<string> keys);
+
+    /// <summary>state_keys: keys starting with <paramref name="prefix"/> in byte order, one page at a time.</summary>
+    Task<StateKeysPage> KeysAsync(string? prefix = null, int? limit = null, string? cursor = null);
+}
+
+/// <summary>One page of keys; <see cref="Cursor"/> is set when more remain and goes back in the next call.</summary>
+public sealed record StateKeysPage(IReadOnlyList<string> Keys, string? Cursor);

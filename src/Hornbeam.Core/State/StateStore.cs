@@ -1,0 +1,196 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Hornbeam.Redis;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Hornbeam.State;
+
+/// <summary>The Redis implementation of <see cref="IStateStore"/>: one value key and one bucket-index entry per state key.</summary>
+internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, IOptions<HornbeamOptions> options) : IStateStore
+{
+    private static readonly JsonWriterOptions CompactJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private readonly HornbeamOptions _options = options.Value;
+
+    private IDatabase Db => redis.GetDatabase();
+
+    public async Task<byte[]?> GetJsonAsync(string key)
+    {
+        ValidateKey(key);
+        return (byte[]?)await Db.StringGetAsync(keys.StateValue(key));
+    }
+
+    public async Task<T?> GetAsync<T>(string key, JsonSerializerOptions? json = null)
+    {
+        var raw = await GetJsonAsync(key);
+        return raw is null ? default : JsonSerializer.Deserialize<T>(raw, json);
+    }
+
+    public Task SetJsonAsync(string key, ReadOnlyMemory<byte> json)
+    {
+        ValidateKey(key);
+        return SetNormalizedAsync(key, NormalizeValue(json.Span));
+    }
+
+    public Task SetAsync<T>(string key, T value, JsonSerializerOptions? json = null)
+    {
+        ValidateKey(key);
+        return SetNormalizedAsync(key, NormalizeValue(JsonSerializer.SerializeToUtf8Bytes(value, json)));
+    }
+
+    private Task SetNormalizedAsync(string key, byte[] json) =>
+        Db.ScriptEvaluateAsync(RedisScripts.StateSet, [keys.StateValue(key), keys.StateIndexFor(key)], [json, key]);
+
+    public Task DeleteAsync(string key)
+    {
+        ValidateKey(key);
+        return Db.ScriptEvaluateAsync(RedisScripts.StateDelete, [keys.StateValue(key), keys.StateIndexFor(key)], [key]);
+    }
+
+    public async Task<long> IncrementAsync(string key, long delta = 1)
+    {
+        ValidateKey(key);
+        try
+        {
+            var result = await Db.ScriptEvaluateAsync(RedisScripts.StateIncrement, [keys.StateValue(key), keys.StateIndexFor(key)], [delta, key]);
+            return (long)result;
+        }
+        catch (RedisServerException e) when (e.Message.Contains("overflow", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new HornbeamException(HornbeamError.Conflict, $"Adding {delta} to '{key}' would overflow a 64-bit integer; the value is unchanged.", e);
+        }
+        catch (RedisServerException e) when (e.Message.Contains("not an integer", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new HornbeamException(HornbeamError.Conflict, $"The value of '{key}' is not a 64-bit integer, so it cannot be incremented; the value is unchanged.", e);
+        }
+    }
+
+    public Task<long> DecrementAsync(string key, long delta = 1)
+    {
+        if (delta == long.MinValue)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"delta {delta} cannot be negated; use increment with {long.MaxValue} plus one instead.");
+        return IncrementAsync(key, -delta);
+    }
+
+    public async Task<IReadOnlyDictionary<string, byte[]?>> GetManyJsonAsync(IReadOnlyCollection<string> requested)
+    {
+        if (requested.Count > _options.MaxMultiKeys)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"{requested.Count} keys requested; at most {_options.MaxMultiKeys} are allowed in one request.");
+        var distinct = requested.Distinct(StringComparer.Ordinal).ToArray();
+        foreach (var key in distinct) ValidateKey(key);
+        var result = new Dictionary<string, byte[]?>(distinct.Length, StringComparer.Ordinal);
+        if (distinct.Length == 0) return result;
+
+        var redisKeys = Array.ConvertAll(distinct, keys.StateValue);
+        if (!IsCluster())
+        {
+            var values = await Db.StringGetAsync(redisKeys);
+            for (var i = 0; i < distinct.Length; i++) result[distinct[i]] = (byte[]?)values[i];
+            return result;
+        }
+
+        // MGET must not span slots on a cluster: one MGET per slot, all in flight at once.
+        var bySlot = Enumerable.Range(0, distinct.Length).GroupBy(i => redis.HashSlot(redisKeys[i])).ToArray();
+        var fetches = bySlot.Select(g => Db.StringGetAsync(g.Select(i => redisKeys[i]).ToArray())).ToArray();
+        await Task.WhenAll(fetches);
+        for (var s = 0; s < bySlot.Length; s++)
+        {
+            var indexes = bySlot[s].ToArray();
+            var values = fetches[s].Result;
+            for (var j = 0; j < indexes.Length; j++) result[distinct[indexes[j]]] = (byte[]?)values[j];
+        }
+        return result;
+    }
+
+    public async Task<StateKeysPage> KeysAsync(string? prefix = null, int? limit = null, string? cursor = null)
+    {
+        var take = limit ?? _options.DefaultKeysPage;
+        if (take < 1 || take > _options.MaxKeysPage)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"limit must be between 1 and {_options.MaxKeysPage}; it was {take}.");
+        var after = cursor is null ? null : DecodeCursor(cursor);
+        var prefixBytes = Encoding.UTF8.GetBytes(prefix ?? "");
+
+        // Keys sort by their UTF-8 bytes; no UTF-8 text holds 0xFF, so prefix+0xFF bounds every key with that prefix.
+        RedisValue min = default, max = default;
+        var exclude = Exclude.None;
+        if (prefixBytes.Length > 0)
+        {
+            min = prefixBytes;
+            max = (byte[])[.. prefixBytes, 0xFF];
+            exclude = Exclude.Stop;
+        }
+        if (after is not null && (prefixBytes.Length == 0 || after.AsSpan().SequenceCompareTo(prefixBytes) >= 0))
+        {
+            min = after;
+            exclude |= Exclude.Start;
+        }
+
+        var pages = keys.StateIndexes.Select(index => Db.SortedSetRangeByValueAsync(index, min, max, exclude, Order.Ascending, 0, take + 1)).ToArray();
+        await Task.WhenAll(pages);
+        var all = new List<byte[]>();
+        foreach (var page in pages) all.AddRange(page.Result.Select(v => (byte[])v!));
+        all.Sort(static (a, b) => a.AsSpan().SequenceCompareTo(b));
+
+        var more = all.Count > take;
+        var chosen = more ? all.GetRange(0, take) : all;
+        return new StateKeysPage(chosen.ConvertAll(Encoding.UTF8.GetString), more ? EncodeCursor(chosen[^1]) : null);
+    }
+
+    private bool IsCluster() => redis.GetServers() is [var first, ..] && first.ServerType == ServerType.Cluster;
+
+    internal void ValidateKey(string key)
+    {
+        if (string.IsNullOrEmpty(key))
+            throw new HornbeamException(HornbeamError.InvalidInput, "The key is empty; give a non-empty key.");
+        var bytes = Encoding.UTF8.GetByteCount(key);
+        if (bytes > _options.MaxKeyBytes)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"The key is {bytes} bytes long; at most {_options.MaxKeyBytes} UTF-8 bytes are allowed.");
+    }
+
+    /// <summary>Checks that <paramref name="json"/> is one JSON value within the size limit and answers it without insignificant white space.</summary>
+    internal byte[] NormalizeValue(ReadOnlySpan<byte> json)
+    {
+        if (json.Length > _options.MaxValueBytes)
+            throw new HornbeamException(HornbeamError.TooLarge, $"The value is {json.Length} bytes; at most {_options.MaxValueBytes} bytes are allowed.");
+        var reader = new Utf8JsonReader(json);
+        JsonDocument document;
+        try
+        {
+            if (!JsonDocument.TryParseValue(ref reader, out var parsed))
+                throw new HornbeamException(HornbeamError.InvalidInput, "The body is empty; send one JSON value (object, array, string, number, true, false or null).");
+            document = parsed;
+            if (reader.Read())
+            {
+                document.Dispose();
+                throw new HornbeamException(HornbeamError.InvalidInput, $"The body holds more than one JSON value (extra content at byte {reader.TokenStartIndex}).");
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new HornbeamException(HornbeamError.InvalidInput, $"The body is not valid JSON: {e.Message}", e);
+        }
+        using (document)
+        {
+            var buffer = new ArrayBufferWriter<byte>(json.Length);
+            using (var writer = new Utf8JsonWriter(buffer, CompactJson)) document.RootElement.WriteTo(writer);
+            return buffer.WrittenSpan.ToArray();
+        }
+    }
+
+    private static string EncodeCursor(byte[] key) => Base64Url.EncodeToString(key);
+
+    private static byte[] DecodeCursor(string cursor)
+    {
+        try
+        {
+            return Base64Url.DecodeFromChars(cursor);
+        }
+        catch (FormatException)
+        {
+            throw new HornbeamException(HornbeamError.InvalidInput, "cursor is not one this service issued; pass the cursor from the previous page unchanged.");
+        }
+    }
+}

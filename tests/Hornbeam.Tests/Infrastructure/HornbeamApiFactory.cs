@@ -1,0 +1,45 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Configuration;
+
+namespace Hornbeam.Tests.Infrastructure;
+
+/// <summary>
+/// One Hornbeam API host on a real Redis, with its own key prefix. Hosts built with the same prefix share state,
+/// as replicas behind a load balancer do.
+/// </summary>
+public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null)
+    : WebApplicationFactory<Program>
+{
+    public string Prefix { get; } = prefix;
+
+    /// <summary>A host on the shared test Redis, under a prefix of its own unless one is given.</summary>
+    public static async Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null)
+    {
+        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings);
+        _ = factory.Server; // start now, so a failure shows here and not in the first request
+        return factory;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        var values = new Dictionary<string, string?>
+        {
+            ["Hornbeam:Prefix"] = Prefix,
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        // No connection string at all means the embedded default, as for a user who sets none.
+        if (connectionString is not null) values["ConnectionStrings:Redis"] = connectionString;
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) values[k] = v;
+        // Host settings are read before the app's own configuration, so the embedded default sees the connection string.
+        foreach (var (k, v) in values) builder.UseSetting(k, v);
+        builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(values));
+    }
+}
+
+/// <summary>Unique key prefixes, so tests never see each other's data and can run in parallel.</summary>
+public static class TestPrefix
+{
+    public static string New() => $"test:{Guid.NewGuid():N}:";
+}

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using StackExchange.Redis;
+using Testcontainers.Redis;
+
+namespace Hornbeam.Tests.Infrastructure;
+
+/// <summary>
+/// The one real Redis the whole test run shares: <c>HORNBEAM_TEST_REDIS</c> when set; else a Testcontainers Redis when a
+/// Docker engine is reachable; else a <c>redis-server</c> from PATH on a free loopback port. Tests isolate themselves by key prefix.
+/// </summary>
+public static class RedisServer
+{
+    private static readonly Lazy<Task<string>> Shared = new(StartAsync);
+
+    /// <summary>The connection string of the shared server, started on first use.</summary>
+    public static Task<string> ConnectionStringAsync() => Shared.Value;
+
+    private static async Task<string> StartAsync()
+    {
+        if (Environment.GetEnvironmentVariable("HORNBEAM_TEST_REDIS") is { Length: > 0 } configured) return configured;
+        if (DockerIsReachable())
+        {
+            var container = new RedisBuilder("redis:7.0").Build();
+            await container.StartAsync();
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => container.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            return container.GetConnectionString();
+        }
+        var server = await LocalRedisProcess.StartAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Dispose();
+        return server.ConnectionString;
+    }
+
+    private static bool DockerIsReachable()
+    {
+        var host = Environment.GetEnvironmentVariable("DOCKER_HOST");
+        if (host is { Length: > 0 }) return true;
+        if (!File.Exists("/var/run/docker.sock")) return false;
+        try
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            socket.Connect(new UnixDomainSocketEndPoint("/var/run/docker.sock"));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>A <c>redis-server</c> child process on a free loopback port, with no persistence; tests may stop and restart it.</summary>
+public sealed class LocalRedisProcess : IDisposable
+{
+    private Process? _process;
+
+    private LocalRedisProcess(int port) => Port = port;
+
+    public int Port { get; }
+
+    public string ConnectionString => $"127.0.0.1:{Port}";
+
+    public static async Task<LocalRedisProcess> StartAsync(int? port = null)
+    {
+        var server = new LocalRedisProcess(port ?? FreePort());
+        await server.RestartAsync();
+        return server;
+    }
+
+    /// <summary>Starts the server (again) on the same port and waits until it answers.</summary>
+    public async Task RestartAsync()
+    {
+        try
+        {
+            _process = Process.Start(new ProcessStartInfo("redis-server",
+                ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            });
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException(
+                "The tests need a real Redis: set HORNBEAM_TEST_REDIS=host:port, or make a Docker engine reachable, " +
+                "or install redis-server on PATH (Debian: apt-get install -y redis-server).", e);
+        }
+        _process!.OutputDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            try
+            {
+                await using var probe = await ConnectionMultiplexer.ConnectAsync($"{ConnectionString},connectTimeout=500");
+                await probe.GetDatabase().PingAsync();
+                return;
+            }
+            catch (RedisConnectionException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    /// <summary>Kills the server as a crash would.</summary>
+    public void Stop()
+    {
+        if (_process is { HasExited: false }) _process.Kill(entireProcessTree: true);
+        _process?.WaitForExit(5000);
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public void Dispose() => Stop();
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

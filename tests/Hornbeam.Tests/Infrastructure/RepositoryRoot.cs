@@ -1,0 +1,14 @@
+namespace Hornbeam.Tests.Infrastructure;
+
+public static class RepositoryRoot
+{
+    /// <summary>The folder holding Hornbeam.sln, found by walking up from the test binaries.</summary>
+    public static string Path { get; } = Find();
+
+    private static string Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Hornbeam.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Hornbeam.sln not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Net;
+using Hornbeam.Api.Problems;
+using Hornbeam.Tests.Infrastructure;
+
+namespace Hornbeam.Tests.State;
+
+/// <summary>State as replicas behind a load balancer see it: shared, exact under concurrency, and honest when Redis is down.</summary>
+public sealed class StateReplicaTests
+{
+    [Fact]
+    public async Task ConcurrentIncrementsSpreadOverTwoHostsAddUpExactly()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await HornbeamApiFactory.StartAsync(prefix);
+        await using var b = await HornbeamApiFactory.StartAsync(prefix);
+        HttpClient[] clients = [a.CreateClient(), b.CreateClient()];
+
+        const int perClient = 250;
+        var responses = await Task.WhenAll(Enumerable.Range(0, perClient * 2)
+            .Select(i => clients[i % 2].PostAsync("/state/incr/views:/home?delta=2", null)));
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+
+        var values = await Task.WhenAll(responses.Select(async r => (await r.ReadJsonAsync()).GetProperty("value").GetInt64()));
+        Assert.Equal(Enumerable.Range(1, perClient * 2).Select(i => 2L * i), values.Order());
+        var final = await (await clients[1].GetAsync("/state/views:/home")).ReadJsonAsync();
+        Assert.Equal(perClient * 4, final.GetProperty("value").GetInt64());
+    }
+
+    [Fact]
+    public async Task AValueSetOnOneHostIsReadOnTheOther()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await HornbeamApiFactory.StartAsync(prefix);
+        await using var b = await HornbeamApiFactory.StartAsync(prefix);
+        await a.CreateClient().PutAsync("/state/user:7", Http.Json("{\"name\":\"Bo\"}"));
+        var got = await (await b.CreateClient().GetAsync("/state/user:7")).ReadJsonAsync();
+        Assert.Equal("Bo", got.GetProperty("value").GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task RedisDownGivesAFast503AndTheServiceRecoversWhenRedisReturns()
+    {
+        using var redis = await LocalRedisProcess.StartAsync();
+        await using var api = new HornbeamApiFactory(redis.ConnectionString, TestPrefix.New());
+        var client = api.CreateClient();
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/state/incr/up", null)).StatusCode);
+
+        redis.Stop();
+        await Poll.UntilAsync(async () => (await client.PostAsync("/state/incr/up", null)).StatusCode == HttpStatusCode.ServiceUnavailable,
+            because: "requests fail with 503 once Redis is gone");
+        var clock = Stopwatch.StartNew();
+        var down = await client.GetAsync("/state/up");
+        clock.Stop();
+        await down.AssertProblemAsync(503, ProblemTypes.RedisUnavailable);
+        Assert.True(down.Headers.RetryAfter is not null, "a 503 says when to retry");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"503 took {clock.Elapsed}, not fast");
+
+        await redis.RestartAsync();
+        await Poll.UntilAsync(async () => (await client.PostAsync("/state/incr/up", null)).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(20), "the service reconnects by itself");
+    }
+
+    [Fact]
+    public async Task TheServiceStartsWhileRedisIsDownAndServesOnceItIsUp()
+    {
+        var port = LocalRedisProcess.FreePort();
+        await using var api = new HornbeamApiFactory($"127.0.0.1:{port}", TestPrefix.New());
+        var client = api.CreateClient();
+        await (await client.GetAsync("/state/x")).AssertProblemAsync(503, ProblemTypes.RedisUnavailable);
+
+        using var redis = await LocalRedisProcess.StartAsync(port);
+        await Poll.UntilAsync(async () => (await client.PostAsync("/state/incr/x", null)).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(20), "the service connects once Redis appears");
+    }
+}

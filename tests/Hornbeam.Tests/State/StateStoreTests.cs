@@ -1,0 +1,68 @@
+using Hornbeam.State;
+using Hornbeam.Tests.Infrastructure;
+
+namespace Hornbeam.Tests.State;
+
+/// <summary>The same state API for C# callers who embed Hornbeam.Core.</summary>
+public sealed class StateStoreTests : IAsyncLifetime
+{
+    private CoreHost _host = null!;
+    private IStateStore _state = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = await CoreHost.StartAsync();
+        _state = _host.Get<IStateStore>();
+    }
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private sealed record User(string Name, string Email);
+
+    [Fact]
+    public async Task TypedValuesRoundTrip()
+    {
+        await _state.SetAsync("user:123", new User("Alice", "alice@example.com"));
+        Assert.Equal(new User("Alice", "alice@example.com"), await _state.GetAsync<User>("user:123"));
+        Assert.Null(await _state.GetAsync<User>("user:404"));
+    }
+
+    [Fact]
+    public async Task CountersIncrementAndDecrementAtomically()
+    {
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => _state.IncrementAsync("views:/home")));
+        Assert.Equal(110, await _state.IncrementAsync("views:/home", 10));
+        Assert.Equal(109, await _state.DecrementAsync("views:/home"));
+        Assert.Equal(109, await _state.GetAsync<long>("views:/home"));
+    }
+
+    [Fact]
+    public async Task IncrementOfTextThrowsConflictAndKeepsTheValue()
+    {
+        await _state.SetAsync("name", "Alice");
+        var error = await Assert.ThrowsAsync<HornbeamException>(() => _state.IncrementAsync("name"));
+        Assert.Equal(HornbeamError.Conflict, error.Error);
+        Assert.Equal("Alice", await _state.GetAsync<string>("name"));
+    }
+
+    [Fact]
+    public async Task GetManyAndKeysMirrorTheSeed()
+    {
+        await _state.SetAsync("user:1", 1);
+        await _state.SetAsync("user:2", 2);
+        var many = await _state.GetManyJsonAsync(["user:1", "user:2", "user:3"]);
+        Assert.Equal("1"u8.ToArray(), many["user:1"]);
+        Assert.Null(many["user:3"]);
+        Assert.Equal(["user:1", "user:2"], (await _state.KeysAsync("user:")).Keys);
+        await _state.DeleteAsync("user:1");
+        Assert.Equal(["user:2"], (await _state.KeysAsync("user:")).Keys);
+    }
+
+    [Fact]
+    public async Task SetJsonRefusesInvalidJsonWithoutWriting()
+    {
+        var error = await Assert.ThrowsAsync<HornbeamException>(() => _state.SetJsonAsync("doc", "{nope"u8.ToArray()));
+        Assert.Equal(HornbeamError.InvalidInput, error.Error);
+        Assert.Null(await _state.GetJsonAsync("doc"));
+    }
+}
