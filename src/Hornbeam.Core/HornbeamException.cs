@@ -13,6 +13,14 @@ public enum HornbeamError
     TooLarge,
     /// <summary>Redis cannot be reached or did not answer in time (503).</summary>
     Unavailable,
+    /// <summary>The caller may not do this, e.g. register a host outside the allow-list (403).</summary>
+    Forbidden,
+    /// <summary>A user-supplied handler (function, hook) ran and failed (500, its own problem type).</summary>
+    HandlerFailed,
+    /// <summary>Another node or an HTTP endpoint answered with a failure (502).</summary>
+    BadGateway,
+    /// <summary>The work did not finish before its deadline (504).</summary>
+    Timeout,
 }
 
 /// <summary>A failure the caller can act on; the message says what was wrong and never carries a stack trace.</summary>

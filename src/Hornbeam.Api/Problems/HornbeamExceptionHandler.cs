@@ -19,7 +19,8 @@ internal sealed class HornbeamExceptionHandler(IProblemDetailsService problems, 
             OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, ProblemTypes.Internal, "Client closed request", "The client went away."),
             _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", "An unexpected error occurred; it has been logged."),
         };
-        if (status >= 500 && status != StatusCodes.Status503ServiceUnavailable) logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+        if (exception is HornbeamException && status >= 500) logger.LogWarning("{Method} {Path} failed: {Message}", context.Request.Method, context.Request.Path, exception.Message);
+        else if (status >= 500 && status != StatusCodes.Status503ServiceUnavailable) logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
         else if (status == StatusCodes.Status503ServiceUnavailable) logger.LogWarning("Redis unavailable on {Method} {Path}: {Message}", context.Request.Method, context.Request.Path, exception.Message);
 
         if (context.Response.HasStarted) return true;

@@ -7,7 +7,7 @@ namespace Hornbeam.Redis;
 /// Every Redis key Hornbeam uses is built here, under the configured prefix.
 /// Keys that one script touches together share a hash tag, so they live in one Redis Cluster slot.
 /// </summary>
-public sealed class RedisKeys(string prefix)
+public sealed partial class RedisKeys(string prefix)
 {
     /// <summary>State keys are spread over this many index buckets; each bucket is one hash slot.</summary>
     public const int StateBuckets = 16;

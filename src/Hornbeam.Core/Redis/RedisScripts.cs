@@ -3,7 +3,7 @@ using StackExchange.Redis;
 namespace Hornbeam.Redis;
 
 /// <summary>The Lua scripts that make each read-modify-write one atomic step. KEYS[1] is a value, KEYS[2] its bucket index.</summary>
-internal static class RedisScripts
+internal static partial class RedisScripts
 {
     // The value and its index entry change together, so a listing never names a key that is gone or misses one that exists.
     public const string StateSet = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('ZADD', KEYS[2], 0, ARGV[2]) return 1";
