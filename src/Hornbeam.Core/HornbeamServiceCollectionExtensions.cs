@@ -1,3 +1,4 @@
+using Hornbeam.Cluster;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Microsoft.Extensions.Configuration;
@@ -32,6 +33,8 @@ public static class HornbeamServiceCollectionExtensions
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => sp.GetRequiredService<RedisConnection>()));
         services.TryAddSingleton<IConnectionMultiplexer>(sp => sp.GetRequiredService<RedisConnection>().Multiplexer);
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
+
+        services.TryAddSingleton<NodeIdentity>();
 
         services.TryAddSingleton<IStateStore, StateStore>();
         return new HornbeamBuilder(services);
