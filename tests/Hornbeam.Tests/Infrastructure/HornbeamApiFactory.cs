@@ -8,7 +8,7 @@ namespace Hornbeam.Tests.Infrastructure;
 /// One Hornbeam API host on a real Redis, with its own key prefix. Hosts built with the same prefix share state,
 /// as replicas behind a load balancer do.
 /// </summary>
-public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null)
+public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null, string environment = "Testing")
     : WebApplicationFactory<Program>
 {
     public string Prefix { get; } = prefix;
@@ -23,11 +23,13 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Testing");
+        builder.UseEnvironment(environment);
         var values = new Dictionary<string, string?>
         {
             ["Hornbeam:Prefix"] = Prefix,
             ["Logging:LogLevel:Default"] = "Warning",
+            // Access control has its own tests; elsewhere it is off, as in Development.
+            ["Hornbeam:Auth:Enabled"] = "false",
         };
         // No connection string at all means the embedded default, as for a user who sets none.
         if (connectionString is not null) values["ConnectionStrings:Redis"] = connectionString;
