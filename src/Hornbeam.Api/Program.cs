@@ -1,6 +1,7 @@
 using Hornbeam;
 using Hornbeam.Api;
 using Hornbeam.Api.Hosting;
+using Hornbeam.Api.Ml;
 using Hornbeam.Api.OpenApi;
 using Hornbeam.Api.State;
 
@@ -16,6 +17,7 @@ var app = builder.Build();
 app.UseHornbeamApi();
 app.MapHornbeamOpenApi();
 app.MapState();
+app.MapMl();
 
 app.Run();
 
