@@ -293,6 +293,25 @@ public sealed class MlCacheTests
         Assert.Equal(MlCanonicalJson.CacheKey("rank", JsonSerializer.SerializeToElement(new Query("a", 2))), hit.CacheKey);
     }
 
+    [Fact]
+    public async Task TheCacheWorksOnTheEmbeddedStore()
+    {
+        await using var api = new HornbeamApiFactory(null, TestPrefix.New(), new Dictionary<string, string?> { ["Hornbeam:Ml:DefaultTtlSeconds"] = "60" });
+        var cache = api.Services.GetRequiredService<IMlCache>();
+        var model = new CountingModel(delay: TimeSpan.FromMilliseconds(100));
+
+        // One call first: Garnet compiles its Lua engine on the first script, which can outlast a command timeout on a busy machine.
+        Assert.False((await cache.CachedInferenceAsync(model.Encode, J("\"warm\""))).Cached);
+        var results = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => cache.CachedInferenceAsync(model.Encode, J("\"garnet\""))));
+        Assert.Equal(2, model.Runs);
+        Assert.Equal(9, results.Count(r => r.Cached));
+
+        var client = api.CreateClient();
+        var stats = await (await client.GetAsync("/ml/cache/stats")).ReadJsonAsync();
+        Assert.Equal(11, stats.GetProperty("total").GetInt64());
+        Assert.Equal("""{"removed":2}""", (await (await client.DeleteAsync("/ml/cache?prefix=ml")).ReadJsonAsync()).GetRawText());
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("a{b}")]
