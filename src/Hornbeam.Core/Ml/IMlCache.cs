@@ -39,7 +39,7 @@ public interface IMlCache
 public sealed record MlCacheResult(ReadOnlyMemory<byte> Json, bool Cached, string CacheKey)
 {
     /// <summary>The result as a <see cref="JsonElement"/>.</summary>
-    public JsonElement Result => JsonDocument.Parse(Json).RootElement;
+    public JsonElement Result => JsonSerializer.Deserialize<JsonElement>(Json.Span);
 }
 
 /// <summary>What the generic <see cref="MlCacheExtensions.CachedInferenceAsync{TIn, TOut}"/> answers.</summary>

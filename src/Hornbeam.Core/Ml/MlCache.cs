@@ -47,14 +47,15 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, MlWa
             claim = null;
             await Db.HashIncrementAsync(key.Stats, "misses").WaitAsync(ct);
         }
-        await Db.SetAddAsync(keys.MlPrefixes, cachePrefix).WaitAsync(ct);
         return await ComputeAsync(fn, input, key, claim, ttlMs, ct);
     }
 
     private async Task<Attempt> LookupOrClaimAsync(EntryKeys key, string claim, CancellationToken ct)
     {
+        ct.ThrowIfCancellationRequested();
+        // Not abandoned on cancellation: a claim taken but never seen would make other callers wait for nothing.
         var result = await Db.ScriptEvaluateAsync(RedisScripts.MlLookupOrClaim, [key.Entry, key.Lock, key.Stats],
-            [claim, _options.LockTimeoutMs]).WaitAsync(ct);
+            [claim, _options.LockTimeoutMs]);
         var parts = (RedisResult[])result!;
         return (int)parts[0] switch
         {
@@ -84,6 +85,7 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, MlWa
         JsonElement result;
         try
         {
+            await Db.SetAddAsync(keys.MlPrefixes, key.Prefix);
             result = await fn(input, ct);
         }
         catch
@@ -209,6 +211,7 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, MlWa
 
     private readonly struct EntryKeys(RedisKeys keys, string cachePrefix, string cacheKey)
     {
+        public string Prefix { get; } = cachePrefix;
         public string CacheKey { get; } = cacheKey;
         public RedisKey Entry { get; } = keys.MlEntry(cachePrefix, cacheKey);
         public RedisKey Lock { get; } = keys.MlLock(cachePrefix, cacheKey);
