@@ -3,6 +3,7 @@ using Hornbeam.Api;
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Health;
 using Hornbeam.Api.Hosting;
+using Hornbeam.Api.Ml;
 using Hornbeam.Api.OpenApi;
 using Hornbeam.Api.State;
 using Hornbeam.Api.Telemetry;
@@ -24,6 +25,7 @@ app.MapHornbeamOpenApi();
 app.MapHornbeamTelemetry();
 app.MapHealth();
 app.MapState();
+app.MapMl();
 
 app.Run();
 
