@@ -149,7 +149,15 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
         return new StateKeysPage(chosen.ConvertAll(Encoding.UTF8.GetString), more ? EncodeCursor(chosen[^1]) : null);
     }
 
-    private bool IsCluster() => redis.GetServers() is [var first, ..] && first.ServerType == ServerType.Cluster;
+    private bool? _isCluster;
+
+    // Asked once the first server has answered: a deployment does not turn into a cluster while running.
+    private bool IsCluster()
+    {
+        if (_isCluster is { } known) return known;
+        if (redis.GetServers() is not [var first, ..] || !first.IsConnected) return false;
+        return (_isCluster = first.ServerType == ServerType.Cluster).Value;
+    }
 
     internal void ValidateKey(string key)
     {
