@@ -2,6 +2,7 @@ using Hornbeam;
 using Hornbeam.Api;
 using Hornbeam.Api.Hosting;
 using Hornbeam.Api.OpenApi;
+using Hornbeam.Api.PubSub;
 using Hornbeam.Api.State;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -14,8 +15,10 @@ builder.Services.AddHornbeamOpenApi();
 var app = builder.Build();
 
 app.UseHornbeamApi();
+app.UseWebSockets();
 app.MapHornbeamOpenApi();
 app.MapState();
+app.MapPubSub();
 
 app.Run();
 
