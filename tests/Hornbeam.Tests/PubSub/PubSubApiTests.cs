@@ -72,6 +72,32 @@ public sealed class PubSubApiTests
     }
 
     [Fact]
+    public async Task AnSseClientThatStopsReadingGetsAnOverflowEventAndTheOthersKeepReceiving()
+    {
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:PubSub:BufferCapacity"] = "4" });
+        var client = api.CreateClient();
+        await using var slow = await SseStream.OpenAsync(client, "/pubsub/video");
+        await using var fast = await SseStream.OpenAsync(client, "/pubsub/video");
+        var frame = JsonSerializer.Serialize(new string('x', 16 * 1024));
+        const int count = 60;
+        for (var i = 1; i <= count; i++)
+        {
+            await client.PostAsync("/pubsub/video", Http.Json(frame));
+            Assert.Equal(i.ToString(), (await fast.NextAsync()).Id);
+        }
+
+        var events = new List<SseEvent>();
+        while (await slow.NextOrEndAsync() is { } e) events.Add(e);
+        Assert.Equal("overflow", events[^1].Event);
+        Assert.Equal(4, events[^1].Json.GetProperty("buffer_capacity").GetInt32());
+        var ids = events.SkipLast(1).Select(e => long.Parse(e.Id!)).ToArray();
+        Assert.True(ids.Length < count, $"the slow client got all {ids.Length} messages");
+        Assert.Equal(Enumerable.Range(1, ids.Length).Select(i => (long)i), ids);
+        Assert.Equal(ids[^1], events[^1].Json.GetProperty("last_event_id").GetInt64());
+        Assert.Equal(1, (await (await client.PostAsync("/pubsub/video", Http.Json("0"))).ReadJsonAsync()).GetProperty("subscribers").GetInt64());
+    }
+
+    [Fact]
     public async Task ListingTopicsShowsSubscriberCountsAcrossHosts()
     {
         var prefix = TestPrefix.New();
