@@ -5,6 +5,7 @@ using Hornbeam.Api.Health;
 using Hornbeam.Api.Hosting;
 using Hornbeam.Api.Ml;
 using Hornbeam.Api.OpenApi;
+using Hornbeam.Api.PubSub;
 using Hornbeam.Api.State;
 using Hornbeam.Api.Telemetry;
 
@@ -21,11 +22,13 @@ var app = builder.Build();
 
 app.UseHornbeamApi();
 app.UseHornbeamAccess();
+app.UseWebSockets();
 app.MapHornbeamOpenApi();
 app.MapHornbeamTelemetry();
 app.MapHealth();
 app.MapState();
 app.MapMl();
+app.MapPubSub();
 
 app.Run();
 

@@ -1,5 +1,6 @@
 using Hornbeam.Cluster;
 using Hornbeam.Ml;
+using Hornbeam.PubSub;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Microsoft.Extensions.Configuration;
@@ -39,6 +40,7 @@ public static class HornbeamServiceCollectionExtensions
 
         services.TryAddSingleton<IStateStore, StateStore>();
         services.AddMlCache();
+        services.AddPubSub();
         return new HornbeamBuilder(services);
     }
 

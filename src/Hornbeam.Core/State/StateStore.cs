@@ -169,10 +169,13 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
     }
 
     /// <summary>Checks that <paramref name="json"/> is one JSON value within the size limit and answers it without insignificant white space.</summary>
-    internal byte[] NormalizeValue(ReadOnlySpan<byte> json)
+    internal byte[] NormalizeValue(ReadOnlySpan<byte> json) => NormalizeValue(json, _options.MaxValueBytes);
+
+    /// <summary>The same, for any capability that takes JSON values (pub/sub messages).</summary>
+    internal static byte[] NormalizeValue(ReadOnlySpan<byte> json, int maxValueBytes)
     {
-        if (json.Length > _options.MaxValueBytes)
-            throw new HornbeamException(HornbeamError.TooLarge, $"The value is {json.Length} bytes; at most {_options.MaxValueBytes} bytes are allowed.");
+        if (json.Length > maxValueBytes)
+            throw new HornbeamException(HornbeamError.TooLarge, $"The value is {json.Length} bytes; at most {maxValueBytes} bytes are allowed.");
         var reader = new Utf8JsonReader(json);
         JsonDocument document;
         try
