@@ -1,5 +1,7 @@
 using Hornbeam;
 using Hornbeam.Api;
+using Hornbeam.Api.Cluster;
+using Hornbeam.Api.Functions;
 using Hornbeam.Api.Hosting;
 using Hornbeam.Api.OpenApi;
 using Hornbeam.Api.State;
@@ -16,6 +18,8 @@ var app = builder.Build();
 app.UseHornbeamApi();
 app.MapHornbeamOpenApi();
 app.MapState();
+app.MapCluster();
+app.MapFunctions();
 
 app.Run();
 

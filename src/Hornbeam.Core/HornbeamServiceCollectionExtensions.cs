@@ -1,4 +1,5 @@
 using Hornbeam.Cluster;
+using Hornbeam.Functions;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Microsoft.Extensions.Configuration;
@@ -35,6 +36,8 @@ public static class HornbeamServiceCollectionExtensions
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
 
         services.TryAddSingleton<NodeIdentity>();
+        services.AddHornbeamCluster();
+        services.AddHornbeamFunctions();
 
         services.TryAddSingleton<IStateStore, StateStore>();
         return new HornbeamBuilder(services);
