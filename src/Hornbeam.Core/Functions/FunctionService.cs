@@ -2,7 +2,6 @@ using System.Text.Json;
 using Hornbeam.Cluster;
 using Hornbeam.Redis;
 using Hornbeam.Webhooks;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -11,7 +10,7 @@ namespace Hornbeam.Functions;
 /// <summary>Places each call: this node's C# function, else a live node's over RPC, else an HTTP registration in Redis.</summary>
 internal sealed class FunctionService(
     IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
-    IRpcClient rpc, WebhookClient webhooks, IOptions<ClusterOptions> options, ILogger<FunctionService> logger) : IFunctions
+    IRpcClient rpc, RpcServer background, WebhookClient webhooks, IOptions<ClusterOptions> options) : IFunctions
 {
     private IDatabase Db => redis.GetDatabase();
 
@@ -41,17 +40,7 @@ internal sealed class FunctionService(
         if (await HttpUrlAsync(name) is not { } url) throw NotFound(name);
         var body = Body(args);
         var timeout = TimeSpan.FromMilliseconds(options.Value.MaxRpcTimeoutMs);
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await webhooks.PostJsonAsync(url, body, timeout, $"HTTP function '{name}'");
-            }
-            catch (HornbeamException e)
-            {
-                logger.LogWarning("Cast of {Function} failed: {Message}", name, e.Message);
-            }
-        }, CancellationToken.None);
+        background.RunInBackground($"Cast of HTTP function '{name}'", () => webhooks.PostJsonAsync(url, body, timeout, $"HTTP function '{name}'"));
     }
 
     public async Task<IReadOnlyList<FunctionDescription>> ListAsync()
