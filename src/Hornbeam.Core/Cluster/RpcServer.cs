@@ -55,6 +55,22 @@ internal sealed class RpcServer(
         catch (Exception e) when (e is RedisException or ObjectDisposedException)
         {
         }
+        // Presence has already left, so only requests sent just before that can still arrive: take them too.
+        if (_groupReady)
+        {
+            try
+            {
+                StreamEntry[] entries;
+                do
+                {
+                    entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, StreamPosition.NewMessages, ReadBatch);
+                    foreach (var entry in entries) Track(HandleAsync(entry));
+                } while (entries.Length == ReadBatch);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+            {
+            }
+        }
         // Requests already taken get their replies before the node goes; the host's shutdown timeout bounds the wait.
         await Task.WhenAll(_inFlight.Keys).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         // The node has left presence, so no caller sends here any more: its stream goes with it.
