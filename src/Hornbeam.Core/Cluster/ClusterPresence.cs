@@ -57,6 +57,7 @@ internal sealed class ClusterPresence(
     {
         // Joining before serving: peers can call this node as soon as they see it.
         await TrySubscribeAsync();
+        await WarnIfNameTakenAsync();
         if (await TryHeartbeatAsync()) await AnnounceAsync("join", node.Name);
         _loop = HeartbeatLoopAsync(_stopping.Token);
     }
@@ -93,6 +94,21 @@ internal sealed class ClusterPresence(
         if (expiry is null || expiry < now.ToUnixTimeMilliseconds()) return false;
         _ = RefreshQuietlyAsync();
         return true;
+    }
+
+    // Two live processes with one name would share one request stream and one presence entry: say so loudly.
+    private async Task WarnIfNameTakenAsync()
+    {
+        try
+        {
+            var expiry = await Db.SortedSetScoreAsync(keys.ClusterNodes, node.Name);
+            if (expiry is null || expiry < DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) return;
+            logger.LogWarning("Node name {Node} is already live in the cluster (another process, or this one restarted within " +
+                "Hornbeam:Cluster:NodeExpiry); give each process its own Hornbeam:NodeName.", node.Name);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+        }
     }
 
     private async Task HeartbeatLoopAsync(CancellationToken ct)

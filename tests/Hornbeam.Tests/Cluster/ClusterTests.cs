@@ -207,6 +207,31 @@ public sealed class ClusterTests
     }
 
     [Fact]
+    public async Task ANodeSkipsRequestsWhoseCallerHasGivenUpAndLeavesItsStreamEmpty()
+    {
+        var prefix = TestPrefix.New();
+        var hits = new StrongBox<long>();
+        await using var b = await ClusterNodes.StartAsync(prefix, "b@late", TestModule("b@late", hits));
+        var keys = b.Services.GetRequiredService<RedisKeys>();
+        var redis = b.Services.GetRequiredService<IConnectionMultiplexer>();
+        var stream = keys.RpcRequests("b@late");
+        NameValueEntry[] Cast(long by, DateTimeOffset deadline) =>
+        [
+            new("id", ""), new("kind", "cast"), new("from", "test"), new("reply_to", ""), new("module", "test"),
+            new("function", "bump"), new("args", $"[{by}]"), new("deadline", deadline.ToUnixTimeMilliseconds()),
+        ];
+        await redis.GetDatabase().StreamAddAsync(stream, Cast(100, DateTimeOffset.UtcNow.AddSeconds(-1)));
+        await redis.GetDatabase().StreamAddAsync(stream, Cast(5, DateTimeOffset.UtcNow.AddSeconds(30)));
+        await redis.GetSubscriber().PublishAsync(keys.RpcDoorbell("b@late"), "1");
+
+        await Poll.UntilAsync(async () => Interlocked.Read(ref hits.Value) == 5 && await redis.GetDatabase().StreamLengthAsync(stream) == 0,
+            because: "the live cast ran and both entries were acknowledged and deleted");
+        Assert.Equal(5, Interlocked.Read(ref hits.Value));
+        var pending = await redis.GetDatabase().StreamPendingAsync(stream, "hornbeam");
+        Assert.Equal(0, pending.PendingMessageCount);
+    }
+
+    [Fact]
     public async Task OnTheEmbeddedStoreANodeListsItselfAndCallsItselfInProcess()
     {
         await using var api = new HornbeamApiFactory(null, TestPrefix.New(), ClusterNodes.Settings("solo@embedded"));
