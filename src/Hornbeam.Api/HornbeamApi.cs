@@ -12,7 +12,8 @@ public static class HornbeamApi
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, HornbeamJsonContext.Default);
-            o.SerializerOptions.TypeInfoResolverChain.Insert(1, Cluster.ClusterJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, Ml.MlJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(2, Cluster.ClusterJsonContext.Default);
             o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
             // Numbers are numbers: the OpenAPI document then says "integer", not "integer or string".
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;

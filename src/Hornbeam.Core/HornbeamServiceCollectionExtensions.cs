@@ -1,5 +1,6 @@
 using Hornbeam.Cluster;
 using Hornbeam.Functions;
+using Hornbeam.Ml;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Microsoft.Extensions.Configuration;
@@ -40,6 +41,7 @@ public static class HornbeamServiceCollectionExtensions
         services.AddHornbeamFunctions();
 
         services.TryAddSingleton<IStateStore, StateStore>();
+        services.AddMlCache();
         return new HornbeamBuilder(services);
     }
 

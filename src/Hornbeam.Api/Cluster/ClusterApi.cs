@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Hornbeam.Api.Access;
 using Hornbeam.Cluster;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -11,7 +12,7 @@ public static class ClusterApi
 {
     public static RouteGroupBuilder MapCluster(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("").WithTags("Cluster");
+        var group = routes.MapGroup("").WithTags("Cluster").RequireScope(Scopes.Invoke);
 
         group.MapGet("/node", Node).WithName("Node")
             .WithSummary("node: this node's name");

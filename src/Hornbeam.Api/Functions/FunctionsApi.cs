@@ -1,3 +1,4 @@
+using Hornbeam.Api.Access;
 using Hornbeam.Api.Cluster;
 using Hornbeam.Cluster;
 using Hornbeam.Functions;
@@ -13,21 +14,21 @@ public static class FunctionsApi
     {
         var group = routes.MapGroup("/functions").WithTags("Functions");
 
-        group.MapGet("/", List).WithName("FunctionsList")
+        group.MapGet("/", List).WithName("FunctionsList").RequireScope(Scopes.Invoke)
             .WithSummary("List the functions that can be called: C# functions with the live nodes offering them, and HTTP functions");
-        group.MapPost("/{name}/call", Call).WithName("FunctionCall")
+        group.MapPost("/{name}/call", Call).WithName("FunctionCall").RequireScope(Scopes.Invoke)
             .WithSummary("call: run a registered function wherever it lives and wait for its result")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status500InternalServerError)
             .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status504GatewayTimeout);
-        group.MapPost("/{name}/cast", Cast).WithName("FunctionCast")
+        group.MapPost("/{name}/cast", Cast).WithName("FunctionCast").RequireScope(Scopes.Invoke)
             .WithSummary("cast: start a registered function in the background and return at once (202); failures are logged")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{name}", Register).WithName("FunctionRegisterHttp")
+        group.MapPut("/{name}", Register).WithName("FunctionRegisterHttp").RequireScope(Scopes.Admin)
             .WithSummary("Register (or replace) an HTTP function: calls POST {\"args\": [...]} to its url and answer the JSON it returns")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapDelete("/{name}", Unregister).WithName("FunctionUnregisterHttp")
+        group.MapDelete("/{name}", Unregister).WithName("FunctionUnregisterHttp").RequireScope(Scopes.Admin)
             .WithSummary("Remove an HTTP function")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
 

@@ -168,7 +168,7 @@ public sealed class ClusterTests
             {
                 var from = i % 3;
                 var to = (i + 1 + i / 3 % 2) % 3;
-                var response = await clients[from].PostAsync($"/rpc/{names[to]}/test/echo", Http.Json($"{{\"args\": [{i}, \"{names[from]}\"]}}"));
+                var response = await clients[from].PostAsync($"/rpc/{names[to]}/test/echo", Http.Json($"{{\"args\": [{i}, \"{names[from]}\"], \"timeout_ms\": 30000}}"));
                 var body = await response.ReadJsonAsync();
                 Assert.True(response.StatusCode == HttpStatusCode.OK, $"call {i} from {names[from]} to {names[to]}: {body}");
                 var result = body.GetProperty("result");
