@@ -96,12 +96,12 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     {
         if (node == _node.Name)
         {
-            if (_modules.Find(module, function) is null) await _modules.InvokeAsync(module, function, args, cancellationToken); // throws the 404
+            var target = _modules.Get(module, function);
             var limit = TimeSpan.FromMilliseconds(_options.MaxRpcTimeoutMs);
             _server.RunInBackground($"Cast of {module}:{function} on node '{_node.Name}'", async () =>
             {
                 using var deadline = new CancellationTokenSource(limit);
-                await _modules.InvokeAsync(module, function, args, deadline.Token);
+                await target.InvokeAsync(args, deadline.Token);
             });
             return;
         }

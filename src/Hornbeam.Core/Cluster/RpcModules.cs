@@ -37,15 +37,19 @@ public sealed class RpcModules
     public RpcFunction? Find(string module, string function) =>
         _modules.TryGetValue(module, out var functions) && functions.TryGetValue(function, out var f) ? f : null;
 
-    /// <summary>Runs a function of this node; an unknown module or function throws <see cref="HornbeamException"/> (404).</summary>
-    public ValueTask<JsonElement> InvokeAsync(string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken)
+    /// <summary>The function; an unknown module or function throws <see cref="HornbeamException"/> (404).</summary>
+    public RpcFunction Get(string module, string function)
     {
         if (!_modules.TryGetValue(module, out var functions))
             throw new HornbeamException(HornbeamError.NotFound, $"node '{_node.Name}' has no module '{module}'.");
-        if (!functions.TryGetValue(function, out var f))
-            throw new HornbeamException(HornbeamError.NotFound, $"module '{module}' on node '{_node.Name}' has no function '{function}'.");
-        return f.InvokeAsync(args, cancellationToken);
+        return functions.TryGetValue(function, out var f)
+            ? f
+            : throw new HornbeamException(HornbeamError.NotFound, $"module '{module}' on node '{_node.Name}' has no function '{function}'.");
     }
+
+    /// <summary>Runs a function of this node; an unknown module or function throws <see cref="HornbeamException"/> (404).</summary>
+    public ValueTask<JsonElement> InvokeAsync(string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken) =>
+        Get(module, function).InvokeAsync(args, cancellationToken);
 
     /// <summary>The names of this node's C# functions.</summary>
     public IReadOnlyList<string> Functions =>

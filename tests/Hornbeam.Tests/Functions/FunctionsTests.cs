@@ -149,6 +149,31 @@ public sealed class FunctionsTests
         Assert.Contains("AllowedHosts", refused.GetProperty("detail").GetString());
     }
 
+    [Fact]
+    public async Task CallingNeedsTheInvokeScopeAndRegisteringTheAdminScope()
+    {
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "scoped@fn", Arithmetic(), new Dictionary<string, string?>
+        {
+            ["Hornbeam:Auth:Enabled"] = "true",
+            ["Hornbeam:Auth:Keys:0:Key"] = "reader-key",
+            ["Hornbeam:Auth:Keys:0:Scopes:0"] = "state:read",
+            ["Hornbeam:Auth:Keys:1:Key"] = "invoker-key",
+            ["Hornbeam:Auth:Keys:1:Scopes:0"] = "invoke",
+            ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1",
+        });
+        var reader = api.CreateClient();
+        reader.DefaultRequestHeaders.Add("X-Api-Key", "reader-key");
+        var invoker = api.CreateClient();
+        invoker.DefaultRequestHeaders.Add("X-Api-Key", "invoker-key");
+
+        await (await reader.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2]}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await reader.PostAsync("/rpc/scoped@fn/hornbeam/ping", null)).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Equal(HttpStatusCode.OK, (await invoker.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2]}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await invoker.PostAsync("/rpc/scoped@fn/hornbeam/ping", null)).StatusCode);
+        var refused = await (await invoker.PutAsync("/functions/x", Http.Json("{\"url\": \"http://127.0.0.1:1/x\"}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Contains("admin", refused.GetProperty("detail").GetString());
+    }
+
     /// <summary>A small HTTP server on a loopback port, standing in for a user's endpoint.</summary>
     private sealed class TestEndpoint : IAsyncDisposable
     {
