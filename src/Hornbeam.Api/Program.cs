@@ -1,6 +1,8 @@
 using Hornbeam;
 using Hornbeam.Api;
 using Hornbeam.Api.Access;
+using Hornbeam.Api.Cluster;
+using Hornbeam.Api.Functions;
 using Hornbeam.Api.Health;
 using Hornbeam.Api.Hosting;
 using Hornbeam.Api.Ml;
@@ -29,6 +31,8 @@ app.MapHealth();
 app.MapState();
 app.MapMl();
 app.MapPubSub();
+app.MapCluster();
+app.MapFunctions();
 
 app.Run();
 

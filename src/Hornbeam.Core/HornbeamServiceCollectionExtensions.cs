@@ -1,4 +1,5 @@
 using Hornbeam.Cluster;
+using Hornbeam.Functions;
 using Hornbeam.Ml;
 using Hornbeam.PubSub;
 using Hornbeam.Redis;
@@ -37,6 +38,8 @@ public static class HornbeamServiceCollectionExtensions
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
 
         services.TryAddSingleton<NodeIdentity>();
+        services.AddHornbeamCluster();
+        services.AddHornbeamFunctions();
 
         services.TryAddSingleton<IStateStore, StateStore>();
         services.AddMlCache();

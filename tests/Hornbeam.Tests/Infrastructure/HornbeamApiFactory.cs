@@ -8,15 +8,17 @@ namespace Hornbeam.Tests.Infrastructure;
 /// One Hornbeam API host on a real Redis, with its own key prefix. Hosts built with the same prefix share state,
 /// as replicas behind a load balancer do.
 /// </summary>
-public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null, string environment = "Testing")
+public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null,
+    string environment = "Testing", Action<HornbeamBuilder>? configure = null)
     : WebApplicationFactory<Program>
 {
     public string Prefix { get; } = prefix;
 
     /// <summary>A host on the shared test Redis, under a prefix of its own unless one is given.</summary>
-    public static async Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null)
+    public static async Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null,
+        Action<HornbeamBuilder>? configure = null)
     {
-        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings);
+        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings, configure: configure);
         // Start now and wait until it can serve, so a failure shows here and not in the first request.
         var client = factory.CreateClient();
         await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "the host is ready");
@@ -39,6 +41,8 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
         // Host settings are read before the app's own configuration, so the embedded default sees the connection string.
         foreach (var (k, v) in values) builder.UseSetting(k, v);
         builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(values));
+        // Functions and modules a test registers, as a user's Program.cs would on AddHornbeam()'s builder.
+        if (configure is not null) builder.ConfigureServices(services => configure(new HornbeamBuilder(services)));
     }
 }
 
