@@ -72,7 +72,7 @@ start() {
   setsid "$(command -v nginx || echo /usr/sbin/nginx)" -c "$dir/nginx.conf" -p "$dir/nginx" >"$dir/nginx.log" 2>&1 &
   echo $! >"$dir/nginx.pid.launcher"
 
-  for i in $(seq 1 "$replicas"); do wait_for "http://127.0.0.1:$((api_base + i))/health/ready" 60; done
+  for i in $(seq 1 "$replicas"); do wait_for "http://127.0.0.1:$((api_base + i))/health/ready" 120; done
   wait_for "http://127.0.0.1:$lb_port/health/ready" 20
   echo "Hornbeam: http://127.0.0.1:$lb_port (nginx) -> $replicas replicas on ports $((api_base + 1))..$((api_base + replicas)), Redis on $redis_port; API key '$api_key'"
 }

@@ -19,6 +19,12 @@ public static class HornbeamApi
             // Numbers are numbers: the OpenAPI document then says "integer", not "integer or string".
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
+        services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
+            .Configure<Microsoft.Extensions.Options.IOptions<HornbeamOptions>>((kestrel, hornbeam) =>
+            {
+                kestrel.Limits.MaxRequestBodySize = hornbeam.Value.MaxRequestBodyBytes;
+                kestrel.AddServerHeader = false;
+            });
         services.AddProblemDetails();
         services.AddSingleton<Health.IReadinessCheck, Cluster.PresenceReadiness>();
         services.AddExceptionHandler<HornbeamExceptionHandler>();

@@ -21,6 +21,8 @@ public enum HornbeamError
     BadGateway,
     /// <summary>The work did not finish before its deadline (504).</summary>
     Timeout,
+    /// <summary>This node is at a configured capacity limit; another node or a retry may succeed (503).</summary>
+    Overloaded,
 }
 
 /// <summary>A failure the caller can act on; the message says what was wrong and never carries a stack trace.</summary>

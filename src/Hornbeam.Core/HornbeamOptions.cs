@@ -18,6 +18,9 @@ public sealed class HornbeamOptions
     /// <summary>Largest state value accepted, in UTF-8 bytes of JSON.</summary>
     public int MaxValueBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>Largest request body the server reads at all, on any route (Kestrel's limit).</summary>
+    public long MaxRequestBodyBytes { get; set; } = 2 * 1024 * 1024;
+
     /// <summary>Most keys one <c>get-many</c> request may name.</summary>
     public int MaxMultiKeys { get; set; } = 1000;
 
@@ -35,6 +38,7 @@ public sealed class HornbeamOptions
             return "Hornbeam:NodeName must not contain white space, '/', '{' or '}' (it is part of URLs and Redis keys).";
         if (MaxKeyBytes < 1) return "Hornbeam:MaxKeyBytes must be at least 1.";
         if (MaxValueBytes < 1) return "Hornbeam:MaxValueBytes must be at least 1.";
+        if (MaxRequestBodyBytes < MaxValueBytes) return "Hornbeam:MaxRequestBodyBytes must be at least Hornbeam:MaxValueBytes.";
         if (MaxMultiKeys < 1) return "Hornbeam:MaxMultiKeys must be at least 1.";
         if (DefaultKeysPage < 1 || DefaultKeysPage > MaxKeysPage) return "Hornbeam:DefaultKeysPage must be between 1 and Hornbeam:MaxKeysPage.";
         return null;

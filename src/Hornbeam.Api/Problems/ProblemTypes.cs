@@ -14,6 +14,7 @@ public static class ProblemTypes
     public const string HandlerFailed = "urn:hornbeam:problem:handler-failed";
     public const string BadGateway = "urn:hornbeam:problem:bad-gateway";
     public const string Timeout = "urn:hornbeam:problem:timeout";
+    public const string Overloaded = "urn:hornbeam:problem:overloaded";
     public const string Internal = "urn:hornbeam:problem:internal";
 
     public static (int Status, string Type, string Title) For(HornbeamError error) => error switch
@@ -27,6 +28,7 @@ public static class ProblemTypes
         HornbeamError.HandlerFailed => (StatusCodes.Status500InternalServerError, HandlerFailed, "Handler failed"),
         HornbeamError.BadGateway => (StatusCodes.Status502BadGateway, BadGateway, "Bad gateway"),
         HornbeamError.Timeout => (StatusCodes.Status504GatewayTimeout, Timeout, "Timed out"),
+        HornbeamError.Overloaded => (StatusCodes.Status503ServiceUnavailable, Overloaded, "At capacity"),
         _ => (StatusCodes.Status500InternalServerError, Internal, "Internal error"),
     };
 }

@@ -68,6 +68,7 @@ public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOpt
             {
                 PubSubMessageKind.Message => new SseItem<byte[]>(message.Json) { EventId = message.Id.ToString() },
                 PubSubMessageKind.Gap => new SseItem<byte[]>(message.Json, "gap") { EventId = message.Id.ToString() },
+                PubSubMessageKind.Reconnect => new SseItem<byte[]>(message.Json, "reconnect"),
                 _ => new SseItem<byte[]>(message.Json, "overflow"),
             };
         }

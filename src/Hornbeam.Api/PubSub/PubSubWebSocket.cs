@@ -67,9 +67,10 @@ internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription subsc
                 {
                     PubSubMessageKind.Message => "message",
                     PubSubMessageKind.Gap => "gap",
+                    PubSubMessageKind.Reconnect => "reconnect",
                     _ => "overflow",
                 });
-                if (message.Kind != PubSubMessageKind.Overflow) w.WriteNumber("id"u8, message.Id);
+                if (message.Kind is PubSubMessageKind.Message or PubSubMessageKind.Gap) w.WriteNumber("id"u8, message.Id);
                 w.WritePropertyName("data"u8);
                 w.WriteRawValue(message.Json, skipInputValidation: true);
             }, cancellation);

@@ -51,6 +51,12 @@ public enum PubSubMessageKind
 
     /// <summary>The subscriber fell more than its buffer behind and was cut off; this is the last item. Resume with the last id.</summary>
     Overflow,
+
+    /// <summary>
+    /// This node ended the subscription (it is shutting down, or lost Redis); this is the last item. Reconnect, to any node,
+    /// with <see cref="PubSubMessage.Id"/> as the last event id: nothing published meanwhile is lost while history holds it.
+    /// </summary>
+    Reconnect,
 }
 
 /// <summary>One item of a subscription: a message, or a notice of a gap or an overflow (see <see cref="Kind"/>).</summary>

@@ -15,6 +15,9 @@ public sealed class PubSubOptions
     /// <summary>Messages one subscriber may have waiting; one more ends that subscription with an overflow event.</summary>
     public int BufferCapacity { get; set; } = 1000;
 
+    /// <summary>Most subscriptions (SSE, WebSocket and C#) one node holds at once; beyond it a subscribe gets 503.</summary>
+    public int MaxSubscriptions { get; set; } = 20_000;
+
     /// <summary>How often a node refreshes its subscriber counts in Redis.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -32,6 +35,7 @@ public sealed class PubSubOptions
         if (HistoryLength < 1) return "Hornbeam:PubSub:HistoryLength must be at least 1.";
         if (HistoryAge < TimeSpan.FromMilliseconds(1)) return "Hornbeam:PubSub:HistoryAge must be positive.";
         if (BufferCapacity < 1) return "Hornbeam:PubSub:BufferCapacity must be at least 1.";
+        if (MaxSubscriptions < 1) return "Hornbeam:PubSub:MaxSubscriptions must be at least 1.";
         if (HeartbeatInterval < TimeSpan.FromMilliseconds(10)) return "Hornbeam:PubSub:HeartbeatInterval must be at least 10 ms.";
         if (NodeExpiry <= HeartbeatInterval) return "Hornbeam:PubSub:NodeExpiry must be longer than HeartbeatInterval (three times is a good choice).";
         if (KeepAliveInterval < TimeSpan.FromMilliseconds(10)) return "Hornbeam:PubSub:KeepAliveInterval must be at least 10 ms.";

@@ -77,6 +77,7 @@ public sealed class PubSubSubscription : IAsyncEnumerable<PubSubMessage>, IAsync
                 }
             }
             if (_subscriber.Overflowed) yield return _owner.Overflow(Topic, last);
+            else if (_subscriber.EndReason is { } reason) yield return _owner.Reconnect(Topic, last, reason);
         }
         finally
         {

@@ -32,6 +32,7 @@ internal sealed class RedisPubSub(
     private readonly PubSubOptions _options = pubSubOptions.Value;
     private readonly HornbeamOptions _hornbeam = hornbeamOptions.Value;
     private readonly Dictionary<string, TopicHub> _hubs = new(StringComparer.Ordinal); // locked on itself
+    private int _local; // subscriptions on this node, under the _hubs lock
     // A node's count for a topic is written under its stripe's gate, so a stale count never overwrites a newer one.
     private readonly SemaphoreSlim[] _countGates = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
     private readonly CancellationTokenSource _stopping = new();
@@ -72,6 +73,10 @@ internal sealed class RedisPubSub(
         {
             if (_stopping.IsCancellationRequested)
                 throw new HornbeamException(HornbeamError.Unavailable, "This node is shutting down; subscribe on another one.");
+            if (_local >= _options.MaxSubscriptions)
+                throw new HornbeamException(HornbeamError.Overloaded,
+                    $"This node holds its maximum of {_options.MaxSubscriptions} subscriptions (Hornbeam:PubSub:MaxSubscriptions); retry, or subscribe on another node.");
+            _local++;
             if (!_hubs.TryGetValue(topic, out hub!))
                 _hubs[topic] = hub = new TopicHub(topic, RedisChannel.Literal(keys.PubSubChannel(topic)), OnOverflow, logger);
             hub.Add(subscriber);
@@ -147,6 +152,7 @@ internal sealed class RedisPubSub(
         lock (_hubs)
         {
             if (!hub.Remove(subscriber)) return;
+            _local--;
             last = hub.Members.Length == 0 && _hubs.TryGetValue(hub.Topic, out var current) && current == hub;
             if (last) _hubs.Remove(hub.Topic);
         }
@@ -212,6 +218,33 @@ internal sealed class RedisPubSub(
             w.WriteNumber("last_event_id"u8, lastEventId);
         }));
 
+    internal PubSubMessage Reconnect(string topic, long lastEventId, string reason) =>
+        new(topic, lastEventId, PubSubMessageKind.Reconnect, Json(w =>
+        {
+            w.WriteString("reason"u8, reason);
+            w.WriteNumber("last_event_id"u8, lastEventId);
+            w.WriteNumber("retry_ms"u8, (long)_options.RetryInterval.TotalMilliseconds);
+        }));
+
+    /// <summary>Ends every local subscription with a notice to reconnect; each then leaves its topic as usual.</summary>
+    private void EndAll(string reason)
+    {
+        TopicHub[] hubs;
+        lock (_hubs) hubs = [.. _hubs.Values];
+        foreach (var hub in hubs)
+        foreach (var member in hub.Members)
+            member.End(reason: reason);
+    }
+
+    // Live messages published while the subscription connection is down never arrive; the subscribers reconnect and replay them.
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType is not (ConnectionType.Subscription or ConnectionType.Interactive)) return;
+        logger.LogWarning("Pub/sub lost Redis ({Failure}); ending {Count} local subscriptions so their clients reconnect with their last event id",
+            e.FailureType, _hubs.Count);
+        EndAll("this node lost its connection to Redis; reconnect with your last event id (any node, once Redis answers)");
+    }
+
     private static byte[] Json(Action<Utf8JsonWriter> write)
     {
         var buffer = new ArrayBufferWriter<byte>(128);
@@ -235,6 +268,7 @@ internal sealed class RedisPubSub(
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        services.GetRequiredService<IConnectionMultiplexer>().ConnectionFailed += OnConnectionFailed;
         _heartbeat = HeartbeatAsync(_stopping.Token);
         return Task.CompletedTask;
     }
@@ -289,7 +323,7 @@ internal sealed class RedisPubSub(
         if (_heartbeat is not null) await _heartbeat;
         foreach (var hub in hubs)
         foreach (var member in hub.Members)
-            member.End();
+            member.End(reason: "this node is shutting down; reconnect (any node) with your last event id");
         try
         {
             await Task.WhenAll(hubs.Select(h => SyncCountAsync(h.Topic))).WaitAsync(cancellationToken);

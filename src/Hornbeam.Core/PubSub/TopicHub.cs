@@ -23,10 +23,14 @@ internal sealed class LocalSubscriber(int capacity)
 
     public bool TryWrite(PubSubMessage message) => _buffer.Writer.TryWrite(message);
 
+    /// <summary>Why this node ended the subscription (shutdown, Redis lost), when it did; the subscriber is told to reconnect.</summary>
+    public string? EndReason { get; private set; }
+
     /// <summary>Ends the subscription after what is buffered; answers false when it had ended already.</summary>
-    public bool End(bool overflowed = false)
+    public bool End(bool overflowed = false, string? reason = null)
     {
         if (Interlocked.CompareExchange(ref _state, overflowed ? 2 : 1, 0) != 0) return false;
+        EndReason = reason;
         _buffer.Writer.TryComplete();
         return true;
     }

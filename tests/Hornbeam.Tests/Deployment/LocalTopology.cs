@@ -22,7 +22,7 @@ public sealed class LocalTopology : IAsyncLifetime
     public async Task InitializeAsync()
     {
         BalancerPort = LocalRedisProcess.FreePort();
-        ApiPortBase = LocalRedisProcess.FreePort() + 1000 is var p && p < 64000 ? p : 20000;
+        ApiPortBase = FreePortRun(3);
         _environment = new()
         {
             ["HORNBEAM_LOCAL_DIR"] = _dir,
@@ -32,7 +32,7 @@ public sealed class LocalTopology : IAsyncLifetime
             ["HORNBEAM_API_KEY"] = ApiKey,
             ["HORNBEAM_API_DLL"] = ApiDll(),
         };
-        await RunAsync("start", TimeSpan.FromSeconds(120));
+        await RunAsync("start", TimeSpan.FromSeconds(180));
         Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{BalancerPort}") };
         Client.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);
     }
@@ -73,6 +73,34 @@ public sealed class LocalTopology : IAsyncLifetime
     private string Logs() => string.Join("\n", Directory.Exists(_dir)
         ? Directory.GetFiles(_dir, "*.log").Select(f => $"--- {Path.GetFileName(f)}\n{File.ReadAllText(f)}")
         : []);
+
+    // A base port whose next `count` ports are all free: replica i listens on base + i.
+    private static int FreePortRun(int count)
+    {
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var candidate = Random.Shared.Next(20000, 60000);
+            var listeners = new List<System.Net.Sockets.TcpListener>();
+            try
+            {
+                for (var i = 1; i <= count; i++)
+                {
+                    var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, candidate + i);
+                    listener.Start();
+                    listeners.Add(listener);
+                }
+                return candidate;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+            }
+            finally
+            {
+                foreach (var listener in listeners) listener.Stop();
+            }
+        }
+        throw new InvalidOperationException("No run of free loopback ports found.");
+    }
 
     // The API build that sits beside this test build (same configuration), run as its own process.
     private static string ApiDll()

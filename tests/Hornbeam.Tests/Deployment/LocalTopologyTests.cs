@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Hornbeam.Tests.Infrastructure;
+using Hornbeam.Tests.PubSub;
 
 namespace Hornbeam.Tests.Deployment;
 
@@ -54,5 +55,43 @@ public sealed class LocalTopologyTests(LocalTopology topology) : IClassFixture<L
         Assert.True(final >= acknowledged.Count && final <= attempts, $"final {final}, acknowledged {acknowledged.Count}, attempts {attempts}");
         Assert.All(acknowledged, v => Assert.True(v <= final));
         await topology.RestartReplicaAsync(2);
+    }
+
+    [Fact]
+    public async Task AnOversizedBodyGets413FromTheReplicaWithoutReadingIt()
+    {
+        using var direct = topology.ReplicaClient(1);
+        var body = new ByteArrayContent(new byte[3 * 1024 * 1024]);
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        var response = await direct.PostAsync("/pubsub/big", body);
+        await response.AssertProblemAsync(413, Hornbeam.Api.Problems.ProblemTypes.TooLarge);
+    }
+
+    [Fact]
+    public async Task AnSseSubscriberThroughNginxReceivesWhatEveryReplicaPublishes()
+    {
+        var topic = $"e2e:{Guid.NewGuid():N}";
+        await using var sse = await SseStream.OpenAsync(topology.Client, $"/pubsub/{topic}");
+        for (var replica = 1; replica <= 3; replica++)
+        {
+            using var publisher = topology.ReplicaClient(replica);
+            var published = await (await publisher.PostAsync($"/pubsub/{topic}", Http.Json($"{{\"from\":{replica}}}"))).ReadJsonAsync();
+            Assert.Equal(1, published.GetProperty("subscribers").GetInt64());
+        }
+        var events = await sse.TakeAsync(3);
+        Assert.Equal([1, 2, 3], events.Select(e => e.Json.GetProperty("from").GetInt32()));
+    }
+
+    [Fact]
+    public async Task RpcCrossesReplicas()
+    {
+        using var api1 = topology.ReplicaClient(1);
+        await Poll.UntilAsync(async () => (await (await api1.GetAsync("/nodes")).ReadJsonAsync()).GetProperty("nodes").GetArrayLength() >= 2,
+            TimeSpan.FromSeconds(20), "api1 sees the other replicas");
+        var reply = await api1.PostAsync("/rpc/api3/hornbeam/node_info", Http.Json("{\"args\": []}"));
+        Assert.Equal(HttpStatusCode.OK, reply.StatusCode);
+        Assert.Equal("api3", (await reply.ReadJsonAsync()).GetProperty("result").GetProperty("node").GetString());
+        var throughNginx = await (await topology.Client.PostAsync("/rpc/api2/hornbeam/ping", Http.Json("{\"args\": []}"))).ReadJsonAsync();
+        Assert.Equal("pong", throughNginx.GetProperty("result").GetString());
     }
 }
