@@ -12,6 +12,7 @@ public static class HornbeamApi
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, HornbeamJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, Hooks.HooksJsonContext.Default);
             o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
             // Numbers are numbers: the OpenAPI document then says "integer", not "integer or string".
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;

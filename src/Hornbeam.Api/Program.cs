@@ -1,8 +1,10 @@
 using Hornbeam;
 using Hornbeam.Api;
+using Hornbeam.Api.Hooks;
 using Hornbeam.Api.Hosting;
 using Hornbeam.Api.OpenApi;
 using Hornbeam.Api.State;
+using Hornbeam.Api.Tasks;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -16,6 +18,8 @@ var app = builder.Build();
 app.UseHornbeamApi();
 app.MapHornbeamOpenApi();
 app.MapState();
+app.MapHooks();
+app.MapTasks();
 
 app.Run();
 

@@ -1,4 +1,5 @@
 using Hornbeam.Cluster;
+using Hornbeam.Hooks;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Microsoft.Extensions.Configuration;
@@ -37,6 +38,7 @@ public static class HornbeamServiceCollectionExtensions
         services.TryAddSingleton<NodeIdentity>();
 
         services.TryAddSingleton<IStateStore, StateStore>();
+        services.AddHooks();
         return new HornbeamBuilder(services);
     }
 

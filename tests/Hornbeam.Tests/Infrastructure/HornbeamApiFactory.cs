@@ -8,15 +8,18 @@ namespace Hornbeam.Tests.Infrastructure;
 /// One Hornbeam API host on a real Redis, with its own key prefix. Hosts built with the same prefix share state,
 /// as replicas behind a load balancer do.
 /// </summary>
-public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null)
+public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null,
+    Action<HornbeamBuilder>? configure = null)
     : WebApplicationFactory<Program>
 {
     public string Prefix { get; } = prefix;
 
     /// <summary>A host on the shared test Redis, under a prefix of its own unless one is given.</summary>
-    public static async Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null)
+    /// <param name="configure">registers hooks (or other start-up registrations) on this host's <c>AddHornbeam()</c> builder.</param>
+    public static async Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null,
+        Action<HornbeamBuilder>? configure = null)
     {
-        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings);
+        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings, configure);
         _ = factory.Server; // start now, so a failure shows here and not in the first request
         return factory;
     }
@@ -35,6 +38,7 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
         // Host settings are read before the app's own configuration, so the embedded default sees the connection string.
         foreach (var (k, v) in values) builder.UseSetting(k, v);
         builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(values));
+        if (configure is not null) builder.ConfigureServices(services => configure(new HornbeamBuilder(services)));
     }
 }
 
