@@ -1,22 +1,30 @@
 using Hornbeam;
 using Hornbeam.Api;
+using Hornbeam.Api.Access;
+using Hornbeam.Api.Health;
 using Hornbeam.Api.Hooks;
 using Hornbeam.Api.Hosting;
 using Hornbeam.Api.OpenApi;
 using Hornbeam.Api.State;
 using Hornbeam.Api.Tasks;
+using Hornbeam.Api.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.UseEmbeddedRedisWhenUnconfigured();
 builder.Services.AddHornbeam();
 builder.Services.AddHornbeamApi();
+builder.AddHornbeamAccess();
+builder.Services.AddHornbeamTelemetry(builder.Configuration);
 builder.Services.AddHornbeamOpenApi();
 
 var app = builder.Build();
 
 app.UseHornbeamApi();
+app.UseHornbeamAccess();
 app.MapHornbeamOpenApi();
+app.MapHornbeamTelemetry();
+app.MapHealth();
 app.MapState();
 app.MapHooks();
 app.MapTasks();

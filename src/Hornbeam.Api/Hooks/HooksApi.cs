@@ -1,6 +1,7 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Hornbeam.Api.Access;
 using Hornbeam.Api.Json;
 using Hornbeam.Api.Problems;
 using Hornbeam.Hooks;
@@ -16,21 +17,21 @@ public static class HooksApi
     {
         var group = routes.MapGroup("/hooks").WithTags("Hooks");
 
-        group.MapGet("/", List).WithName("HooksList")
+        group.MapGet("/", List).WithName("HooksList").RequireScope(Scopes.Invoke)
             .WithSummary("List every hook callable from here and where it runs (C# hooks on nodes, HTTP hooks at a URL)");
-        group.MapPut("/{app_path}", RegisterHttp).WithName("HooksRegisterHttp")
+        group.MapPut("/{app_path}", RegisterHttp).WithName("HooksRegisterHttp").RequireScope(Scopes.Admin)
             .WithSummary("register_hook for an HTTP handler: executing action a POSTs {args, kwargs} to {url}/a; registering again replaces")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapDelete("/{app_path}", UnregisterHttp).WithName("HooksUnregisterHttp")
+        group.MapDelete("/{app_path}", UnregisterHttp).WithName("HooksUnregisterHttp").RequireScope(Scopes.Admin)
             .WithSummary("unregister_hook for an HTTP handler; succeeds also when there is none")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/{app_path}/{action}", Execute).WithName("HooksExecute")
+        group.MapPost("/{app_path}/{action}", Execute).WithName("HooksExecute").RequireScope(Scopes.Invoke)
             .WithSummary("execute: run an action of a hook, wherever it lives, and answer its result")
             .ProducesHookProblems();
-        group.MapPost("/{app_path}/{action}/async", ExecuteInBackground).WithName("HooksExecuteAsync")
+        group.MapPost("/{app_path}/{action}/async", ExecuteInBackground).WithName("HooksExecuteAsync").RequireScope(Scopes.Invoke)
             .WithSummary("execute_async: start an action as a task; wait for it with GET /tasks/{task_id}")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPost("/{app_path}/{action}/stream", Stream).WithName("HooksStream")
+        group.MapPost("/{app_path}/{action}/stream", Stream).WithName("HooksStream").RequireScope(Scopes.Invoke)
             .WithSummary("stream: Server-Sent Events, one 'chunk' event per item, then 'done'; a failure mid-stream is an 'error' event")
             .ProducesHookProblems();
 

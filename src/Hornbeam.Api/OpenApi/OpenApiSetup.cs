@@ -1,3 +1,4 @@
+using Hornbeam.Api.Access;
 using Microsoft.OpenApi;
 
 namespace Hornbeam.Api.OpenApi;
@@ -8,6 +9,20 @@ public static class OpenApiSetup
     public static IServiceCollection AddHornbeamOpenApi(this IServiceCollection services) =>
         services.AddOpenApi(options => options.AddDocumentTransformer((document, _, _) =>
         {
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes = new Dictionary<string, IOpenApiSecurityScheme>
+            {
+                [BearerScheme] = new OpenApiSecurityScheme
+                {
+                    Type = SecuritySchemeType.Http, Scheme = "bearer",
+                    Description = "An API key from Hornbeam:Auth:Keys, sent as 'Authorization: Bearer <key>'.",
+                },
+                [HeaderScheme] = new OpenApiSecurityScheme
+                {
+                    Type = SecuritySchemeType.ApiKey, In = ParameterLocation.Header, Name = "X-Api-Key",
+                    Description = "The same API key, sent as 'X-Api-Key: <key>'.",
+                },
+            };
             document.Info = new OpenApiInfo
             {
                 Title = "Hornbeam",
@@ -18,7 +33,22 @@ public static class OpenApiSetup
             // The document is the same whichever replica or test host serves it.
             document.Servers = [];
             return Task.CompletedTask;
+        }).AddOperationTransformer((operation, context, _) =>
+        {
+            // Routes that need a scope say so, and which one, so Swagger UI's Authorize button applies to them.
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<ScopeMetadata>().FirstOrDefault() is { } scope)
+            {
+                operation.Security =
+                [
+                    new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [scope.Scope] },
+                    new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(HeaderScheme, context.Document)] = [scope.Scope] },
+                ];
+            }
+            return Task.CompletedTask;
         }));
+
+    private const string BearerScheme = "Bearer";
+    private const string HeaderScheme = "ApiKey";
 
     public static IEndpointRouteBuilder MapHornbeamOpenApi(this WebApplication app)
     {

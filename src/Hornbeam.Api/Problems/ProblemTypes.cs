@@ -8,7 +8,9 @@ public static class ProblemTypes
     public const string Conflict = "urn:hornbeam:problem:conflict";
     public const string TooLarge = "urn:hornbeam:problem:too-large";
     public const string RedisUnavailable = "urn:hornbeam:problem:redis-unavailable";
+    public const string Unauthorized = "urn:hornbeam:problem:unauthorized";
     public const string Forbidden = "urn:hornbeam:problem:forbidden";
+    public const string RateLimited = "urn:hornbeam:problem:rate-limited";
     public const string HandlerFailed = "urn:hornbeam:problem:handler-failed";
     public const string BadGateway = "urn:hornbeam:problem:bad-gateway";
     public const string Timeout = "urn:hornbeam:problem:timeout";

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Hornbeam.Api.Access;
 using Hornbeam.Api.Json;
 using Hornbeam.State;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -13,26 +14,26 @@ public static class StateApi
     {
         var group = routes.MapGroup("/state").WithTags("State");
 
-        group.MapGet("/", Keys).WithName("StateKeys")
+        group.MapGet("/", Keys).WithName("StateKeys").RequireScope(Scopes.StateRead)
             .WithSummary("state_keys: list keys, optionally by prefix, one page at a time")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/multi", GetMulti).WithName("StateGetMulti")
+        group.MapPost("/multi", GetMulti).WithName("StateGetMulti").RequireScope(Scopes.StateRead)
             .WithSummary("state_get_multi: get many keys at once; absent keys map to null")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/incr/{**key}", Increment).WithName("StateIncr")
+        group.MapPost("/incr/{**key}", Increment).WithName("StateIncr").RequireScope(Scopes.StateWrite)
             .WithSummary("state_incr: atomically add delta (default 1) to a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapPost("/decr/{**key}", Decrement).WithName("StateDecr")
+        group.MapPost("/decr/{**key}", Decrement).WithName("StateDecr").RequireScope(Scopes.StateWrite)
             .WithSummary("state_decr: atomically subtract delta (default 1) from a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("/{**key}", Get).WithName("StateGet")
+        group.MapGet("/{**key}", Get).WithName("StateGet").RequireScope(Scopes.StateRead)
             .WithSummary("state_get: read a key's JSON value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{**key}", Set).WithName("StateSet")
+        group.MapPut("/{**key}", Set).WithName("StateSet").RequireScope(Scopes.StateWrite)
             .WithSummary("state_set: store any JSON value under a key")
             .Accepts<JsonElement>("application/json", "*/*")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
-        group.MapDelete("/{**key}", Delete).WithName("StateDelete")
+        group.MapDelete("/{**key}", Delete).WithName("StateDelete").RequireScope(Scopes.StateWrite)
             .WithSummary("state_delete: remove a key; succeeds also when it is absent")
             .ProducesProblem(StatusCodes.Status400BadRequest);
 

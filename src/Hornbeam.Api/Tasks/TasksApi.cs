@@ -1,4 +1,4 @@
-using Hornbeam.Api.Hooks;
+using Hornbeam.Api.Access;
 using Hornbeam.Api.Json;
 using Hornbeam.Api.Problems;
 using Hornbeam.Hooks;
@@ -16,7 +16,7 @@ public static class TasksApi
     {
         var group = routes.MapGroup("/tasks").WithTags("Tasks");
 
-        group.MapGet("/{task_id}", Await).WithName("TasksAwait")
+        group.MapGet("/{task_id}", Await).WithName("TasksAwait").RequireScope(Scopes.Invoke)
             .WithSummary("await_result: wait up to timeout_ms (default 30000) for a task; 202 while it is still running, so wait again")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status500InternalServerError).ProducesProblem(StatusCodes.Status502BadGateway)

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Hornbeam.Redis;
+using Hornbeam.Telemetry;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -19,6 +20,7 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
 
     public async Task<byte[]?> GetJsonAsync(string key)
     {
+        Count("get");
         ValidateKey(key);
         return (byte[]?)await Db.StringGetAsync(keys.StateValue(key));
     }
@@ -41,17 +43,24 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
         return SetNormalizedAsync(key, NormalizeValue(JsonSerializer.SerializeToUtf8Bytes(value, json)));
     }
 
-    private Task SetNormalizedAsync(string key, byte[] json) =>
-        Db.ScriptEvaluateAsync(RedisScripts.StateSet, [keys.StateValue(key), keys.StateIndexFor(key)], [json, key]);
+    private Task SetNormalizedAsync(string key, byte[] json)
+    {
+        Count("set");
+        return Db.ScriptEvaluateAsync(RedisScripts.StateSet, [keys.StateValue(key), keys.StateIndexFor(key)], [json, key]);
+    }
+
+    private static void Count(string op) => HornbeamMetrics.StateOperations.Add(1, new KeyValuePair<string, object?>("op", op));
 
     public Task DeleteAsync(string key)
     {
+        Count("delete");
         ValidateKey(key);
         return Db.ScriptEvaluateAsync(RedisScripts.StateDelete, [keys.StateValue(key), keys.StateIndexFor(key)], [key]);
     }
 
     public async Task<long> IncrementAsync(string key, long delta = 1)
     {
+        Count("incr");
         ValidateKey(key);
         try
         {
@@ -77,6 +86,7 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
 
     public async Task<IReadOnlyDictionary<string, byte[]?>> GetManyJsonAsync(IReadOnlyCollection<string> requested)
     {
+        Count("get_multi");
         if (requested.Count > _options.MaxMultiKeys)
             throw new HornbeamException(HornbeamError.InvalidInput, $"{requested.Count} keys requested; at most {_options.MaxMultiKeys} are allowed in one request.");
         var distinct = requested.Distinct(StringComparer.Ordinal).ToArray();
@@ -107,6 +117,7 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
 
     public async Task<StateKeysPage> KeysAsync(string? prefix = null, int? limit = null, string? cursor = null)
     {
+        Count("keys");
         var take = limit ?? _options.DefaultKeysPage;
         if (take < 1 || take > _options.MaxKeysPage)
             throw new HornbeamException(HornbeamError.InvalidInput, $"limit must be between 1 and {_options.MaxKeysPage}; it was {take}.");

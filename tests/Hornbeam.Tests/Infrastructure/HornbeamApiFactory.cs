@@ -9,7 +9,7 @@ namespace Hornbeam.Tests.Infrastructure;
 /// as replicas behind a load balancer do.
 /// </summary>
 public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null,
-    Action<HornbeamBuilder>? configure = null)
+    string environment = "Testing", Action<HornbeamBuilder>? configure = null)
     : WebApplicationFactory<Program>
 {
     public string Prefix { get; } = prefix;
@@ -19,18 +19,20 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
     public static async Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null,
         Action<HornbeamBuilder>? configure = null)
     {
-        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings, configure);
+        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings, configure: configure);
         _ = factory.Server; // start now, so a failure shows here and not in the first request
         return factory;
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Testing");
+        builder.UseEnvironment(environment);
         var values = new Dictionary<string, string?>
         {
             ["Hornbeam:Prefix"] = Prefix,
             ["Logging:LogLevel:Default"] = "Warning",
+            // Access control has its own tests; elsewhere it is off, as in Development.
+            ["Hornbeam:Auth:Enabled"] = "false",
         };
         // No connection string at all means the embedded default, as for a user who sets none.
         if (connectionString is not null) values["ConnectionStrings:Redis"] = connectionString;

@@ -1,0 +1,44 @@
+namespace Hornbeam.Api.Access;
+
+/// <summary>API keys and what each may do, bound from <c>Hornbeam:Auth</c>.</summary>
+public sealed class AccessOptions
+{
+    public const string Section = "Hornbeam:Auth";
+
+    /// <summary>
+    /// Whether requests must carry an API key. Unset means: on when keys are configured; off in Development
+    /// without keys (with a warning); and outside Development without keys the service refuses to start.
+    /// </summary>
+    public bool? Enabled { get; set; }
+
+    /// <summary>The accepted keys.</summary>
+    public List<ApiKeyOptions> Keys { get; set; } = [];
+}
+
+/// <summary>One API key.</summary>
+public sealed class ApiKeyOptions
+{
+    /// <summary>A name for logs and metrics; the key itself is never logged.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>The secret the client sends as <c>Authorization: Bearer</c> or <c>X-Api-Key</c>.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>What the key may do: <c>state:read</c>, <c>state:write</c>, <c>pubsub</c>, <c>invoke</c>, <c>admin</c>.</summary>
+    public List<string> Scopes { get; set; } = [];
+
+    /// <summary>Requests per second this key may make; overrides <c>Hornbeam:RateLimit:PermitsPerSecond</c>.</summary>
+    public int? PermitsPerSecond { get; set; }
+}
+
+/// <summary>The scopes a key can hold; each route requires one.</summary>
+public static class Scopes
+{
+    public const string StateRead = "state:read";
+    public const string StateWrite = "state:write";
+    public const string PubSub = "pubsub";
+    public const string Invoke = "invoke";
+    public const string Admin = "admin";
+
+    public static readonly string[] All = [StateRead, StateWrite, PubSub, Invoke, Admin];
+}

@@ -1,0 +1,110 @@
+using System.Threading.RateLimiting;
+using Hornbeam.Api.Problems;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace Hornbeam.Api.Access;
+
+/// <summary>Who may do what: API keys with scopes, and per-key rate limits.</summary>
+public static class AccessSetup
+{
+    public static WebApplicationBuilder AddHornbeamAccess(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section);
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section);
+        var access = builder.Configuration.GetSection(AccessOptions.Section).Get<AccessOptions>() ?? new AccessOptions();
+        var enabled = access.Enabled ?? access.Keys.Count > 0;
+        if (enabled && access.Keys.Count == 0)
+            throw new InvalidOperationException("Hornbeam:Auth:Enabled is true but no Hornbeam:Auth:Keys are configured; add at least one key with its scopes.");
+        if (access.Enabled is null && access.Keys.Count == 0 && !builder.Environment.IsDevelopment())
+            throw new InvalidOperationException(
+                "No API keys are configured (Hornbeam:Auth:Keys) outside the Development environment. Configure keys, " +
+                "or set Hornbeam:Auth:Enabled=false to run without access control on purpose.");
+        foreach (var key in access.Keys)
+        {
+            if (string.IsNullOrWhiteSpace(key.Key)) throw new InvalidOperationException("Every Hornbeam:Auth:Keys entry needs a non-empty Key.");
+            if (key.Scopes.FirstOrDefault(s => !Scopes.All.Contains(s)) is { } unknown)
+                throw new InvalidOperationException($"Unknown scope '{unknown}' in Hornbeam:Auth:Keys; known scopes: {string.Join(", ", Scopes.All)}.");
+        }
+
+        services.AddSingleton(new AccessState(enabled));
+        services.AddSingleton<ApiKeyStore>();
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization(o =>
+        {
+            foreach (var scope in Scopes.All)
+                o.AddPolicy(scope, p =>
+                {
+                    if (enabled) p.RequireAuthenticatedUser().RequireClaim("scope", scope);
+                    else p.RequireAssertion(_ => true);
+                });
+        });
+        services.AddRateLimiter(o =>
+        {
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, (string, int)>(context =>
+            {
+                var limits = context.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value;
+                var name = context.User.Identity is { IsAuthenticated: true, Name: { } keyName } ? "key:" + keyName : "ip:" + context.Connection.RemoteIpAddress;
+                var permits = context.User.Identity?.IsAuthenticated == true
+                    ? context.RequestServices.GetRequiredService<ApiKeyStore>().ByName(context.User.Identity.Name!)?.PermitsPerSecond ?? limits.PermitsPerSecond
+                    : limits.PermitsPerSecond;
+                return permits <= 0
+                    ? RateLimitPartition.GetNoLimiter((name, 0))
+                    : RateLimitPartition.GetTokenBucketLimiter((name, permits), _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = Math.Max(permits, limits.Burst),
+                        TokensPerPeriod = permits,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    });
+            });
+            o.OnRejected = async (context, _) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
+                context.HttpContext.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString();
+                await context.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = context.HttpContext,
+                    ProblemDetails = { Status = 429, Type = ProblemTypes.RateLimited, Title = "Too many requests", Detail = $"This key's rate limit is used up; retry after {retryAfter} s." },
+                });
+            };
+        });
+        return builder;
+    }
+
+    public static WebApplication UseHornbeamAccess(this WebApplication app)
+    {
+        if (!app.Services.GetRequiredService<AccessState>().Enabled)
+            app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this service.");
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        return app;
+    }
+
+    /// <summary>The route needs an API key holding <paramref name="scope"/> (when access control is on).</summary>
+    public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
+        builder.RequireAuthorization(scope).WithMetadata(new ScopeMetadata(scope))
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+}
+
+internal sealed record AccessState(bool Enabled);
+
+/// <summary>Per-key request rates, bound from <c>Hornbeam:RateLimit</c>.</summary>
+public sealed class RateLimitOptions
+{
+    public const string Section = "Hornbeam:RateLimit";
+
+    /// <summary>Requests per second for each key (or client address without a key); 0 means no limit.</summary>
+    public int PermitsPerSecond { get; set; }
+
+    /// <summary>How many requests a key may make at once before the rate applies.</summary>
+    public int Burst { get; set; }
+}

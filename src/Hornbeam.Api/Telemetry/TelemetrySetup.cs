@@ -1,0 +1,63 @@
+using Hornbeam.Redis;
+using Hornbeam.Telemetry;
+using OpenTelemetry.Instrumentation.StackExchangeRedis;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Hornbeam.Api.Telemetry;
+
+/// <summary>OpenTelemetry traces (HTTP in and out, Redis, Hornbeam's own spans) and metrics, scraped by Prometheus at <c>/metrics</c>.</summary>
+public static class TelemetrySetup
+{
+    public static IServiceCollection AddHornbeamTelemetry(this IServiceCollection services, IConfiguration configuration)
+    {
+        var otlp = !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        var redisInstrumentation = new RedisInstrumentationHolder();
+        services.AddSingleton(redisInstrumentation);
+        services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("hornbeam"))
+            .WithTracing(t =>
+            {
+                t.AddSource(HornbeamMetrics.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()
+                    // A service key nothing is registered under: the shared multiplexer is added once it has connected (RedisTracing).
+                    .AddRedisInstrumentation(name: null, serviceKey: UnregisteredKey, configure: _ => { })
+                    .ConfigureRedisInstrumentation(i => redisInstrumentation.Instrumentation = i);
+                if (otlp) t.AddOtlpExporter();
+            })
+            .WithMetrics(m =>
+            {
+                m.AddMeter(HornbeamMetrics.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddPrometheusExporter();
+                if (otlp) m.AddOtlpExporter();
+            });
+        // The shared multiplexer exists only once RedisConnection has started, so it joins the instrumentation then.
+        services.AddHostedService<RedisTracing>();
+        return services;
+    }
+
+    public static WebApplication MapHornbeamTelemetry(this WebApplication app)
+    {
+        // A plain request delegate, not a route handler, so it is documented in the README rather than in OpenAPI.
+        app.MapPrometheusScrapingEndpoint("/metrics").WithName("Metrics");
+        return app;
+    }
+
+    private const string UnregisteredKey = "hornbeam:otel:none";
+
+    internal sealed class RedisInstrumentationHolder
+    {
+        public StackExchangeRedisInstrumentation? Instrumentation { get; set; }
+    }
+
+    private sealed class RedisTracing(RedisConnection redis, RedisInstrumentationHolder holder, IServiceProvider services) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _ = services.GetService<TracerProvider>();
+            holder.Instrumentation?.AddConnection(redis.Multiplexer);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Hornbeam.Telemetry;
+
+/// <summary>Hornbeam's own metrics and traces: the meter and activity source are both named <c>Hornbeam</c>.</summary>
+public static class HornbeamMetrics
+{
+    /// <summary>The name of the meter and the activity source, for OpenTelemetry registration.</summary>
+    public const string Name = "Hornbeam";
+
+    /// <summary>The activity source for Hornbeam's own spans (RPC, hooks).</summary>
+    public static readonly ActivitySource Activities = new(Name);
+
+    private static readonly Meter Meter = new(Name);
+
+    /// <summary>State operations, tagged <c>op</c> (get, set, delete, incr, get_multi, keys).</summary>
+    public static readonly Counter<long> StateOperations = Meter.CreateCounter<long>("hornbeam.state.operations", description: "State operations by kind");
+
+    /// <summary>RPC calls made by this node, in milliseconds, tagged <c>outcome</c>.</summary>
+    public static readonly Histogram<double> RpcDuration = Meter.CreateHistogram<double>("hornbeam.rpc.duration", "ms", "RPC round trips by outcome");
+
+    /// <summary>Subscribers each publish reached.</summary>
+    public static readonly Histogram<long> PublishFanOut = Meter.CreateHistogram<long>("hornbeam.pubsub.fanout", description: "Subscribers reached per publish");
+
+    /// <summary>Open subscriptions on this node (SSE, WebSocket, C#).</summary>
+    public static readonly UpDownCounter<long> OpenSubscriptions = Meter.CreateUpDownCounter<long>("hornbeam.pubsub.subscriptions", description: "Open subscriptions on this node");
+
+    /// <summary>Async task transitions, tagged <c>state</c> (started, succeeded, failed).</summary>
+    public static readonly Counter<long> TaskStates = Meter.CreateCounter<long>("hornbeam.tasks", description: "Async task state transitions");
+
+    /// <summary>Inference cache lookups, tagged <c>result</c> (hit, miss).</summary>
+    public static readonly Counter<long> CacheLookups = Meter.CreateCounter<long>("hornbeam.ml.cache.lookups", description: "Inference cache hits and misses");
+}

@@ -1,0 +1,110 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Hornbeam.Api.Problems;
+using Hornbeam.Tests.Infrastructure;
+
+namespace Hornbeam.Tests.Access;
+
+/// <summary>API keys with scopes, per-key rate limits, and the refusal to start unprotected outside Development.</summary>
+public sealed class AccessTests : IAsyncLifetime
+{
+    private HornbeamApiFactory _api = null!;
+
+    public async Task InitializeAsync() => _api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>
+    {
+        ["Hornbeam:Auth:Enabled"] = "true",
+        ["Hornbeam:Auth:Keys:0:Name"] = "reader",
+        ["Hornbeam:Auth:Keys:0:Key"] = "read-secret",
+        ["Hornbeam:Auth:Keys:0:Scopes:0"] = "state:read",
+        ["Hornbeam:Auth:Keys:1:Name"] = "writer",
+        ["Hornbeam:Auth:Keys:1:Key"] = "write-secret",
+        ["Hornbeam:Auth:Keys:1:Scopes:0"] = "state:read",
+        ["Hornbeam:Auth:Keys:1:Scopes:1"] = "state:write",
+        ["Hornbeam:Auth:Keys:2:Name"] = "limited",
+        ["Hornbeam:Auth:Keys:2:Key"] = "slow-secret",
+        ["Hornbeam:Auth:Keys:2:Scopes:0"] = "state:read",
+        ["Hornbeam:Auth:Keys:2:PermitsPerSecond"] = "2",
+    });
+
+    public async Task DisposeAsync() => await _api.DisposeAsync();
+
+    private HttpClient Client(string? bearer = null, string? header = null)
+    {
+        var client = _api.CreateClient();
+        if (bearer is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        if (header is not null) client.DefaultRequestHeaders.Add("X-Api-Key", header);
+        return client;
+    }
+
+    [Fact]
+    public async Task ARequestWithoutAKeyGets401()
+    {
+        var response = await Client().GetAsync("/state/x");
+        await response.AssertProblemAsync(401, ProblemTypes.Unauthorized);
+        Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+    }
+
+    [Fact]
+    public async Task AnUnknownKeyGets401()
+    {
+        await (await Client(bearer: "wrong").GetAsync("/state/x")).AssertProblemAsync(401, ProblemTypes.Unauthorized);
+    }
+
+    [Fact]
+    public async Task AKeyLackingTheScopeGets403NamingTheScope()
+    {
+        var problem = await (await Client(bearer: "read-secret").PostAsync("/state/incr/x", null)).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Contains("state:write", problem.GetProperty("detail").GetString());
+        Assert.Equal(HttpStatusCode.NotFound, (await Client(bearer: "read-secret").GetAsync("/state/x")).StatusCode);
+    }
+
+    [Fact]
+    public async Task KeysWorkAsBearerTokensAndAsXApiKeyHeaders()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await Client(bearer: "write-secret").PostAsync("/state/incr/hits", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Client(header: "write-secret").PostAsync("/state/incr/hits", null)).StatusCode);
+        var got = await (await Client(header: "read-secret").GetAsync("/state/hits")).ReadJsonAsync();
+        Assert.Equal(2, got.GetProperty("value").GetInt64());
+    }
+
+    [Fact]
+    public async Task HealthProbesNeedNoKey()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await Client().GetAsync("/health/live")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Client().GetAsync("/health/ready")).StatusCode);
+    }
+
+    [Fact]
+    public async Task AKeyOverItsRateGets429WithRetryAfter()
+    {
+        var client = Client(bearer: "slow-secret");
+        var statuses = new List<HttpResponseMessage>();
+        for (var i = 0; i < 6; i++) statuses.Add(await client.GetAsync("/state/limited"));
+        var rejected = statuses.FirstOrDefault(r => r.StatusCode == HttpStatusCode.TooManyRequests);
+        Assert.NotNull(rejected);
+        await rejected.AssertProblemAsync(429, ProblemTypes.RateLimited);
+        Assert.NotNull(rejected.Headers.RetryAfter);
+        // Another key is not affected by this key's limit.
+        Assert.Equal(HttpStatusCode.NotFound, (await Client(bearer: "read-secret").GetAsync("/state/limited")).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheOpenApiDocumentDeclaresTheSecuritySchemesAndScopes()
+    {
+        var document = await (await Client().GetAsync("/openapi/v1.json")).ReadJsonAsync();
+        var schemes = document.GetProperty("components").GetProperty("securitySchemes");
+        Assert.Equal("bearer", schemes.GetProperty("Bearer").GetProperty("scheme").GetString());
+        Assert.Equal("X-Api-Key", schemes.GetProperty("ApiKey").GetProperty("name").GetString());
+        var incr = document.GetProperty("paths").GetProperty("/state/incr/{key}").GetProperty("post");
+        Assert.Equal("state:write", incr.GetProperty("security")[0].GetProperty("Bearer")[0].GetString());
+    }
+
+    [Fact]
+    public async Task OutsideDevelopmentTheServiceRefusesToStartWithoutKeys()
+    {
+        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), TestPrefix.New(),
+            new Dictionary<string, string?> { ["Hornbeam:Auth:Enabled"] = null }, environment: "Production");
+        var error = Assert.ThrowsAny<Exception>(() => factory.Server);
+        Assert.Contains("Hornbeam:Auth:Keys", error.ToString());
+    }
+}
