@@ -7,9 +7,10 @@ namespace Hornbeam.Hooks;
 
 /// <summary>
 /// A hook function, as the seed's <c>my_handler(action, *args, **kwargs)</c>: it gets the action and the arguments and
-/// answers a result, which may be an <see cref="IAsyncEnumerable{T}"/> or <see cref="IEnumerable{T}"/> to stream.
+/// answers a result (an async function awaits its work and answers it), which may be an <see cref="IAsyncEnumerable{T}"/> or <see cref="IEnumerable{T}"/> to stream.
 /// </summary>
-public delegate Task<object?> HookFunction(string action, HookArgs args, CancellationToken cancellationToken);
+public delegate Task<object?> HookFunction(string action, IReadOnlyList<JsonElement> args, IReadOnlyDictionary<string, JsonElement> kwargs,
+    CancellationToken cancellationToken);
 
 /// <summary>What a handler answered, and the object to dispose once the answer (perhaps a stream) is consumed.</summary>
 internal readonly record struct HookOutcome(object? Value, object? Owner);
@@ -31,7 +32,7 @@ internal sealed class FunctionHookHandler(HookFunction function) : HookHandler
     public override string Kind => "function";
 
     public override async Task<HookOutcome> InvokeAsync(string appPath, string action, HookArgs args, IServiceProvider services, CancellationToken ct) =>
-        new(await HookResults.UnwrapAsync(await function(action, args, ct)), null);
+        new(await HookResults.UnwrapAsync(await function(action, args.Args, args.Kwargs, ct)), null);
 }
 
 /// <summary>A class or instance: the public method named after the action is called with the bound arguments.</summary>

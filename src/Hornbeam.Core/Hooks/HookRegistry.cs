@@ -22,7 +22,7 @@ public sealed class HookRegistry
     /// <summary>Raised after a hook is added or removed, so presence can advertise the new set.</summary>
     public event Action? Changed;
 
-    /// <summary>Registers a function handler, called as <c>(action, args, cancellationToken)</c>.</summary>
+    /// <summary>Registers a function handler, called as <c>(action, args, kwargs, cancellationToken)</c>.</summary>
     public void Register(string appPath, HookFunction function) => Set(appPath, new FunctionHookHandler(function));
 
     /// <summary>Registers a class handler: each call builds a new <typeparamref name="THandler"/> through dependency injection.</summary>

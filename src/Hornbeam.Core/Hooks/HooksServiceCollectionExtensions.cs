@@ -24,7 +24,7 @@ public static class HooksServiceCollectionExtensions
             .ConfigureHttpClient((sp, client) =>
                 client.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<HookOptions>>().Value.HttpTimeoutSeconds));
 
-        services.TryAddSingleton<HookRegistry>();
+        services.TryAddSingleton(sp => new HookRegistry(sp.GetServices<HookRegistration>()));
         services.TryAddSingleton<HttpHookStore>();
         services.TryAddSingleton<HttpHookClient>();
         services.TryAddSingleton<HookTasks>();
@@ -36,9 +36,9 @@ public static class HooksServiceCollectionExtensions
     /// <summary>Registers a function hook called as <c>(action, args, kwargs)</c>, the seed's <c>my_handler(action, *args, **kwargs)</c>.</summary>
     public static HornbeamBuilder AddHook(this HornbeamBuilder builder, string appPath,
         Func<string, IReadOnlyList<JsonElement>, IReadOnlyDictionary<string, JsonElement>, object?> handler) =>
-        builder.AddHook(appPath, (action, args, _) => Task.FromResult(handler(action, args.Args, args.Kwargs)));
+        builder.AddHook(appPath, (action, args, kwargs, _) => Task.FromResult(handler(action, args, kwargs)));
 
-    /// <summary>Registers an asynchronous function hook that can observe cancellation.</summary>
+    /// <summary>Registers an asynchronous function hook, called as <c>(action, args, kwargs, cancellationToken)</c>.</summary>
     public static HornbeamBuilder AddHook(this HornbeamBuilder builder, string appPath, HookFunction handler) =>
         builder.Add(appPath, new FunctionHookHandler(handler));
 

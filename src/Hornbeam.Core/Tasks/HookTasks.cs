@@ -16,12 +16,15 @@ namespace Hornbeam.Tasks;
 /// replica answers for any task; the running node holds a lease it renews, and a waiter that finds the lease gone marks
 /// the task failed. Waiters are woken by a pub/sub message on the task's channel, not by polling.
 /// </summary>
-internal sealed class HookTasks(IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, IOptions<TaskOptions> options, ILogger<HookTasks> logger)
+internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, NodeIdentity node, IOptions<TaskOptions> options, ILogger<HookTasks> logger)
     : BackgroundService
 {
     private readonly TaskOptions _options = options.Value;
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
     private readonly CancellationTokenSource _shutdown = new();
+
+    // A hosted service is built before the connection starts, so the multiplexer is looked up on use.
+    private IConnectionMultiplexer redis => connection.Multiplexer;
 
     private IDatabase Db => redis.GetDatabase();
 
