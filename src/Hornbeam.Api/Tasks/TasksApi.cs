@@ -26,7 +26,7 @@ public static class TasksApi
         return group;
     }
 
-    /// <summary>A failed task answers the ProblemDetails of its error, with <c>task_id</c> and <c>status: "failed"</c> added.</summary>
+    /// <summary>A failed task answers the ProblemDetails of its error, with <c>task_id</c>, <c>task_status: "failed"</c> and <c>node</c> added.</summary>
     public static async Task<Results<RawJson<TaskSucceeded>, Accepted<TaskRunning>, ProblemHttpResult>> Await([FromRoute(Name = "task_id")] string taskId,
         IHooks hooks, IOptions<TaskOptions> options, HttpContext http, [FromQuery(Name = "timeout_ms")] int timeoutMs = 30_000)
     {
@@ -50,7 +50,7 @@ public static class TasksApi
             case HookTaskStatus.Failed:
                 var (status, type, title) = ProblemTypes.For(task.ErrorKind ?? HornbeamError.HandlerFailed);
                 return TypedResults.Problem(statusCode: status, type: type, title: title, detail: task.Error,
-                    extensions: new Dictionary<string, object?> { ["task_id"] = task.TaskId, ["status"] = "failed", ["node"] = task.Node });
+                    extensions: new Dictionary<string, object?> { ["task_id"] = task.TaskId, ["task_status"] = "failed", ["node"] = task.Node });
             default:
                 return TypedResults.Accepted($"/tasks/{task.TaskId}", new TaskRunning(task.TaskId, "running", task.Node));
         }
