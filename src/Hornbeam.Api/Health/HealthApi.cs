@@ -26,7 +26,10 @@ public static class HealthApi
         try
         {
             var latency = await redis.GetDatabase().PingAsync().WaitAsync(TimeSpan.FromSeconds(1));
-            results["redis"] = $"ok ({latency.TotalMilliseconds:0.#} ms)";
+            // On a cluster every master must be reachable, or the keys in its slots fail.
+            var down = redis.GetServers().Where(s => !s.IsReplica && !s.IsConnected).Select(s => s.EndPoint.ToString()).ToArray();
+            results["redis"] = down.Length == 0 ? $"ok ({latency.TotalMilliseconds:0.#} ms)" : "not connected to " + string.Join(", ", down);
+            ready = down.Length == 0;
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {

@@ -16,6 +16,8 @@ internal sealed class HornbeamExceptionHandler(IProblemDetailsService problems, 
                 : (e.StatusCode, ProblemTypes.InvalidInput, "Invalid input", Describe(e)),
             RedisConnectionException or RedisTimeoutException => With(ProblemTypes.For(HornbeamError.Unavailable),
                 "Redis did not answer; retry shortly. Hornbeam reconnects by itself when Redis is back."),
+            RedisServerException e when IsTransient(e) => With(ProblemTypes.For(HornbeamError.Unavailable),
+                $"Redis cannot serve this right now ({e.Message.Split(' ')[0]}: a failover or restart is under way); retry shortly."),
             OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, ProblemTypes.Internal, "Client closed request", "The client went away."),
             _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", "An unexpected error occurred; it has been logged."),
         };
@@ -33,6 +35,12 @@ internal sealed class HornbeamExceptionHandler(IProblemDetailsService problems, 
             ProblemDetails = { Status = status, Type = type, Title = title, Detail = detail },
         });
     }
+
+    // A cluster mid-failover, or a server still loading its data, answers these until it can serve again.
+    private static bool IsTransient(RedisServerException e) =>
+        e.Message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal) || e.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal) ||
+        e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) ||
+        e.Message.StartsWith("READONLY", StringComparison.Ordinal) || e.Message.StartsWith("NOREPLICAS", StringComparison.Ordinal);
 
     private static (int, string, string, string) With((int Status, string Type, string Title) kind, string detail) => (kind.Status, kind.Type, kind.Title, detail);
 

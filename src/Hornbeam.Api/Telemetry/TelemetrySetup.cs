@@ -13,19 +13,21 @@ public static class TelemetrySetup
     public static IServiceCollection AddHornbeamTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
         var otlp = !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        // Spans cost time on every request; record them only when something will receive them.
+        var tracing = otlp || configuration.GetValue<bool>("Hornbeam:Telemetry:Tracing");
         var redisInstrumentation = new RedisInstrumentationHolder();
         services.AddSingleton(redisInstrumentation);
-        services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService("hornbeam"))
-            .WithTracing(t =>
+        var telemetry = services.AddOpenTelemetry().ConfigureResource(r => r.AddService("hornbeam"));
+        if (tracing)
+            telemetry.WithTracing(t =>
             {
                 t.AddSource(HornbeamMetrics.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()
                     // A service key nothing is registered under: the shared multiplexer is added once it has connected (RedisTracing).
                     .AddRedisInstrumentation(name: null, serviceKey: UnregisteredKey, configure: _ => { })
                     .ConfigureRedisInstrumentation(i => redisInstrumentation.Instrumentation = i);
                 if (otlp) t.AddOtlpExporter();
-            })
-            .WithMetrics(m =>
+            });
+        telemetry.WithMetrics(m =>
             {
                 m.AddMeter(HornbeamMetrics.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddPrometheusExporter();
                 if (otlp) m.AddOtlpExporter();

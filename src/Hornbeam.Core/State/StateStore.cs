@@ -95,23 +95,22 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
         if (distinct.Length == 0) return result;
 
         var redisKeys = Array.ConvertAll(distinct, keys.StateValue);
+        var values = new RedisValue[distinct.Length];
         if (!IsCluster())
         {
-            var values = await Db.StringGetAsync(redisKeys);
-            for (var i = 0; i < distinct.Length; i++) result[distinct[i]] = (byte[]?)values[i];
-            return result;
+            values = await Db.StringGetAsync(redisKeys);
         }
-
-        // MGET must not span slots on a cluster: one MGET per slot, all in flight at once.
-        var bySlot = Enumerable.Range(0, distinct.Length).GroupBy(i => redis.HashSlot(redisKeys[i])).ToArray();
-        var fetches = bySlot.Select(g => Db.StringGetAsync(g.Select(i => redisKeys[i]).ToArray())).ToArray();
-        await Task.WhenAll(fetches);
-        for (var s = 0; s < bySlot.Length; s++)
+        else
         {
-            var indexes = bySlot[s].ToArray();
-            var values = fetches[s].Result;
-            for (var j = 0; j < indexes.Length; j++) result[distinct[indexes[j]]] = (byte[]?)values[j];
+            // MGET must not span slots on a cluster: one MGET per slot, all in flight at once.
+            var bySlot = Enumerable.Range(0, distinct.Length).GroupBy(i => redis.HashSlot(redisKeys[i])).Select(g => g.ToArray()).ToArray();
+            var fetches = bySlot.Select(indexes => Db.StringGetAsync(Array.ConvertAll(indexes, i => redisKeys[i]))).ToArray();
+            await Task.WhenAll(fetches);
+            for (var s = 0; s < bySlot.Length; s++)
+            for (var j = 0; j < bySlot[s].Length; j++)
+                values[bySlot[s][j]] = fetches[s].Result[j];
         }
+        for (var i = 0; i < distinct.Length; i++) result[distinct[i]] = (byte[]?)values[i];
         return result;
     }
 

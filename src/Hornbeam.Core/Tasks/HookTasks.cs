@@ -22,6 +22,7 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
     private readonly TaskOptions _options = options.Value;
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
     private readonly CancellationTokenSource _shutdown = new();
+    private Task? _stopping;
 
     // A hosted service is built before the connection starts, so the multiplexer is looked up on use.
     private IConnectionMultiplexer redis => connection.Multiplexer;
@@ -180,26 +181,29 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
     /// <summary>A node that stops cleanly fails its running tasks at once rather than leaving waiters to find the lease lapsed.</summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _shutdown.CancelAsync();
-        foreach (var id in _running.Keys)
+        // The web host may stop twice (its own Run and a caller's StopAsync), and dispose the connection after the first.
+        Task stopping;
+        lock (_running) stopping = _stopping ??= FailRunningTasksAsync();
+        await stopping;
+        await base.StopAsync(cancellationToken);
+    }
+
+    private async Task FailRunningTasksAsync()
+    {
+        // Fail first, then cancel: a cancelled run removes itself from the set and writes nothing.
+        foreach (var id in _running.Keys.ToArray())
         {
             try
             {
                 await FinishAsync(id, "status", "failed", "error_kind", nameof(HornbeamError.HandlerFailed),
                     "error", $"Node '{node.Name}' stopped before the task finished; the task was not retried.", "updated", Now());
             }
-            catch (RedisException e)
+            catch (Exception e) when (e is RedisException or ObjectDisposedException)
             {
                 logger.LogWarning("Could not fail task {TaskId} at shutdown ({Message}); its lease will lapse instead.", id, e.Message);
             }
         }
-        await base.StopAsync(cancellationToken);
-    }
-
-    public override void Dispose()
-    {
-        _shutdown.Dispose();
-        base.Dispose();
+        await _shutdown.CancelAsync();
     }
 
     internal static bool IsTaskId(string id) => id.Length == 32 && id.All(char.IsAsciiHexDigitLower);

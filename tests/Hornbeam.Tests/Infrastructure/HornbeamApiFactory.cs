@@ -20,7 +20,9 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
         Action<HornbeamBuilder>? configure = null)
     {
         var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings, configure: configure);
-        _ = factory.Server; // start now, so a failure shows here and not in the first request
+        // Start now and wait until it can serve, so a failure shows here and not in the first request.
+        var client = factory.CreateClient();
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "the host is ready");
         return factory;
     }
 

@@ -20,6 +20,12 @@ public static class RedisServer
     private static async Task<string> StartAsync()
     {
         if (Environment.GetEnvironmentVariable("HORNBEAM_TEST_REDIS") is { Length: > 0 } configured) return configured;
+        if (IsClusterMode)
+        {
+            var cluster = await LocalRedisCluster.StartAsync();
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.Dispose();
+            return cluster.ConnectionString;
+        }
         if (DockerIsReachable())
         {
             var container = new RedisBuilder("redis:7.0").Build();
@@ -31,6 +37,9 @@ public static class RedisServer
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Dispose();
         return server.ConnectionString;
     }
+
+    /// <summary><c>HORNBEAM_TEST_REDIS_MODE=cluster</c>: the shared server is a three-master Redis Cluster on loopback.</summary>
+    public static bool IsClusterMode => Environment.GetEnvironmentVariable("HORNBEAM_TEST_REDIS_MODE") == "cluster";
 
     private static bool DockerIsReachable()
     {
@@ -54,16 +63,21 @@ public static class RedisServer
 public sealed class LocalRedisProcess : IDisposable
 {
     private Process? _process;
+    private readonly string[] _extraArguments;
 
-    private LocalRedisProcess(int port) => Port = port;
+    private LocalRedisProcess(int port, string[] extraArguments)
+    {
+        Port = port;
+        _extraArguments = extraArguments;
+    }
 
     public int Port { get; }
 
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static async Task<LocalRedisProcess> StartAsync(int? port = null)
+    public static async Task<LocalRedisProcess> StartAsync(int? port = null, params string[] extraArguments)
     {
-        var server = new LocalRedisProcess(port ?? FreePort());
+        var server = new LocalRedisProcess(port ?? FreePort(), extraArguments);
         await server.RestartAsync();
         return server;
     }
@@ -74,7 +88,7 @@ public sealed class LocalRedisProcess : IDisposable
         try
         {
             _process = Process.Start(new ProcessStartInfo("redis-server",
-                ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", .. _extraArguments])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -104,6 +118,17 @@ public sealed class LocalRedisProcess : IDisposable
                 await Task.Delay(50);
             }
         }
+    }
+
+    /// <summary>Stops the server the way an operator does (SIGTERM): a Redis 7 master first lets its replicas catch up.</summary>
+    public async Task TerminateAsync()
+    {
+        if (_process is not { HasExited: false }) return;
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()])) await kill.WaitForExitAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await _process.WaitForExitAsync(cts.Token);
+        _process.Dispose();
+        _process = null;
     }
 
     /// <summary>Kills the server as a crash would.</summary>

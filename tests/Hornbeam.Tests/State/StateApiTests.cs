@@ -7,6 +7,7 @@ using Hornbeam.Tests.Infrastructure;
 namespace Hornbeam.Tests.State;
 
 /// <summary>The seed's state_* functions over REST, through the real HTTP pipeline on a real Redis.</summary>
+[Trait("Redis", "Cluster")]
 public sealed class StateApiTests : IAsyncLifetime
 {
     private HornbeamApiFactory _api = null!;

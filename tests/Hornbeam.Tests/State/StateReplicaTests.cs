@@ -6,6 +6,7 @@ using Hornbeam.Tests.Infrastructure;
 namespace Hornbeam.Tests.State;
 
 /// <summary>State as replicas behind a load balancer see it: shared, exact under concurrency, and honest when Redis is down.</summary>
+[Trait("Redis", "Cluster")]
 public sealed class StateReplicaTests
 {
     [Fact]

@@ -4,6 +4,7 @@ using Hornbeam.Tests.Infrastructure;
 namespace Hornbeam.Tests.State;
 
 /// <summary>The same state API for C# callers who embed Hornbeam.Core.</summary>
+[Trait("Redis", "Cluster")]
 public sealed class StateStoreTests : IAsyncLifetime
 {
     private CoreHost _host = null!;

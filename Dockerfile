@@ -1,0 +1,19 @@
+# Hornbeam API: multi-stage build, runs as the image's non-root 'app' user.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY Directory.Build.props Directory.Packages.props Hornbeam.sln ./
+COPY src/Hornbeam.Core/Hornbeam.Core.csproj src/Hornbeam.Core/
+COPY src/Hornbeam.Api/Hornbeam.Api.csproj src/Hornbeam.Api/
+RUN dotnet restore src/Hornbeam.Api/Hornbeam.Api.csproj
+COPY src/ src/
+RUN dotnet publish src/Hornbeam.Api/Hornbeam.Api.csproj -c Release -o /app --no-restore
+
+FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
+WORKDIR /app
+COPY --from=build /app .
+ENV ASPNETCORE_URLS=http://+:8080 \
+    ASPNETCORE_ENVIRONMENT=Production
+# Orchestrators probe GET /health/live and GET /health/ready (the image has no curl for a HEALTHCHECK).
+EXPOSE 8080
+USER $APP_UID
+ENTRYPOINT ["dotnet", "Hornbeam.Api.dll"]

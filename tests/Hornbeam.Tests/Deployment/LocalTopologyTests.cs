@@ -1,0 +1,58 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Hornbeam.Tests.Infrastructure;
+
+namespace Hornbeam.Tests.Deployment;
+
+/// <summary>End to end through nginx, as users behind the load balancer see Hornbeam.</summary>
+public sealed class LocalTopologyTests(LocalTopology topology) : IClassFixture<LocalTopology>
+{
+    [Fact]
+    public async Task IncrementsSpreadOverTheReplicasAddUpExactly()
+    {
+        var key = $"e2e:{Guid.NewGuid():N}";
+        var responses = await Task.WhenAll(Enumerable.Range(0, 300).Select(_ => topology.Client.PostAsync($"/state/incr/{key}", null)));
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        for (var replica = 1; replica <= 3; replica++)
+        {
+            using var direct = topology.ReplicaClient(replica);
+            Assert.Equal(300, (await (await direct.GetAsync($"/state/{key}")).ReadJsonAsync()).GetProperty("value").GetInt64());
+        }
+    }
+
+    [Fact]
+    public async Task KillingAReplicaLosesNoAcknowledgedWrite()
+    {
+        var key = $"e2e:{Guid.NewGuid():N}";
+        var acknowledged = new ConcurrentBag<long>();
+        var attempts = 0;
+        var killed = false;
+        await Parallel.ForAsync(0, 600, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, _) =>
+        {
+            Interlocked.Increment(ref attempts);
+            try
+            {
+                var response = await topology.Client.PostAsync($"/state/incr/{key}", null);
+                if (response.StatusCode == HttpStatusCode.OK)
+                    acknowledged.Add((await response.ReadJsonAsync()).GetProperty("value").GetInt64());
+            }
+            catch (HttpRequestException)
+            {
+                // Not acknowledged: the client may retry; the test only holds acknowledged writes to account.
+            }
+            if (acknowledged.Count >= 150 && !killed)
+            {
+                killed = true;
+                await topology.KillReplicaAsync(2);
+            }
+        });
+        Assert.True(killed);
+
+        var final = (await (await topology.Client.GetAsync($"/state/{key}")).ReadJsonAsync()).GetProperty("value").GetInt64();
+        Assert.Equal(acknowledged.Count, acknowledged.Distinct().Count());
+        Assert.True(acknowledged.Count >= 500, $"only {acknowledged.Count} of 600 increments were acknowledged with one replica down");
+        Assert.True(final >= acknowledged.Count && final <= attempts, $"final {final}, acknowledged {acknowledged.Count}, attempts {attempts}");
+        Assert.All(acknowledged, v => Assert.True(v <= final));
+        await topology.RestartReplicaAsync(2);
+    }
+}
