@@ -140,3 +140,17 @@ public sealed class TasksApiTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the waiter noticed the lapsed lease soon after it lapsed ({clock.Elapsed})");
     }
 }
+
+/// <summary>Tasks use only Lua, hashes, TTLs and pub/sub, so they work on the embedded Garnet store too.</summary>
+public sealed class TasksOnEmbeddedStoreTests
+{
+    [Fact]
+    public async Task AnAsyncTaskRunsAndIsAwaitedOnTheEmbeddedStore()
+    {
+        await using var api = new HornbeamApiFactory(null, TestPrefix.New(), configure: TestHookSetup.Register);
+        var client = api.CreateClient();
+        var started = await (await client.PostAsync("/hooks/echo/add/async", Http.Json("""{"args": [20, 22]}"""))).ReadJsonAsync();
+        var done = await (await client.GetAsync($"/tasks/{started.GetProperty("task_id").GetString()}?timeout_ms=10000")).ReadJsonAsync();
+        Assert.Equal(42, done.GetProperty("result").GetInt64());
+    }
+}
