@@ -81,7 +81,7 @@ public static class HooksApi
 
     /// <summary>The first chunk is awaited before answering, so an unknown hook or a bad argument is still a plain ProblemDetails.</summary>
     public static async Task<ServerSentEventsResult<string>> Stream([FromRoute(Name = "app_path")] string appPath, string action, HookCall? call, IHooks hooks,
-        HttpContext http, ILogger<HookCall> logger)
+        HttpContext http, ILoggerFactory loggers)
     {
         var ct = http.RequestAborted;
         var chunks = hooks.StreamAsync(appPath, action, Args(call), ct).GetAsyncEnumerator(ct);
@@ -95,7 +95,7 @@ public static class HooksApi
             await chunks.DisposeAsync();
             throw;
         }
-        return TypedResults.ServerSentEvents(Events(chunks, any, appPath, action, logger, ct));
+        return TypedResults.ServerSentEvents(Events(chunks, any, appPath, action, loggers.CreateLogger(typeof(HooksApi)), ct));
     }
 
     private static async IAsyncEnumerable<SseItem<string>> Events(IAsyncEnumerator<JsonElement> chunks, bool more, string appPath, string action,

@@ -158,23 +158,27 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                foreach (var (id, cts) in _running)
-                {
-                    try
-                    {
-                        var renewed = await Db.KeyExpireAsync(keys.TaskLease(id), lease);
-                        await Db.KeyExpireAsync(keys.Task(id), TimeSpan.FromSeconds(_options.RetentionSeconds));
-                        if (!renewed && _running.ContainsKey(id)) await cts.CancelAsync();
-                    }
-                    catch (Exception e) when (e is RedisException or ObjectDisposedException)
-                    {
-                        logger.LogWarning("Could not renew the lease of task {TaskId}: {Message}", id, e.Message);
-                    }
-                }
+                // One round trip for all of this node's tasks: the commands are pipelined, then awaited together.
+                await Task.WhenAll(_running.Select(running => RenewAsync(running.Key, running.Value, lease)));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+    }
+
+    private async Task RenewAsync(string id, CancellationTokenSource run, TimeSpan lease)
+    {
+        try
+        {
+            var renewed = Db.KeyExpireAsync(keys.TaskLease(id), lease);
+            var kept = Db.KeyExpireAsync(keys.Task(id), TimeSpan.FromSeconds(_options.RetentionSeconds));
+            if (!await renewed && _running.ContainsKey(id)) await run.CancelAsync();
+            await kept;
+        }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException)
+        {
+            logger.LogWarning("Could not renew the lease of task {TaskId}: {Message}", id, e.Message);
         }
     }
 

@@ -123,6 +123,19 @@ public sealed class TasksApiTests
     }
 
     [Fact]
+    public async Task ATaskRunningLongerThanItsLeaseIsKeptAliveByItsNode()
+    {
+        await using var api = await StartAsync(TestPrefix.New(), new Dictionary<string, string?> { ["Hornbeam:Tasks:LeaseMilliseconds"] = "300" });
+        var client = api.CreateClient();
+        var gate = Gates.New();
+        var id = await StartTaskAsync(client, "/hooks/gate/open/async", $$"""{"args": ["{{gate}}"]}""");
+        // Three leases long: a waiter checks the lease each time it could lapse, and finds it renewed.
+        Assert.Equal(HttpStatusCode.Accepted, (await client.GetAsync($"/tasks/{id}?timeout_ms=1000")).StatusCode);
+        Gates.For(gate).SetResult(JsonSerializer.SerializeToElement(1));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/tasks/{id}?timeout_ms=5000")).StatusCode);
+    }
+
+    [Fact]
     public async Task ATaskWhoseNodeDiesWithoutAWordIsFailedByAWaiterOnceItsLeaseLapses()
     {
         // A crashed node leaves a running task whose lease nobody renews; write that state as it would be left.
