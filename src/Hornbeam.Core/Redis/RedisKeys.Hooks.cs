@@ -15,4 +15,10 @@ public sealed partial class RedisKeys
 
     /// <summary>Where a task's end is announced, so waiters wake at once.</summary>
     public RedisChannel TaskChannel(string id) => RedisChannel.Literal($"{Prefix}task:{id}:done");
+
+    /// <summary>Where a hook running on another node publishes a relayed stream's numbered chunks.</summary>
+    public RedisChannel HookStreamChunks(string id) => RedisChannel.Literal($"{Prefix}hookstream:{id}");
+
+    /// <summary>Where the caller of a relayed stream acknowledges chunks it has read, or cancels.</summary>
+    public RedisChannel HookStreamControl(string id) => RedisChannel.Literal($"{Prefix}hookstream:{id}:control");
 }
