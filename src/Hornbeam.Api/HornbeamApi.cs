@@ -13,6 +13,7 @@ public static class HornbeamApi
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, HornbeamJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, Hooks.HooksJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, Ml.MlJsonContext.Default);
             o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
             // Numbers are numbers: the OpenAPI document then says "integer", not "integer or string".
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;

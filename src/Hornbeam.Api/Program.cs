@@ -4,6 +4,7 @@ using Hornbeam.Api.Access;
 using Hornbeam.Api.Health;
 using Hornbeam.Api.Hooks;
 using Hornbeam.Api.Hosting;
+using Hornbeam.Api.Ml;
 using Hornbeam.Api.OpenApi;
 using Hornbeam.Api.State;
 using Hornbeam.Api.Tasks;
@@ -28,6 +29,7 @@ app.MapHealth();
 app.MapState();
 app.MapHooks();
 app.MapTasks();
+app.MapMl();
 
 app.Run();
 

@@ -1,5 +1,6 @@
 using Hornbeam.Cluster;
 using Hornbeam.Hooks;
+using Hornbeam.Ml;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Microsoft.Extensions.Configuration;
@@ -39,6 +40,7 @@ public static class HornbeamServiceCollectionExtensions
 
         services.TryAddSingleton<IStateStore, StateStore>();
         services.AddHooks();
+        services.AddMlCache();
         return new HornbeamBuilder(services);
     }
 

@@ -1,0 +1,10 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Hornbeam.Api.Ml;
+
+/// <summary>Source-generated JSON for the inference cache's requests and responses.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(MlCacheStatsResponse))]
+[JsonSerializable(typeof(MlCacheCleared))]
+internal sealed partial class MlJsonContext : JsonSerializerContext;
