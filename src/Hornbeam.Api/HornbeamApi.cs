@@ -14,11 +14,14 @@ public static class HornbeamApi
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, HornbeamJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, Hooks.HooksJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, Ml.MlJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, PubSub.PubSubJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(2, Cluster.ClusterJsonContext.Default);
             o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
             // Numbers are numbers: the OpenAPI document then says "integer", not "integer or string".
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         services.AddProblemDetails();
+        services.AddSingleton<Health.IReadinessCheck, Cluster.PresenceReadiness>();
         services.AddExceptionHandler<HornbeamExceptionHandler>();
         // Binding failures become exceptions so the handler can answer them with a ProblemDetails that says what was wrong.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

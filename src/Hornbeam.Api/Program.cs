@@ -1,11 +1,14 @@
 using Hornbeam;
 using Hornbeam.Api;
 using Hornbeam.Api.Access;
+using Hornbeam.Api.Cluster;
+using Hornbeam.Api.Functions;
 using Hornbeam.Api.Health;
 using Hornbeam.Api.Hooks;
 using Hornbeam.Api.Hosting;
 using Hornbeam.Api.Ml;
 using Hornbeam.Api.OpenApi;
+using Hornbeam.Api.PubSub;
 using Hornbeam.Api.State;
 using Hornbeam.Api.Tasks;
 using Hornbeam.Api.Telemetry;
@@ -23,6 +26,7 @@ var app = builder.Build();
 
 app.UseHornbeamApi();
 app.UseHornbeamAccess();
+app.UseWebSockets();
 app.MapHornbeamOpenApi();
 app.MapHornbeamTelemetry();
 app.MapHealth();
@@ -30,6 +34,9 @@ app.MapState();
 app.MapHooks();
 app.MapTasks();
 app.MapMl();
+app.MapPubSub();
+app.MapCluster();
+app.MapFunctions();
 
 app.Run();
 

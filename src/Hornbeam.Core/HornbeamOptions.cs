@@ -31,6 +31,8 @@ public sealed class HornbeamOptions
     {
         if (string.IsNullOrEmpty(Prefix)) return "Hornbeam:Prefix must not be empty.";
         if (Prefix.AsSpan().IndexOfAny('{', '}') >= 0) return "Hornbeam:Prefix must not contain '{' or '}' (they would change Redis Cluster hash slots).";
+        if (NodeName is { } n && n.Trim().Any(c => char.IsWhiteSpace(c) || c is '{' or '}' or '/'))
+            return "Hornbeam:NodeName must not contain white space, '/', '{' or '}' (it is part of URLs and Redis keys).";
         if (MaxKeyBytes < 1) return "Hornbeam:MaxKeyBytes must be at least 1.";
         if (MaxValueBytes < 1) return "Hornbeam:MaxValueBytes must be at least 1.";
         if (MaxMultiKeys < 1) return "Hornbeam:MaxMultiKeys must be at least 1.";

@@ -1,6 +1,8 @@
 using Hornbeam.Cluster;
+using Hornbeam.Functions;
 using Hornbeam.Hooks;
 using Hornbeam.Ml;
+using Hornbeam.PubSub;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Microsoft.Extensions.Configuration;
@@ -37,10 +39,13 @@ public static class HornbeamServiceCollectionExtensions
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
 
         services.TryAddSingleton<NodeIdentity>();
+        services.AddHornbeamCluster();
+        services.AddHornbeamFunctions();
 
         services.TryAddSingleton<IStateStore, StateStore>();
         services.AddHooks();
         services.AddMlCache();
+        services.AddPubSub();
         return new HornbeamBuilder(services);
     }
 

@@ -44,18 +44,17 @@ public static class AccessSetup
         });
         services.AddRateLimiter(o =>
         {
+            var defaultPermits = builder.Configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new RateLimitOptions();
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, (string, int)>(context =>
             {
-                var limits = context.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value;
-                var name = context.User.Identity is { IsAuthenticated: true, Name: { } keyName } ? "key:" + keyName : "ip:" + context.Connection.RemoteIpAddress;
-                var permits = context.User.Identity?.IsAuthenticated == true
-                    ? context.RequestServices.GetRequiredService<ApiKeyStore>().ByName(context.User.Identity.Name!)?.PermitsPerSecond ?? limits.PermitsPerSecond
-                    : limits.PermitsPerSecond;
+                var key = context.Items.TryGetValue(typeof(ResolvedKey), out var found) ? (ResolvedKey)found! : null;
+                var permits = key?.PermitsPerSecond ?? defaultPermits.PermitsPerSecond;
+                var name = key is not null ? "key:" + key.Name : "ip:" + context.Connection.RemoteIpAddress;
                 return permits <= 0
                     ? RateLimitPartition.GetNoLimiter((name, 0))
                     : RateLimitPartition.GetTokenBucketLimiter((name, permits), _ => new TokenBucketRateLimiterOptions
                     {
-                        TokenLimit = Math.Max(permits, limits.Burst),
+                        TokenLimit = Math.Max(permits, defaultPermits.Burst),
                         TokensPerPeriod = permits,
                         ReplenishmentPeriod = TimeSpan.FromSeconds(1),
                         QueueLimit = 0,
@@ -83,7 +82,9 @@ public static class AccessSetup
             app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this service.");
         app.UseAuthentication();
         app.UseAuthorization();
-        app.UseRateLimiter();
+        // With no rate configured anywhere the limiter would only hand out no-op leases; leave it out of the pipeline.
+        var limits = app.Services.GetRequiredService<IOptions<RateLimitOptions>>().Value;
+        if (limits.PermitsPerSecond > 0 || app.Services.GetRequiredService<ApiKeyStore>().AnyKeyLimited) app.UseRateLimiter();
         return app;
     }
 

@@ -25,9 +25,8 @@ internal sealed class ApiKeyAuthenticationHandler(
         if (presented is null) return Task.FromResult(AuthenticateResult.NoResult());
         var key = keys.Find(presented);
         if (key is null) return Task.FromResult(AuthenticateResult.Fail("The API key is not valid."));
-        var identity = new ClaimsIdentity(
-            [new Claim(ClaimTypes.Name, key.Name), .. key.Scopes.Select(s => new Claim("scope", s))], SchemeName);
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
+        Context.Items[typeof(ResolvedKey)] = key;
+        return Task.FromResult(AuthenticateResult.Success(key.Ticket));
     }
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
@@ -69,7 +68,10 @@ internal sealed class ApiKeyStore
     private readonly (byte[] Digest, ResolvedKey Key)[] _keys;
 
     public ApiKeyStore(IOptions<AccessOptions> options) =>
-        _keys = options.Value.Keys.Select((k, i) => (Digest(k.Key), new ResolvedKey(k.Name ?? $"key{i + 1}", k.Scopes.ToArray(), k.PermitsPerSecond))).ToArray();
+        _keys = options.Value.Keys.Select((k, i) => (Digest(k.Key), ResolvedKey.Create(k.Name ?? $"key{i + 1}", k.Scopes, k.PermitsPerSecond))).ToArray();
+
+    /// <summary>Whether any key has a rate of its own.</summary>
+    public bool AnyKeyLimited => _keys.Any(k => k.Key.PermitsPerSecond > 0);
 
     public ResolvedKey? Find(string presented)
     {
@@ -81,12 +83,18 @@ internal sealed class ApiKeyStore
         return found;
     }
 
-    public ResolvedKey? ByName(string name) => _keys.Select(k => k.Key).FirstOrDefault(k => k.Name == name);
-
     private static byte[] Digest(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 }
 
-internal sealed record ResolvedKey(string Name, string[] Scopes, int? PermitsPerSecond);
+/// <summary>A configured key with the ticket every request that presents it gets; built once, never per request.</summary>
+internal sealed record ResolvedKey(string Name, int? PermitsPerSecond, AuthenticationTicket Ticket)
+{
+    public static ResolvedKey Create(string name, IEnumerable<string> scopes, int? permitsPerSecond)
+    {
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, name), .. scopes.Select(s => new Claim("scope", s))], ApiKeyAuthenticationHandler.SchemeName);
+        return new ResolvedKey(name, permitsPerSecond, new AuthenticationTicket(new ClaimsPrincipal(identity), ApiKeyAuthenticationHandler.SchemeName));
+    }
+}
 
 /// <summary>Which scope a route requires, for the 403 message.</summary>
 internal sealed record ScopeMetadata(string Scope);

@@ -149,7 +149,15 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
         return new StateKeysPage(chosen.ConvertAll(Encoding.UTF8.GetString), more ? EncodeCursor(chosen[^1]) : null);
     }
 
-    private bool IsCluster() => redis.GetServers() is [var first, ..] && first.ServerType == ServerType.Cluster;
+    private bool? _isCluster;
+
+    // Asked once the first server has answered: a deployment does not turn into a cluster while running.
+    private bool IsCluster()
+    {
+        if (_isCluster is { } known) return known;
+        if (redis.GetServers() is not [var first, ..] || !first.IsConnected) return false;
+        return (_isCluster = first.ServerType == ServerType.Cluster).Value;
+    }
 
     internal void ValidateKey(string key)
     {
@@ -161,10 +169,13 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
     }
 
     /// <summary>Checks that <paramref name="json"/> is one JSON value within the size limit and answers it without insignificant white space.</summary>
-    internal byte[] NormalizeValue(ReadOnlySpan<byte> json)
+    internal byte[] NormalizeValue(ReadOnlySpan<byte> json) => NormalizeValue(json, _options.MaxValueBytes);
+
+    /// <summary>The same, for any capability that takes JSON values (pub/sub messages).</summary>
+    internal static byte[] NormalizeValue(ReadOnlySpan<byte> json, int maxValueBytes)
     {
-        if (json.Length > _options.MaxValueBytes)
-            throw new HornbeamException(HornbeamError.TooLarge, $"The value is {json.Length} bytes; at most {_options.MaxValueBytes} bytes are allowed.");
+        if (json.Length > maxValueBytes)
+            throw new HornbeamException(HornbeamError.TooLarge, $"The value is {json.Length} bytes; at most {maxValueBytes} bytes are allowed.");
         var reader = new Utf8JsonReader(json);
         JsonDocument document;
         try

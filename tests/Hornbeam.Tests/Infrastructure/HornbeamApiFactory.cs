@@ -15,7 +15,6 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
     public string Prefix { get; } = prefix;
 
     /// <summary>A host on the shared test Redis, under a prefix of its own unless one is given.</summary>
-    /// <param name="configure">registers hooks (or other start-up registrations) on this host's <c>AddHornbeam()</c> builder.</param>
     public static async Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null,
         Action<HornbeamBuilder>? configure = null)
     {
@@ -42,6 +41,7 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
         // Host settings are read before the app's own configuration, so the embedded default sees the connection string.
         foreach (var (k, v) in values) builder.UseSetting(k, v);
         builder.ConfigureAppConfiguration(c => c.AddInMemoryCollection(values));
+        // Functions and modules a test registers, as a user's Program.cs would on AddHornbeam()'s builder.
         if (configure is not null) builder.ConfigureServices(services => configure(new HornbeamBuilder(services)));
     }
 }

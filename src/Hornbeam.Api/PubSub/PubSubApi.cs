@@ -1,0 +1,90 @@
+using Hornbeam.Api.Access;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Hornbeam.Api.State;
+using Hornbeam.PubSub;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+
+namespace Hornbeam.Api.PubSub;
+
+/// <summary>Pub/sub over REST, Server-Sent Events and WebSockets: the seed's publish, and subscribing on any replica.</summary>
+public static class PubSubApi
+{
+    public static RouteGroupBuilder MapPubSub(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/pubsub").WithTags("PubSub").RequireScope(Scopes.PubSub);
+
+        group.MapGet("/", Topics).WithName("PubSubTopics")
+            .WithSummary("List topics that have subscribers, with their subscriber counts across live nodes");
+        group.MapPost("/{**topic}", Publish).WithName("PubSubPublish")
+            .WithSummary("publish: send any JSON value to every subscriber of a topic on every replica; answers how many it reached")
+            .Accepts<JsonElement>("application/json", "*/*")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        group.MapGet("/{**topic}", Subscribe).WithName("PubSubSubscribe")
+            .WithSummary("Subscribe with Server-Sent Events; Last-Event-ID (or last_event_id) replays the messages missed since")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        routes.MapGet("/ws/{**path}", WebSocket).WithName("PubSubWebSocket").WithTags("PubSub").RequireScope(Scopes.PubSub)
+            .WithSummary("Subscribe with a WebSocket to the topic named by the path (/ws/chat/general is chat:general); text frames sent are published")
+            .Produces(StatusCodes.Status101SwitchingProtocols)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        return group;
+    }
+
+    public static async Task<Ok<PubSubTopicList>> Topics(IPubSub pubsub)
+    {
+        var topics = await pubsub.TopicsAsync();
+        return TypedResults.Ok(new PubSubTopicList(topics.Select(t => new PubSubTopicInfo(t.Topic, t.Subscribers, t.LastEventId)).ToArray()));
+    }
+
+    public static async Task<Ok<PublishResponse>> Publish(string topic, HttpRequest request, IPubSub pubsub, IOptions<HornbeamOptions> options)
+    {
+        var body = await RequestBody.ReadAsync(request, options.Value.MaxValueBytes);
+        var published = await pubsub.PublishJsonAsync(RouteKey.Decode(topic), body);
+        return TypedResults.Ok(new PublishResponse(published.Subscribers, published.Id));
+    }
+
+    public static async Task<PubSubEventStream> Subscribe(string topic, HttpContext context, IPubSub pubsub, IOptions<PubSubOptions> options,
+        [FromHeader(Name = "Last-Event-ID")] long? lastEventIdHeader = null, [FromQuery(Name = "last_event_id")] long? lastEventId = null)
+    {
+        // Subscribed before the response starts, so a bad topic or a Redis outage is still a ProblemDetails.
+        var subscription = await pubsub.SubscribeAsync(RouteKey.Decode(topic), lastEventIdHeader ?? lastEventId, context.RequestAborted);
+        return new PubSubEventStream(subscription, options.Value);
+    }
+
+    public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> WebSocket(string path, HttpContext context, IPubSub pubsub,
+        IOptions<PubSubOptions> options, IOptions<HornbeamOptions> hornbeam, ILogger<PubSubEventStream> logger,
+        [FromQuery(Name = "last_event_id")] long? lastEventId = null)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: Problems.ProblemTypes.InvalidInput,
+                title: "Invalid input", detail: "This endpoint speaks WebSocket: connect with a WebSocket client (Upgrade: websocket).");
+        var topic = string.Join(':', path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(RouteKey.Decode));
+        await using var subscription = await pubsub.SubscribeAsync(topic, lastEventId, context.RequestAborted);
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = options.Value.KeepAliveInterval });
+        try
+        {
+            await new PubSubWebSocket(socket, subscription, pubsub, hornbeam.Value.MaxValueBytes, logger).RunAsync(context.RequestAborted);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        {
+            // The client went away.
+        }
+        return TypedResults.Empty;
+    }
+}
+
+/// <summary>What a publish did: how many subscribers across live nodes the message was delivered to, and its event id.</summary>
+public sealed record PublishResponse(long Subscribers, long Id);
+
+/// <summary>Topics that have subscribers.</summary>
+public sealed record PubSubTopicList(IReadOnlyList<PubSubTopicInfo> Topics);
+
+/// <summary>A topic, its subscribers across live nodes and the id of its last message.</summary>
+public sealed record PubSubTopicInfo(string Topic, long Subscribers, long LastEventId);
+
+/// <summary>The first event of a stream: the topic and the event id delivery continues after.</summary>
+public sealed record PubSubSubscribed(string Topic, long LastEventId);

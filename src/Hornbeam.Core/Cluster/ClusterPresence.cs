@@ -1,0 +1,243 @@
+using System.Text.Json;
+using Hornbeam.Redis;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Hornbeam.Cluster;
+
+/// <summary>Which nodes are live (the seed's <c>nodes()</c>), from presence in Redis.</summary>
+public interface IClusterPresence
+{
+    /// <summary>Every live node, this one included, read from Redis now.</summary>
+    Task<IReadOnlyList<NodeInfo>> LiveNodesAsync();
+
+    /// <summary>Live nodes as of the last heartbeat or join: cheap, for choosing a target.</summary>
+    IReadOnlyCollection<NodeInfo> KnownNodes { get; }
+
+    /// <summary>Whether <paramref name="node"/> is live: from memory when known, else asked of Redis.</summary>
+    ValueTask<bool> IsLiveAsync(string node);
+
+    /// <summary>Raised with the name of a node found gone without leaving (its heartbeat lapsed).</summary>
+    event Action<string>? NodeLost;
+}
+
+/// <summary>
+/// Heartbeats this node into a sorted set scored by expiry (ms), with its info in a hash, prunes nodes whose heartbeat
+/// lapsed (and deletes their request streams), and leaves at once on a clean shutdown.
+/// </summary>
+internal sealed class ClusterPresence(
+    RedisConnection connection, RedisKeys keys, NodeIdentity node, RpcModules modules,
+    IOptions<ClusterOptions> options, ILogger<ClusterPresence> logger) : IClusterPresence, IHostedService
+{
+    private readonly ClusterOptions _options = options.Value;
+    private readonly CancellationTokenSource _stopping = new();
+    private volatile Dictionary<string, NodeInfo> _known = new(StringComparer.Ordinal);
+    private Task? _loop;
+    private bool _subscribed;
+
+    public event Action<string>? NodeLost;
+
+    public IReadOnlyCollection<NodeInfo> KnownNodes
+    {
+        get
+        {
+            var now = DateTimeOffset.UtcNow;
+            return _known.Values.Where(n => n.ExpiresAt >= now).ToArray();
+        }
+    }
+
+    // Resolved when first used: hosted services are built before the connection has started.
+    private IConnectionMultiplexer Redis => connection.Multiplexer;
+
+    private IDatabase Db => Redis.GetDatabase();
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Joining before serving: peers can call this node as soon as they see it.
+        await TrySubscribeAsync();
+        await WarnIfNameTakenAsync();
+        if (await TryHeartbeatAsync()) await AnnounceAsync("join", node.Name);
+        _loop = HeartbeatLoopAsync(_stopping.Token);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_loop is not null) await _loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        try
+        {
+            await Db.ScriptEvaluateAsync(RedisScripts.ClusterLeave, [keys.ClusterNodes, keys.ClusterNodeInfo], [node.Name]).WaitAsync(cancellationToken);
+            await AnnounceAsync("leave", node.Name);
+        }
+        catch (Exception e) when (e is RedisException or OperationCanceledException or TimeoutException or ObjectDisposedException)
+        {
+            logger.LogWarning("Node {Node} could not leave the cluster cleanly ({Message}); peers drop it when its presence expires.", node.Name, e.Message);
+        }
+    }
+
+    public async Task<IReadOnlyList<NodeInfo>> LiveNodesAsync()
+    {
+        var result = await Db.ScriptEvaluateAsync(RedisScripts.ClusterLiveNodes, [keys.ClusterNodes, keys.ClusterNodeInfo],
+            [DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()]);
+        var live = ParseNodes((RedisResult[])result!);
+        Remember(live);
+        return live;
+    }
+
+    public async ValueTask<bool> IsLiveAsync(string name)
+    {
+        var now = DateTimeOffset.UtcNow;
+        if (_known.TryGetValue(name, out var known) && known.ExpiresAt >= now) return true;
+        var expiry = await Db.SortedSetScoreAsync(keys.ClusterNodes, name);
+        if (expiry is null || expiry < now.ToUnixTimeMilliseconds()) return false;
+        _ = RefreshQuietlyAsync();
+        return true;
+    }
+
+    // Two live processes with one name would share one request stream and one presence entry: say so loudly.
+    private async Task WarnIfNameTakenAsync()
+    {
+        try
+        {
+            var expiry = await Db.SortedSetScoreAsync(keys.ClusterNodes, node.Name);
+            if (expiry is null || expiry < DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) return;
+            logger.LogWarning("Node name {Node} is already live in the cluster (another process, or this one restarted within " +
+                "Hornbeam:Cluster:NodeExpiry); give each process its own Hornbeam:NodeName.", node.Name);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+        }
+    }
+
+    private async Task HeartbeatLoopAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                if (!_subscribed) await TrySubscribeAsync();
+                await TryHeartbeatAsync();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>When this node last renewed its presence in Redis.</summary>
+    public DateTimeOffset? LastHeartbeat { get; private set; }
+
+    /// <summary>Whether other nodes still see this one: its last heartbeat has not expired.</summary>
+    public bool IsPresenceCurrent => LastHeartbeat is { } last && last + _options.NodeExpiry > DateTimeOffset.UtcNow;
+
+    private async Task<bool> TryHeartbeatAsync()
+    {
+        try
+        {
+            var now = DateTimeOffset.UtcNow;
+            var info = JsonSerializer.Serialize(modules.Describe(now));
+            var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.ClusterHeartbeat, [keys.ClusterNodes, keys.ClusterNodeInfo],
+                [node.Name, (now + _options.NodeExpiry).ToUnixTimeMilliseconds(), info, now.ToUnixTimeMilliseconds()]))!;
+            Remember(ParseNodes((RedisResult[])result[1]!));
+            LastHeartbeat = now;
+            foreach (var dead in (string[])result[0]!) await ForgetAsync(dead);
+            return true;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            logger.LogWarning("Heartbeat of node {Node} failed: {Message}", node.Name, e.Message);
+            return false;
+        }
+    }
+
+    // Only the one node whose heartbeat pruned a dead node gets here for it, so its stream is deleted once.
+    private async Task ForgetAsync(string dead)
+    {
+        logger.LogInformation("Node {Node} stopped heartbeating; removing it and its request stream.", dead);
+        await Db.KeyDeleteAsync(keys.RpcRequests(dead));
+        await AnnounceAsync("lost", dead);
+    }
+
+    private async Task TrySubscribeAsync()
+    {
+        try
+        {
+            await Redis.GetSubscriber().SubscribeAsync(keys.ClusterEvents, (_, message) => OnEvent(message));
+            _subscribed = true;
+        }
+        catch (RedisException e)
+        {
+            logger.LogWarning("Node {Node} could not subscribe to cluster events yet: {Message}", node.Name, e.Message);
+        }
+    }
+
+    private Task AnnounceAsync(string kind, string name) =>
+        Redis.GetSubscriber().PublishAsync(keys.ClusterEvents, JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = kind, ["node"] = name }));
+
+    private void OnEvent(RedisValue message)
+    {
+        string? kind, name;
+        try
+        {
+            using var doc = JsonDocument.Parse((string)message!);
+            kind = doc.RootElement.GetProperty("event").GetString();
+            name = doc.RootElement.GetProperty("node").GetString();
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            logger.LogWarning("Ignoring a malformed cluster event: {Message}", (string?)message);
+            return;
+        }
+        if (name is null || name == node.Name) return;
+        if (kind == "join") _ = RefreshQuietlyAsync();
+        else if (kind is "leave" or "lost")
+        {
+            var next = new Dictionary<string, NodeInfo>(_known, StringComparer.Ordinal);
+            if (next.Remove(name)) _known = next;
+            if (kind == "lost") NodeLost?.Invoke(name);
+        }
+    }
+
+    private async Task RefreshQuietlyAsync()
+    {
+        try
+        {
+            await LiveNodesAsync();
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            logger.LogDebug("Refreshing live nodes failed: {Message}", e.Message);
+        }
+    }
+
+    private void Remember(IReadOnlyList<NodeInfo> live) => _known = live.ToDictionary(n => n.Node, StringComparer.Ordinal);
+
+    private List<NodeInfo> ParseNodes(RedisResult[] flat)
+    {
+        var nodes = new List<NodeInfo>(flat.Length / 3);
+        for (var i = 0; i + 2 < flat.Length; i += 3)
+        {
+            var name = (string)flat[i]!;
+            var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds((long)(double)flat[i + 1]);
+            var json = (string?)flat[i + 2];
+            NodeInfo? info = null;
+            if (!string.IsNullOrEmpty(json))
+            {
+                try
+                {
+                    info = JsonSerializer.Deserialize<NodeInfo>(json);
+                }
+                catch (JsonException)
+                {
+                    logger.LogWarning("Node {Node} advertises info that is not valid JSON; listing it without details.", name);
+                }
+            }
+            info ??= new NodeInfo(name, default, default, new Dictionary<string, IReadOnlyList<string>>(), []);
+            nodes.Add(info with { Node = name, ExpiresAt = expiresAt });
+        }
+        return nodes;
+    }
+}

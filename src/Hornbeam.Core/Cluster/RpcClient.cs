@@ -1,0 +1,198 @@
+using Hornbeam.Telemetry;
+using System.Diagnostics;
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Hornbeam.Redis;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Hornbeam.Cluster;
+
+/// <summary>
+/// The caller side of RPC: a call to this node runs in-process; any other is one script (XADD to the target's stream and
+/// PUBLISH of its doorbell) and then waits for the reply, which one subscription per node routes by correlation id.
+/// </summary>
+internal sealed class RpcClient : IRpcClient, IHostedService
+{
+    private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
+    private readonly RedisConnection _connection;
+    private readonly RedisKeys _keys;
+    private readonly NodeIdentity _node;
+    private readonly RpcModules _modules;
+    private readonly IClusterPresence _presence;
+    private readonly RpcServer _server;
+    private readonly ClusterOptions _options;
+    private readonly ILogger<RpcClient> _logger;
+    private readonly RedisChannel _replies;
+    private bool _subscribed;
+
+    public RpcClient(RedisConnection redis, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
+        RpcServer server, IOptions<ClusterOptions> options, ILogger<RpcClient> logger)
+    {
+        (_connection, _keys, _node, _modules, _presence, _server, _options, _logger) = (redis, keys, node, modules, presence, server, options.Value, logger);
+        _replies = keys.RpcReplies(node.Name);
+        // A node that stopped heartbeating will not answer: its callers hear so now rather than at their deadline.
+        presence.NodeLost += FailCallsTo;
+    }
+
+    private IConnectionMultiplexer Redis => _connection.Multiplexer;
+
+    public async Task StartAsync(CancellationToken cancellationToken) => await EnsureSubscribedAsync();
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Redis.GetSubscriber().UnsubscribeAsync(_replies);
+        }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task EnsureSubscribedAsync()
+    {
+        if (_subscribed) return;
+        try
+        {
+            await Redis.GetSubscriber().SubscribeAsync(_replies, (_, message) => OnReply(message));
+            _subscribed = true;
+        }
+        catch (RedisException e)
+        {
+            _logger.LogWarning("Node {Node} could not subscribe to its RPC replies yet: {Message}", _node.Name, e.Message);
+        }
+    }
+
+    public async Task<JsonElement> CallAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout,
+        CancellationToken cancellationToken = default)
+    {
+        if (node == _node.Name) return await CallHereAsync(module, function, args, timeout, cancellationToken);
+
+        var (stream, payload) = await PrepareRemoteAsync(node, args);
+        await EnsureSubscribedAsync();
+        var id = Guid.NewGuid().ToString("N");
+        var pending = new Pending(node, new TaskCompletionSource<RpcReply>(TaskCreationOptions.RunContinuationsAsynchronously));
+        _pending[id] = pending;
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "error";
+        try
+        {
+            var deadline = DateTimeOffset.UtcNow + timeout;
+            await SendAsync(stream, node, id, RpcWire.Call, module, function, payload, deadline).WaitAsync(cancellationToken);
+            var left = deadline - DateTimeOffset.UtcNow;
+            var reply = await pending.Reply.Task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken);
+            if (reply.Ok) outcome = "ok";
+            return reply.Ok ? reply.Result : throw Failure(node, module, function, reply);
+        }
+        catch (TimeoutException)
+        {
+            outcome = "timeout";
+            throw TimedOut(node, module, function, timeout);
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+            HornbeamMetrics.RpcDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("outcome", outcome));
+        }
+    }
+
+    public async Task CastAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken = default)
+    {
+        if (node == _node.Name)
+        {
+            var target = _modules.Get(module, function);
+            var limit = TimeSpan.FromMilliseconds(_options.MaxRpcTimeoutMs);
+            _server.RunInBackground($"Cast of {module}:{function} on node '{_node.Name}'", async () =>
+            {
+                using var deadline = new CancellationTokenSource(limit);
+                await target.InvokeAsync(args, deadline.Token);
+            });
+            return;
+        }
+        var (stream, payload) = await PrepareRemoteAsync(node, args);
+        // A cast waits in the stream at most as long as the longest call may; after that it is dropped unrun.
+        await SendAsync(stream, node, "", RpcWire.Cast, module, function, payload, DateTimeOffset.UtcNow.AddMilliseconds(_options.MaxRpcTimeoutMs))
+            .WaitAsync(cancellationToken);
+    }
+
+    private async Task<JsonElement> CallHereAsync(string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken ct)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            // WaitAsync also bounds a function that ignores its token.
+            return await _modules.InvokeAsync(module, function, args, deadline.Token).AsTask().WaitAsync(deadline.Token);
+        }
+        catch (FunctionFailedException e)
+        {
+            throw new RpcFailedException(_node.Name, e.Function, e.Reason);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw TimedOut(_node.Name, module, function, timeout);
+        }
+    }
+
+    private async Task<(RedisKey Stream, byte[] Payload)> PrepareRemoteAsync(string node, IReadOnlyList<JsonElement> args)
+    {
+        if (!await _presence.IsLiveAsync(node))
+            throw new HornbeamException(HornbeamError.NotFound, $"node '{node}' is not live: it is unknown or has stopped. GET /nodes lists the live nodes.");
+        if (!_server.StreamsSupported)
+            throw new HornbeamException(HornbeamError.Unavailable, "this Redis store has no stream commands, so only calls to this node itself are possible.");
+        var payload = RpcWire.EncodeArgs(args);
+        if (payload.Length > _options.MaxPayloadBytes)
+            throw new HornbeamException(HornbeamError.TooLarge, $"The arguments are {payload.Length} bytes of JSON; at most {_options.MaxPayloadBytes} bytes may go to another node.");
+        return (_keys.RpcRequests(node), payload);
+    }
+
+    private Task SendAsync(RedisKey stream, string target, string id, string kind, string module, string function, byte[] args, DateTimeOffset deadline) =>
+        Redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.RpcSend, [stream],
+        [
+            _options.RequestStreamMaxLength, _keys.RpcDoorbell(target).ToString(),
+            id, kind, _node.Name, kind == RpcWire.Call ? _replies.ToString() : "", module, function, args, deadline.ToUnixTimeMilliseconds(),
+        ]);
+
+    private void OnReply(RedisValue message)
+    {
+        if (RpcReply.Parse((byte[])message!) is not { } parsed)
+        {
+            _logger.LogWarning("Node {Node} ignored a malformed RPC reply.", _node.Name);
+            return;
+        }
+        // No entry: the caller gave up (timeout) before the reply came.
+        if (_pending.TryGetValue(parsed.Id, out var pending)) pending.Reply.TrySetResult(parsed.Reply);
+    }
+
+    private void FailCallsTo(string node)
+    {
+        foreach (var pending in _pending.Values.Where(p => p.Target == node))
+            pending.Reply.TrySetException(new HornbeamException(HornbeamError.BadGateway,
+                $"node '{node}' stopped heartbeating while the call was in flight; it may or may not have run."));
+    }
+
+    private static string Display(string module, string function) =>
+        module == RpcModules.FunctionsModule ? function : $"{module}:{function}";
+
+    private static HornbeamException TimedOut(string node, string module, string function, TimeSpan timeout) =>
+        new(HornbeamError.Timeout, $"node '{node}' did not answer '{Display(module, function)}' within {timeout.TotalMilliseconds:0} ms.");
+
+    private static HornbeamException Failure(string node, string module, string function, RpcReply reply)
+    {
+        var message = reply.Message ?? "(no message)";
+        return reply.Error switch
+        {
+            "not_found" => new HornbeamException(HornbeamError.NotFound, message),
+            "invalid_input" => new HornbeamException(HornbeamError.InvalidInput, message),
+            "timeout" => new HornbeamException(HornbeamError.Timeout, message),
+            "forbidden" => new HornbeamException(HornbeamError.Forbidden, message),
+            "too_large" => new HornbeamException(HornbeamError.TooLarge, message),
+            _ => new RpcFailedException(node, Display(module, function), message),
+        };
+    }
+
+    private sealed record Pending(string Target, TaskCompletionSource<RpcReply> Reply);
+}

@@ -1,0 +1,61 @@
+using System.Text.Json;
+
+namespace Hornbeam.PubSub;
+
+/// <summary>
+/// The seed's <c>publish(topic, message)</c>, and subscribing, across every node that shares the Redis. Event ids are a per-topic
+/// sequence, ordered across the cluster; recent messages stay in a bounded history so a subscriber can resume after a reconnect.
+/// </summary>
+public interface IPubSub
+{
+    /// <summary>
+    /// Publishes <paramref name="value"/> (serialized as JSON) to every subscriber of <paramref name="topic"/> on every live node.
+    /// Answers the event id and the number of subscribers registered at publish time on live nodes.
+    /// </summary>
+    Task<PublishResult> PublishAsync<T>(string topic, T value, JsonSerializerOptions? json = null);
+
+    /// <summary>Publishes one JSON value given as UTF-8 bytes; invalid JSON is refused with <see cref="HornbeamError.InvalidInput"/>.</summary>
+    Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json);
+
+    /// <summary>
+    /// Subscribes to <paramref name="topic"/>. The answer counts as a subscriber once this completes; enumerate it to receive
+    /// messages, and dispose it (or finish enumerating) to leave. With <paramref name="lastEventId"/> it first replays the messages
+    /// after that id from history, announcing a <see cref="PubSubMessageKind.Gap"/> where history no longer reaches back.
+    /// </summary>
+    Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId = null, CancellationToken cancellationToken = default);
+
+    /// <summary>The number of subscribers of <paramref name="topic"/> on live nodes, and its last event id.</summary>
+    Task<PubSubTopic> TopicAsync(string topic);
+
+    /// <summary>Topics that have subscribers on live nodes, by name.</summary>
+    Task<IReadOnlyList<PubSubTopic>> TopicsAsync();
+}
+
+/// <summary>What a publish did: the message's event <paramref name="Id"/> and how many subscribers it was delivered to.</summary>
+public sealed record PublishResult(long Subscribers, long Id);
+
+/// <summary>A topic, its subscriber count across live nodes, and the id of its last message (0 when none).</summary>
+public sealed record PubSubTopic(string Topic, long Subscribers, long LastEventId);
+
+/// <summary>What a <see cref="PubSubMessage"/> carries.</summary>
+public enum PubSubMessageKind
+{
+    /// <summary>A published message: <see cref="PubSubMessage.Id"/> is its event id, <see cref="PubSubMessage.Json"/> its value.</summary>
+    Message,
+
+    /// <summary>
+    /// Messages were lost for this subscriber (history no longer reaches back). <see cref="PubSubMessage.Id"/> is the id the stream
+    /// resumes after; the JSON says <c>last_event_id</c> and <c>resumes_after</c>. Resynchronise, then carry on.
+    /// </summary>
+    Gap,
+
+    /// <summary>The subscriber fell more than its buffer behind and was cut off; this is the last item. Resume with the last id.</summary>
+    Overflow,
+}
+
+/// <summary>One item of a subscription: a message, or a notice of a gap or an overflow (see <see cref="Kind"/>).</summary>
+public sealed record PubSubMessage(string Topic, long Id, PubSubMessageKind Kind, byte[] Json)
+{
+    /// <summary>The JSON deserialized as <typeparamref name="T"/>.</summary>
+    public T? Deserialize<T>(JsonSerializerOptions? options = null) => JsonSerializer.Deserialize<T>(Json, options);
+}

@@ -1,0 +1,305 @@
+using Hornbeam.Telemetry;
+using System.Buffers;
+using System.Buffers.Text;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Hornbeam.Cluster;
+using Hornbeam.Redis;
+using Hornbeam.State;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Hornbeam.PubSub;
+
+/// <summary>
+/// The Redis implementation of <see cref="IPubSub"/>. Publishing is one Lua script (sequence, history, count, PUBLISH). Each node
+/// holds one Redis subscription per topic and fans it out to its local subscribers; it keeps its subscriber count per topic in
+/// Redis with an expiry that a heartbeat refreshes, so the counts of a node that dies stop counting within <see cref="PubSubOptions.NodeExpiry"/>.
+/// </summary>
+internal sealed class RedisPubSub(
+    IServiceProvider services,
+    RedisKeys keys,
+    NodeIdentity node,
+    IOptions<PubSubOptions> pubSubOptions,
+    IOptions<HornbeamOptions> hornbeamOptions,
+    ILogger<RedisPubSub> logger) : IPubSub, IHostedLifecycleService, IAsyncDisposable
+{
+    private const int HistoryPage = 500;
+    private readonly PubSubOptions _options = pubSubOptions.Value;
+    private readonly HornbeamOptions _hornbeam = hornbeamOptions.Value;
+    private readonly Dictionary<string, TopicHub> _hubs = new(StringComparer.Ordinal); // locked on itself
+    // A node's count for a topic is written under its stripe's gate, so a stale count never overwrites a newer one.
+    private readonly SemaphoreSlim[] _countGates = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _heartbeat;
+
+    private IConnectionMultiplexer? _redis;
+
+    // Resolved on first use: hosted services are built before the shared connection has started.
+    private IConnectionMultiplexer Redis => _redis ??= services.GetRequiredService<IConnectionMultiplexer>();
+
+    private IDatabase Db => Redis.GetDatabase();
+
+    private static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    public Task<PublishResult> PublishAsync<T>(string topic, T value, JsonSerializerOptions? json = null) =>
+        PublishJsonAsync(topic, JsonSerializer.SerializeToUtf8Bytes(value, json));
+
+    public async Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json)
+    {
+        ValidateTopic(topic);
+        var value = StateStore.NormalizeValue(json.Span, _hornbeam.MaxValueBytes);
+        var k = keys.PubSubTopic(topic);
+        var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.PubSubPublish,
+            [k.Sequence, k.History, k.Nodes, k.Alive],
+            [value, NowMs(), _options.HistoryLength, (long)_options.HistoryAge.TotalMilliseconds, keys.PubSubChannel(topic)]))!;
+        HornbeamMetrics.PublishFanOut.Record((long)result[1]);
+        return new PublishResult((long)result[1], (long)result[0]);
+    }
+
+    public async Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId = null, CancellationToken cancellationToken = default)
+    {
+        ValidateTopic(topic);
+        if (lastEventId < 0)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"The last event id must be 0 or more; it was {lastEventId}.");
+        var subscriber = new LocalSubscriber(_options.BufferCapacity);
+        TopicHub hub;
+        lock (_hubs)
+        {
+            if (_stopping.IsCancellationRequested)
+                throw new HornbeamException(HornbeamError.Unavailable, "This node is shutting down; subscribe on another one.");
+            if (!_hubs.TryGetValue(topic, out hub!))
+                _hubs[topic] = hub = new TopicHub(topic, RedisChannel.Literal(keys.PubSubChannel(topic)), OnOverflow, logger);
+            hub.Add(subscriber);
+        }
+        try
+        {
+            // Live first, then the count: every message counted for this subscriber is already on its way to it.
+            await hub.EnsureSubscribedAsync(Redis.GetSubscriber()).WaitAsync(cancellationToken);
+            await SyncCountAsync(topic).WaitAsync(cancellationToken);
+            return new PubSubSubscription(this, hub, subscriber, lastEventId);
+        }
+        catch
+        {
+            await ReleaseAsync(hub, subscriber);
+            throw;
+        }
+    }
+
+    public async Task<PubSubTopic> TopicAsync(string topic)
+    {
+        ValidateTopic(topic);
+        var k = keys.PubSubTopic(topic);
+        var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.PubSubCount, [k.Sequence, k.Nodes, k.Alive], [NowMs()]))!;
+        return new PubSubTopic(topic, (long)result[0], (long)result[1]);
+    }
+
+    public async Task<IReadOnlyList<PubSubTopic>> TopicsAsync()
+    {
+        var now = NowMs();
+        _ = Db.SortedSetRemoveRangeByScoreAsync(keys.PubSubTopics, double.NegativeInfinity, now, Exclude.Stop, CommandFlags.FireAndForget);
+        var names = await Db.SortedSetRangeByScoreAsync(keys.PubSubTopics, now, double.PositiveInfinity);
+        var topics = await Task.WhenAll(names.Select(name => TopicAsync(name.ToString())));
+        return topics.Where(t => t.Subscribers > 0).OrderBy(t => t.Topic, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>
+    /// Writes this node's current subscriber count for <paramref name="topic"/> with a fresh expiry, and tells every local
+    /// subscriber counted for the first time the sequence it starts after.
+    /// </summary>
+    private async Task SyncCountAsync(string topic)
+    {
+        var gate = _countGates[(int)((uint)StringComparer.Ordinal.GetHashCode(topic) % (uint)_countGates.Length)];
+        await gate.WaitAsync();
+        try
+        {
+            LocalSubscriber[] members;
+            lock (_hubs) members = _hubs.TryGetValue(topic, out var hub) ? hub.Members : [];
+            var k = keys.PubSubTopic(topic);
+            var now = NowMs();
+            var expiryMs = (long)_options.NodeExpiry.TotalMilliseconds;
+            var register = Db.ScriptEvaluateAsync(RedisScripts.PubSubRegister, [k.Sequence, k.Nodes, k.Alive],
+                [node.Name, members.Length, now + expiryMs, expiryMs]);
+            if (members.Length > 0) _ = Db.SortedSetAddAsync(keys.PubSubTopics, topic, now + expiryMs, CommandFlags.FireAndForget);
+            var sequence = (long)await register;
+            foreach (var member in members) member.SetAfterOnce(sequence);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private void OnOverflow(TopicHub hub, LocalSubscriber subscriber)
+    {
+        if (!subscriber.End(overflowed: true)) return;
+        _ = ReleaseAsync(hub, subscriber);
+    }
+
+    internal async Task ReleaseAsync(TopicHub hub, LocalSubscriber subscriber)
+    {
+        subscriber.End();
+        bool last;
+        lock (_hubs)
+        {
+            if (!hub.Remove(subscriber)) return;
+            last = hub.Members.Length == 0 && _hubs.TryGetValue(hub.Topic, out var current) && current == hub;
+            if (last) _hubs.Remove(hub.Topic);
+        }
+        if (last) await hub.CloseAsync();
+        if (_stopping.IsCancellationRequested) return;
+        try
+        {
+            await SyncCountAsync(hub.Topic);
+        }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException)
+        {
+            // The stale count stops counting when its expiry passes, since nothing refreshes it.
+            logger.LogWarning("Could not lower the subscriber count of topic {Topic}: {Message}", hub.Topic, e.Message);
+        }
+    }
+
+    /// <summary>Messages (<paramref name="after"/>, <paramref name="upTo"/>] from history, with a gap notice for those it no longer holds.</summary>
+    internal async IAsyncEnumerable<PubSubMessage> CatchUpAsync(string topic, long after, long upTo, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var history = keys.PubSubTopic(topic).History;
+        var cutoff = NowMs() - (long)_options.HistoryAge.TotalMilliseconds;
+        var expected = after + 1;
+        while (expected <= upTo)
+        {
+            var page = await Db.SortedSetRangeByScoreAsync(history, expected, upTo, take: HistoryPage).WaitAsync(cancellationToken);
+            foreach (var entry in page)
+            {
+                if (!TryParseEntry((byte[])entry!, out var id, out var publishedAt, out var json) || publishedAt < cutoff || id < expected) continue;
+                if (id > expected) yield return Gap(topic, expected - 1, id - 1, "history no longer holds the messages after the last event id");
+                yield return new PubSubMessage(topic, id, PubSubMessageKind.Message, json);
+                expected = id + 1;
+            }
+            if (page.Length < HistoryPage) break;
+        }
+        if (expected <= upTo) yield return Gap(topic, expected - 1, upTo, "history no longer holds the messages after the last event id");
+    }
+
+    // History members are "id:publishedAtMs:json".
+    private static bool TryParseEntry(byte[] entry, out long id, out long publishedAt, out byte[] json)
+    {
+        publishedAt = 0;
+        json = [];
+        if (!Utf8Parser.TryParse(entry, out id, out var used) || used >= entry.Length || entry[used] != ':') return false;
+        var rest = entry.AsSpan(used + 1);
+        if (!Utf8Parser.TryParse(rest, out publishedAt, out var used2) || used2 >= rest.Length || rest[used2] != ':') return false;
+        json = rest[(used2 + 1)..].ToArray();
+        return true;
+    }
+
+    internal PubSubMessage Gap(string topic, long lastEventId, long resumesAfter, string reason) =>
+        new(topic, resumesAfter, PubSubMessageKind.Gap, Json(w =>
+        {
+            w.WriteNumber("last_event_id"u8, lastEventId);
+            w.WriteNumber("resumes_after"u8, resumesAfter);
+            w.WriteString("reason"u8, reason);
+        }));
+
+    internal PubSubMessage Overflow(string topic, long lastEventId) =>
+        new(topic, lastEventId, PubSubMessageKind.Overflow, Json(w =>
+        {
+            w.WriteString("reason"u8, $"the subscriber fell more than {_options.BufferCapacity} messages behind, so it was cut off; resubscribe with last_event_id {lastEventId} to resume from history");
+            w.WriteNumber("buffer_capacity"u8, _options.BufferCapacity);
+            w.WriteNumber("last_event_id"u8, lastEventId);
+        }));
+
+    private static byte[] Json(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            write(writer);
+            writer.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private void ValidateTopic(string topic)
+    {
+        if (string.IsNullOrEmpty(topic))
+            throw new HornbeamException(HornbeamError.InvalidInput, "The topic is empty; give a non-empty topic such as 'chat:general'.");
+        var bytes = Encoding.UTF8.GetByteCount(topic);
+        if (bytes > _hornbeam.MaxKeyBytes)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"The topic is {bytes} bytes long; at most {_hornbeam.MaxKeyBytes} UTF-8 bytes are allowed.");
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _heartbeat = HeartbeatAsync(_stopping.Token);
+        return Task.CompletedTask;
+    }
+
+    private async Task HeartbeatAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping))
+            {
+                string[] topics;
+                lock (_hubs) topics = [.. _hubs.Keys];
+                try
+                {
+                    await Task.WhenAll(topics.Select(SyncCountAsync));
+                }
+                catch (Exception e) when (e is RedisException or ObjectDisposedException)
+                {
+                    logger.LogWarning("Could not refresh pub/sub subscriber counts: {Message}", e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// A clean shutdown, before the server stops: local subscriptions end (so open streams finish and their clients reconnect
+    /// elsewhere) and this node's counts go at once.
+    /// </summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        if (_stopping.IsCancellationRequested) return;
+        TopicHub[] hubs;
+        lock (_hubs)
+        {
+            _stopping.Cancel();
+            hubs = [.. _hubs.Values];
+            _hubs.Clear();
+        }
+        if (_heartbeat is not null) await _heartbeat;
+        foreach (var hub in hubs)
+        foreach (var member in hub.Members)
+            member.End();
+        try
+        {
+            await Task.WhenAll(hubs.Select(h => SyncCountAsync(h.Topic))).WaitAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is RedisException or ObjectDisposedException or OperationCanceledException)
+        {
+            logger.LogWarning("Could not remove this node's pub/sub counts on shutdown; they expire within {Expiry}: {Message}", _options.NodeExpiry, e.Message);
+        }
+        await Task.WhenAll(hubs.Select(h => h.CloseAsync()));
+    }
+
+    public async ValueTask DisposeAsync() => await StoppingAsync(CancellationToken.None);
+}

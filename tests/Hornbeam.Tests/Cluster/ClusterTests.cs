@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.CompilerServices;
+using Hornbeam.Api.Problems;
+using Hornbeam.Cluster;
+using Hornbeam.Redis;
+using Hornbeam.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+
+namespace Hornbeam.Tests.Cluster;
+
+/// <summary>Presence and RPC between API hosts that share one Redis, as replicas do.</summary>
+[Trait("Redis", "Cluster")]
+public sealed class ClusterTests
+{
+    private static Action<HornbeamBuilder> TestModule(string node, StrongBox<long>? hits = null) => b => b.AddModule("test", m => m
+        .Add("whoami", () => node)
+        .Add("echo", (long x, string from) => new { x, from, node })
+        .Add("bump", (long by) => Interlocked.Add(ref (hits ?? new StrongBox<long>()).Value, by))
+        .Add("slow", async (CancellationToken ct) => { await Task.Delay(TimeSpan.FromSeconds(30), ct); return "late"; })
+        .Add("boom", string (string why) => throw new InvalidOperationException(why)));
+
+    [Fact]
+    public async Task EachOfThreeNodesSeesTheOtherTwoAndNotItself()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await ClusterNodes.StartAsync(prefix, "a@test");
+        await using var b = await ClusterNodes.StartAsync(prefix, "b@test");
+        await using var c = await ClusterNodes.StartAsync(prefix, "c@test");
+
+        foreach (var (host, self, others) in new[] { (a, "a@test", new[] { "b@test", "c@test" }), (b, "b@test", ["a@test", "c@test"]), (c, "c@test", ["a@test", "b@test"]) })
+        {
+            var client = host.CreateClient();
+            Assert.Equal(self, (await (await client.GetAsync("/node")).ReadJsonAsync()).GetProperty("node").GetString());
+            await ClusterNodes.UntilSeesAsync(client, others);
+            var list = await (await client.GetAsync("/nodes")).ReadJsonAsync();
+            Assert.Equal(self, list.GetProperty("self").GetString());
+            var entries = list.GetProperty("nodes").EnumerateArray().ToArray();
+            Assert.Equal(others, entries.Select(n => n.GetProperty("node").GetString()).Order());
+            var entry = entries[0];
+            Assert.Contains("ping", entry.GetProperty("modules").GetProperty("hornbeam").EnumerateArray().Select(f => f.GetString()));
+            Assert.True(entry.GetProperty("last_seen").GetDateTimeOffset() >= entry.GetProperty("started_at").GetDateTimeOffset());
+        }
+    }
+
+    [Fact]
+    public async Task AStoppedNodeDisappearsAndCallsToItThenFailFastWith404()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await ClusterNodes.StartAsync(prefix, "a@stop");
+        var b = await ClusterNodes.StartAsync(prefix, "b@stop");
+        var client = a.CreateClient();
+        await ClusterNodes.UntilSeesAsync(client, "b@stop");
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/rpc/b@stop/hornbeam/ping", null)).StatusCode);
+
+        await b.DisposeAsync();
+        var clock = Stopwatch.StartNew();
+        var gone = await client.PostAsync("/rpc/b@stop/hornbeam/ping", Http.Json("{\"timeout_ms\": 5000}"));
+        clock.Stop();
+        await gone.AssertProblemAsync(404, ProblemTypes.NotFound);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"the 404 took {clock.Elapsed}");
+        var nodes = await (await client.GetAsync("/nodes")).ReadJsonAsync();
+        Assert.Empty(nodes.GetProperty("nodes").EnumerateArray());
+
+        var redis = a.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        Assert.False(await redis.KeyExistsAsync(a.Services.GetRequiredService<RedisKeys>().RpcRequests("b@stop")), "a stopped node's stream is deleted");
+    }
+
+    [Fact]
+    public async Task ACallFromAToBRunsOnBAndItsResultComesBackThroughA()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await ClusterNodes.StartAsync(prefix, "a@call", TestModule("a@call"));
+        await using var b = await ClusterNodes.StartAsync(prefix, "b@call", TestModule("b@call"));
+        var client = a.CreateClient();
+        await ClusterNodes.UntilSeesAsync(client, "b@call");
+
+        var whoami = await (await client.PostAsync("/rpc/b@call/test/whoami", Http.Json("{\"args\": []}"))).ReadJsonAsync();
+        Assert.Equal("b@call", whoami.GetProperty("result").GetString());
+        var ping = await (await client.PostAsync("/rpc/b@call/hornbeam/ping", null)).ReadJsonAsync();
+        Assert.Equal("pong", ping.GetProperty("result").GetString());
+        var info = await (await client.PostAsync("/rpc/b@call/hornbeam/node_info", null)).ReadJsonAsync();
+        Assert.Equal("b@call", info.GetProperty("result").GetProperty("node").GetString());
+        Assert.Contains("whoami", info.GetProperty("result").GetProperty("modules").GetProperty("test").EnumerateArray().Select(f => f.GetString()));
+        var self = await (await client.PostAsync("/rpc/a@call/test/whoami", null)).ReadJsonAsync();
+        Assert.Equal("a@call", self.GetProperty("result").GetString());
+
+        var stream = a.Services.GetRequiredService<RedisKeys>().RpcRequests("b@call");
+        Assert.Equal(0, await a.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase().StreamLengthAsync(stream));
+    }
+
+    [Fact]
+    public async Task ErrorsOnTheTargetComeBackAsProblems()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await ClusterNodes.StartAsync(prefix, "a@err", TestModule("a@err"));
+        await using var b = await ClusterNodes.StartAsync(prefix, "b@err", TestModule("b@err"));
+        var client = a.CreateClient();
+        await ClusterNodes.UntilSeesAsync(client, "b@err");
+
+        await (await client.PostAsync("/rpc/nobody@err/hornbeam/ping", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync("/rpc/b@err/nope/ping", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync("/rpc/b@err/test/nope", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        var failed = await (await client.PostAsync("/rpc/b@err/test/boom", Http.Json("{\"args\": [\"disk full\"]}")))
+            .AssertProblemAsync(502, ProblemTypes.BadGateway);
+        Assert.Contains("disk full", failed.GetProperty("detail").GetString());
+        Assert.Contains("b@err", failed.GetProperty("detail").GetString());
+        var wrong = await (await client.PostAsync("/rpc/b@err/test/echo", Http.Json("{\"args\": [\"x\", \"a\"]}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        Assert.Contains("'x'", wrong.GetProperty("detail").GetString());
+        await (await client.PostAsync("/rpc/b@err/test/echo", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/rpc/b@err/hornbeam/ping", Http.Json("{\"timeout_ms\": 600000}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/rpc/b@err/hornbeam/ping", Http.Json("{\"args\": 3}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+    }
+
+    [Fact]
+    public async Task ACallThatOutlivesItsTimeoutGets504AtTheTimeout()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await ClusterNodes.StartAsync(prefix, "a@slow", TestModule("a@slow"));
+        await using var b = await ClusterNodes.StartAsync(prefix, "b@slow", TestModule("b@slow"));
+        var client = a.CreateClient();
+        await ClusterNodes.UntilSeesAsync(client, "b@slow");
+
+        foreach (var target in new[] { "b@slow", "a@slow" })
+        {
+            var clock = Stopwatch.StartNew();
+            var response = await client.PostAsync($"/rpc/{target}/test/slow", Http.Json("{\"timeout_ms\": 300}"));
+            clock.Stop();
+            await response.AssertProblemAsync(504, ProblemTypes.Timeout);
+            Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(2));
+        }
+    }
+
+    [Fact]
+    public async Task CastsRunOnTheirNode()
+    {
+        var prefix = TestPrefix.New();
+        var hitsA = new StrongBox<long>();
+        var hitsB = new StrongBox<long>();
+        await using var a = await ClusterNodes.StartAsync(prefix, "a@cast", TestModule("a@cast", hitsA));
+        await using var b = await ClusterNodes.StartAsync(prefix, "b@cast", TestModule("b@cast", hitsB));
+        var client = a.CreateClient();
+        await ClusterNodes.UntilSeesAsync(client, "b@cast");
+
+        for (var i = 0; i < 5; i++)
+            Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/rpc/b@cast/test/bump/cast", Http.Json("{\"args\": [2]}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/rpc/a@cast/test/bump/cast", Http.Json("{\"args\": [7]}"))).StatusCode);
+        await Poll.UntilAsync(() => Task.FromResult(Interlocked.Read(ref hitsB.Value) == 10 && Interlocked.Read(ref hitsA.Value) == 7),
+            because: "the casts ran on b and a");
+        await (await client.PostAsync("/rpc/nobody@cast/test/bump/cast", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync("/rpc/a@cast/test/nope/cast", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+    }
+
+    [Fact]
+    public async Task AThousandConcurrentCallsAcrossThreeNodesEachGetTheirOwnResult()
+    {
+        var prefix = TestPrefix.New();
+        string[] names = ["a@many", "b@many", "c@many"];
+        var hosts = new List<HornbeamApiFactory>();
+        foreach (var name in names) hosts.Add(await ClusterNodes.StartAsync(prefix, name, TestModule(name)));
+        try
+        {
+            var clients = hosts.Select(h => h.CreateClient()).ToArray();
+            for (var i = 0; i < 3; i++) await ClusterNodes.UntilSeesAsync(clients[i], names.Where((_, j) => j != i).ToArray());
+
+            var calls = Enumerable.Range(0, 1000).Select(async i =>
+            {
+                var from = i % 3;
+                var to = (i + 1 + i / 3 % 2) % 3;
+                var response = await clients[from].PostAsync($"/rpc/{names[to]}/test/echo", Http.Json($"{{\"args\": [{i}, \"{names[from]}\"], \"timeout_ms\": 30000}}"));
+                var body = await response.ReadJsonAsync();
+                Assert.True(response.StatusCode == HttpStatusCode.OK, $"call {i} from {names[from]} to {names[to]}: {body}");
+                var result = body.GetProperty("result");
+                Assert.Equal(i, result.GetProperty("x").GetInt64());
+                Assert.Equal(names[from], result.GetProperty("from").GetString());
+                Assert.Equal(names[to], result.GetProperty("node").GetString());
+            });
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(calls);
+            Console.WriteLine($"1000 calls took {clock.ElapsedMilliseconds} ms");
+        }
+        finally
+        {
+            foreach (var host in hosts) await host.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ANodeThatStopsHeartbeatingIsPrunedWithItsStreamAndItsCallersHearAtOnce()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await ClusterNodes.StartAsync(prefix, "a@ghost");
+        var keys = a.Services.GetRequiredService<RedisKeys>();
+        var redis = a.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
+        // A node that crashed: present for a moment more, with a group on its stream, and never heartbeating again.
+        await redis.SortedSetAddAsync(keys.ClusterNodes, "ghost@ghost", DateTimeOffset.UtcNow.AddMilliseconds(700).ToUnixTimeMilliseconds());
+        await redis.StreamCreateConsumerGroupAsync(keys.RpcRequests("ghost@ghost"), "hornbeam", "0", createStream: true);
+
+        var clock = Stopwatch.StartNew();
+        var response = await a.CreateClient().PostAsync("/rpc/ghost@ghost/hornbeam/ping", Http.Json("{\"timeout_ms\": 10000}"));
+        clock.Stop();
+        await response.AssertProblemAsync(502, ProblemTypes.BadGateway);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the caller waited {clock.Elapsed}");
+        Assert.False(await redis.KeyExistsAsync(keys.RpcRequests("ghost@ghost")), "the dead node's stream is gone");
+        Assert.Null(await redis.SortedSetScoreAsync(keys.ClusterNodes, "ghost@ghost"));
+    }
+
+    [Fact]
+    public async Task ANodeSkipsRequestsWhoseCallerHasGivenUpAndLeavesItsStreamEmpty()
+    {
+        var prefix = TestPrefix.New();
+        var hits = new StrongBox<long>();
+        await using var b = await ClusterNodes.StartAsync(prefix, "b@late", TestModule("b@late", hits));
+        var keys = b.Services.GetRequiredService<RedisKeys>();
+        var redis = b.Services.GetRequiredService<IConnectionMultiplexer>();
+        var stream = keys.RpcRequests("b@late");
+        NameValueEntry[] Cast(long by, DateTimeOffset deadline) =>
+        [
+            new("id", ""), new("kind", "cast"), new("from", "test"), new("reply_to", ""), new("module", "test"),
+            new("function", "bump"), new("args", $"[{by}]"), new("deadline", deadline.ToUnixTimeMilliseconds()),
+        ];
+        await redis.GetDatabase().StreamAddAsync(stream, Cast(100, DateTimeOffset.UtcNow.AddSeconds(-1)));
+        await redis.GetDatabase().StreamAddAsync(stream, Cast(5, DateTimeOffset.UtcNow.AddSeconds(30)));
+        await redis.GetSubscriber().PublishAsync(keys.RpcDoorbell("b@late"), "1");
+
+        await Poll.UntilAsync(async () => Interlocked.Read(ref hits.Value) == 5 && await redis.GetDatabase().StreamLengthAsync(stream) == 0,
+            because: "the live cast ran and both entries were acknowledged and deleted");
+        Assert.Equal(5, Interlocked.Read(ref hits.Value));
+        var pending = await redis.GetDatabase().StreamPendingAsync(stream, "hornbeam");
+        Assert.Equal(0, pending.PendingMessageCount);
+    }
+
+    [Fact]
+    public async Task OnTheEmbeddedStoreANodeListsItselfAndCallsItselfInProcess()
+    {
+        await using var api = new HornbeamApiFactory(null, TestPrefix.New(), ClusterNodes.Settings("solo@embedded"));
+        var client = api.CreateClient();
+        var nodes = await (await client.GetAsync("/nodes")).ReadJsonAsync();
+        Assert.Equal("solo@embedded", nodes.GetProperty("self").GetString());
+        Assert.Empty(nodes.GetProperty("nodes").EnumerateArray());
+        var ping = await (await client.PostAsync("/rpc/solo@embedded/hornbeam/ping", null)).ReadJsonAsync();
+        Assert.Equal("pong", ping.GetProperty("result").GetString());
+    }
+}

@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Hornbeam.Api.Problems;
+using Hornbeam.Tests.Cluster;
+using Hornbeam.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Hornbeam.Tests.Functions;
+
+/// <summary>Registered functions: C# ones run here or on the node that has them; HTTP ones at their endpoint.</summary>
+[Trait("Redis", "Cluster")]
+public sealed class FunctionsTests
+{
+    private static Action<HornbeamBuilder> Arithmetic(StrongBox<long>? hits = null) => b => b
+        .AddFunction("add", (long a, long b) => a + b)
+        .AddFunction("greet", async (string name, CancellationToken ct) => { await Task.Delay(1, ct); return $"hello {name}"; })
+        .AddFunction("scale", (double[] values, double by = 2) => values.Select(v => v * by).ToArray())
+        .AddFunction("fail", string () => throw new InvalidOperationException("the model is not loaded"))
+        .AddFunction("bump", (long by) => { Interlocked.Add(ref (hits ?? new StrongBox<long>()).Value, by); });
+
+    [Fact]
+    public async Task ALocalFunctionIsCalledWithPositionalArguments()
+    {
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "local@fn", Arithmetic());
+        var client = api.CreateClient();
+        Assert.Equal(5, (await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [2, 3]}"))).ReadJsonAsync()).GetProperty("result").GetInt64());
+        Assert.Equal("hello Ada", (await (await client.PostAsync("/functions/greet/call", Http.Json("{\"args\": [\"Ada\"]}"))).ReadJsonAsync()).GetProperty("result").GetString());
+        var scaled = (await (await client.PostAsync("/functions/scale/call", Http.Json("{\"args\": [[1, 2.5]]}"))).ReadJsonAsync()).GetProperty("result");
+        Assert.Equal([2.0, 5.0], scaled.EnumerateArray().Select(v => v.GetDouble()));
+        var tripled = (await (await client.PostAsync("/functions/scale/call", Http.Json("{\"args\": [[1], 3]}"))).ReadJsonAsync()).GetProperty("result");
+        Assert.Equal(3.0, tripled[0].GetDouble());
+    }
+
+    [Fact]
+    public async Task WrongArgumentsGet400NamingTheFunctionAndTheParameter()
+    {
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "args@fn", Arithmetic());
+        var client = api.CreateClient();
+        var type = await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, \"two\"]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        Assert.Contains("'add'", type.GetProperty("detail").GetString());
+        Assert.Contains("'b'", type.GetProperty("detail").GetString());
+        var count = await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        Assert.Contains("'add' takes 2 argument(s) (a, b); 1 given", count.GetProperty("detail").GetString());
+        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2.5]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, null]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2], \"timeout_ms\": 0}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+    }
+
+    [Fact]
+    public async Task AFunctionThatThrowsGetsAHandlerFailedProblemWithItsMessageAndUnknownNamesGet404()
+    {
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "fail@fn", Arithmetic());
+        var client = api.CreateClient();
+        var failed = await (await client.PostAsync("/functions/fail/call", null)).AssertProblemAsync(500, ProblemTypes.HandlerFailed);
+        Assert.Equal("function 'fail' failed: the model is not loaded", failed.GetProperty("detail").GetString());
+        await (await client.PostAsync("/functions/nope/call", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync("/functions/nope/cast", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+    }
+
+    [Fact]
+    public async Task AFunctionOnlyOneNodeHasIsForwardedToItFromAnyNode()
+    {
+        var prefix = TestPrefix.New();
+        var hits = new StrongBox<long>();
+        await using var plain = await ClusterNodes.StartAsync(prefix, "plain@fn");
+        await using var gpu = await ClusterNodes.StartAsync(prefix, "gpu@fn", b => Arithmetic(hits)(b.AddFunction("where", () => "gpu@fn")));
+        var client = plain.CreateClient();
+        await ClusterNodes.UntilSeesAsync(client, "gpu@fn");
+
+        Assert.Equal("gpu@fn", (await (await client.PostAsync("/functions/where/call", null)).ReadJsonAsync()).GetProperty("result").GetString());
+        Assert.Equal(42, (await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [40, 2]}"))).ReadJsonAsync()).GetProperty("result").GetInt64());
+        var failed = await (await client.PostAsync("/functions/fail/call", null)).AssertProblemAsync(500, ProblemTypes.HandlerFailed);
+        Assert.Contains("the model is not loaded", failed.GetProperty("detail").GetString());
+        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [\"x\", 2]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/bump/cast", Http.Json("{\"args\": [3]}"))).StatusCode);
+        await Poll.UntilAsync(() => Task.FromResult(Interlocked.Read(ref hits.Value) == 3), because: "the forwarded cast ran on the gpu node");
+
+        var list = await (await client.GetAsync("/functions")).ReadJsonAsync();
+        var where = list.GetProperty("functions").EnumerateArray().Single(f => f.GetProperty("name").GetString() == "where");
+        Assert.Equal("csharp", where.GetProperty("kind").GetString());
+        Assert.Equal(["gpu@fn"], where.GetProperty("nodes").EnumerateArray().Select(n => n.GetString()));
+    }
+
+    [Fact]
+    public async Task AnHttpFunctionRegisteredOnOneNodeIsCalledFromAnother()
+    {
+        await using var endpoint = await TestEndpoint.StartAsync();
+        var prefix = TestPrefix.New();
+        var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+        await using var a = await ClusterNodes.StartAsync(prefix, "a@http", more: allow);
+        await using var b = await ClusterNodes.StartAsync(prefix, "b@http", more: allow);
+
+        var put = await a.CreateClient().PutAsync("/functions/sum", Http.Json($"{{\"url\": \"{endpoint.Url}/sum\"}}"));
+        Assert.Equal(HttpStatusCode.NoContent, put.StatusCode);
+        var client = b.CreateClient();
+        var sum = await (await client.PostAsync("/functions/sum/call", Http.Json("{\"args\": [1, 2, 39]}"))).ReadJsonAsync();
+        Assert.Equal(42, sum.GetProperty("result").GetProperty("sum").GetInt64());
+        var list = await (await client.GetAsync("/functions")).ReadJsonAsync();
+        Assert.Contains(list.GetProperty("functions").EnumerateArray(), f => f.GetProperty("kind").GetString() == "http" && f.GetProperty("url").GetString() == $"{endpoint.Url}/sum");
+
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/sum/cast", Http.Json("{\"args\": [5]}"))).StatusCode);
+        await Poll.UntilAsync(() => Task.FromResult(endpoint.Calls >= 2), because: "the cast reached the endpoint");
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("/functions/sum")).StatusCode);
+        await (await client.PostAsync("/functions/sum/call", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.DeleteAsync("/functions/sum")).AssertProblemAsync(404, ProblemTypes.NotFound);
+    }
+
+    [Fact]
+    public async Task AFailingSlowOrNonJsonEndpointGets502Or504()
+    {
+        await using var endpoint = await TestEndpoint.StartAsync();
+        var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@bad", more: allow);
+        var client = api.CreateClient();
+        foreach (var path in new[] { "fail", "slow", "text" })
+            Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync($"/functions/{path}", Http.Json($"{{\"url\": \"{endpoint.Url}/{path}\"}}"))).StatusCode);
+
+        var failed = await (await client.PostAsync("/functions/fail/call", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+        Assert.Contains("500", failed.GetProperty("detail").GetString());
+        await (await client.PostAsync("/functions/text/call", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+        var clock = Stopwatch.StartNew();
+        await (await client.PostAsync("/functions/slow/call", Http.Json("{\"timeout_ms\": 300}"))).AssertProblemAsync(504, ProblemTypes.Timeout);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the 504 took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task OnlyAllowListedHostsMayBeRegisteredAndAnEmptyListTurnsTheFeatureOff()
+    {
+        var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+        await using var on = await ClusterNodes.StartAsync(TestPrefix.New(), "on@allow", Arithmetic(), allow);
+        var client = on.CreateClient();
+        await (await client.PutAsync("/functions/x", Http.Json("{\"url\": \"http://example.com/x\"}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await client.PutAsync("/functions/x", Http.Json("{\"url\": \"ftp://127.0.0.1/x\"}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PutAsync("/functions/x", Http.Json("{}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PutAsync("/functions/add", Http.Json("{\"url\": \"http://127.0.0.1:1/add\"}"))).AssertProblemAsync(409, ProblemTypes.Conflict);
+
+        await using var off = await ClusterNodes.StartAsync(TestPrefix.New(), "off@allow");
+        var refused = await (await off.CreateClient().PutAsync("/functions/x", Http.Json("{\"url\": \"http://127.0.0.1:1/x\"}")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Contains("AllowedHosts", refused.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task CallingNeedsTheInvokeScopeAndRegisteringTheAdminScope()
+    {
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "scoped@fn", Arithmetic(), new Dictionary<string, string?>
+        {
+            ["Hornbeam:Auth:Enabled"] = "true",
+            ["Hornbeam:Auth:Keys:0:Key"] = "reader-key",
+            ["Hornbeam:Auth:Keys:0:Scopes:0"] = "state:read",
+            ["Hornbeam:Auth:Keys:1:Key"] = "invoker-key",
+            ["Hornbeam:Auth:Keys:1:Scopes:0"] = "invoke",
+            ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1",
+        });
+        var reader = api.CreateClient();
+        reader.DefaultRequestHeaders.Add("X-Api-Key", "reader-key");
+        var invoker = api.CreateClient();
+        invoker.DefaultRequestHeaders.Add("X-Api-Key", "invoker-key");
+
+        await (await reader.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2]}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await reader.PostAsync("/rpc/scoped@fn/hornbeam/ping", null)).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Equal(HttpStatusCode.OK, (await invoker.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2]}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await invoker.PostAsync("/rpc/scoped@fn/hornbeam/ping", null)).StatusCode);
+        var refused = await (await invoker.PutAsync("/functions/x", Http.Json("{\"url\": \"http://127.0.0.1:1/x\"}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Contains("admin", refused.GetProperty("detail").GetString());
+    }
+
+    /// <summary>A small HTTP server on a loopback port, standing in for a user's endpoint.</summary>
+    private sealed class TestEndpoint : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private int _calls;
+
+        private TestEndpoint(WebApplication app) => _app = app;
+
+        public string Url { get; private set; } = "";
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public static async Task<TestEndpoint> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Logging.ClearProviders();
+            var app = builder.Build();
+            var endpoint = new TestEndpoint(app);
+            app.MapPost("/sum", async (HttpRequest request) =>
+            {
+                Interlocked.Increment(ref endpoint._calls);
+                using var body = await JsonDocument.ParseAsync(request.Body);
+                var sum = body.RootElement.GetProperty("args").EnumerateArray().Sum(a => a.GetInt64());
+                return Results.Text($"{{\"sum\": {sum}}}", "application/json");
+            });
+            app.MapPost("/fail", () => Results.Text("out of memory", statusCode: 500));
+            app.MapPost("/text", () => Results.Text("not json"));
+            app.MapPost("/slow", async (CancellationToken ct) => { await Task.Delay(TimeSpan.FromSeconds(30), ct); return Results.Ok(); });
+            await app.StartAsync();
+            endpoint.Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return endpoint;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,172 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Hornbeam.Api.Problems;
+using Hornbeam.Tests.Infrastructure;
+
+namespace Hornbeam.Tests.PubSub;
+
+/// <summary>The pub/sub routes of one host: publish, SSE, WebSocket, listing, errors, and the embedded store.</summary>
+[Trait("Redis", "Cluster")]
+public sealed class PubSubApiTests
+{
+    private static async Task<JsonElement> ReceiveJsonAsync(WebSocket socket)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var buffer = new byte[64 * 1024];
+        var length = 0;
+        WebSocketReceiveResult frame;
+        do
+        {
+            frame = await socket.ReceiveAsync(new ArraySegment<byte>(buffer, length, buffer.Length - length), deadline.Token);
+            length += frame.Count;
+        } while (!frame.EndOfMessage);
+        Assert.Equal(WebSocketMessageType.Text, frame.MessageType);
+        return JsonDocument.Parse(buffer.AsMemory(0, length)).RootElement.Clone();
+    }
+
+    private static Task SendTextAsync(WebSocket socket, string text) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+
+    [Fact]
+    public async Task AWebSocketReceivesMessagesAsJsonFramesAndPublishesTheTextFramesItSends()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await HornbeamApiFactory.StartAsync(prefix);
+        await using var b = await HornbeamApiFactory.StartAsync(prefix);
+        using var socket = await a.Server.CreateWebSocketClient().ConnectAsync(new Uri(a.Server.BaseAddress, "/ws/chat/general"), CancellationToken.None);
+        var subscribed = await ReceiveJsonAsync(socket);
+        Assert.Equal("subscribed", subscribed.GetProperty("event").GetString());
+        Assert.Equal("chat:general", subscribed.GetProperty("topic").GetString());
+        await using var sse = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/chat:general");
+
+        var published = await (await b.CreateClient().PostAsync("/pubsub/chat:general", Http.Json("{\"text\":\"hello\"}"))).ReadJsonAsync();
+        Assert.Equal(2, published.GetProperty("subscribers").GetInt64());
+        var message = await ReceiveJsonAsync(socket);
+        Assert.Equal("message", message.GetProperty("event").GetString());
+        Assert.Equal(published.GetProperty("id").GetInt64(), message.GetProperty("id").GetInt64());
+        Assert.Equal("hello", message.GetProperty("data").GetProperty("text").GetString());
+        Assert.Equal("hello", (await sse.NextAsync()).Json.GetProperty("text").GetString());
+
+        await SendTextAsync(socket, "{\"text\":\"from the socket\"}");
+        var frames = new[] { await ReceiveJsonAsync(socket), await ReceiveJsonAsync(socket) };
+        var ack = Assert.Single(frames, f => f.GetProperty("event").GetString() == "published");
+        Assert.Equal(2, ack.GetProperty("subscribers").GetInt64());
+        var echo = Assert.Single(frames, f => f.GetProperty("event").GetString() == "message");
+        Assert.Equal("from the socket", echo.GetProperty("data").GetProperty("text").GetString());
+        var onOtherHost = await sse.NextAsync();
+        Assert.Equal(ack.GetProperty("id").GetInt64().ToString(), onOtherHost.Id);
+        Assert.Equal("from the socket", onOtherHost.Json.GetProperty("text").GetString());
+
+        // A bad frame gets an error frame and the connection stays usable.
+        await SendTextAsync(socket, "{not json");
+        var error = await ReceiveJsonAsync(socket);
+        Assert.Equal("error", error.GetProperty("event").GetString());
+        Assert.Contains("not valid JSON", error.GetProperty("detail").GetString());
+        await SendTextAsync(socket, "42");
+        Assert.Contains((await ReceiveJsonAsync(socket)).GetProperty("event").GetString(), new[] { "published", "message" });
+
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+        await Poll.UntilAsync(async () => (await (await b.CreateClient().PostAsync("/pubsub/chat:general", Http.Json("0"))).ReadJsonAsync())
+            .GetProperty("subscribers").GetInt64() == 1, because: "a closed WebSocket stops counting");
+    }
+
+    [Fact]
+    public async Task AnSseClientThatStopsReadingGetsAnOverflowEventAndTheOthersKeepReceiving()
+    {
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:PubSub:BufferCapacity"] = "4" });
+        var client = api.CreateClient();
+        await using var slow = await SseStream.OpenAsync(client, "/pubsub/video");
+        await using var fast = await SseStream.OpenAsync(client, "/pubsub/video");
+        var frame = JsonSerializer.Serialize(new string('x', 16 * 1024));
+        const int count = 60;
+        for (var i = 1; i <= count; i++)
+        {
+            await client.PostAsync("/pubsub/video", Http.Json(frame));
+            Assert.Equal(i.ToString(), (await fast.NextAsync()).Id);
+        }
+
+        var events = new List<SseEvent>();
+        while (await slow.NextOrEndAsync() is { } e) events.Add(e);
+        Assert.Equal("overflow", events[^1].Event);
+        Assert.Equal(4, events[^1].Json.GetProperty("buffer_capacity").GetInt32());
+        var ids = events.SkipLast(1).Select(e => long.Parse(e.Id!)).ToArray();
+        Assert.True(ids.Length < count, $"the slow client got all {ids.Length} messages");
+        Assert.Equal(Enumerable.Range(1, ids.Length).Select(i => (long)i), ids);
+        Assert.Equal(ids[^1], events[^1].Json.GetProperty("last_event_id").GetInt64());
+        Assert.Equal(1, (await (await client.PostAsync("/pubsub/video", Http.Json("0"))).ReadJsonAsync()).GetProperty("subscribers").GetInt64());
+    }
+
+    [Fact]
+    public async Task ListingTopicsShowsSubscriberCountsAcrossHosts()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await HornbeamApiFactory.StartAsync(prefix);
+        await using var b = await HornbeamApiFactory.StartAsync(prefix);
+        await using var one = await SseStream.OpenAsync(a.CreateClient(), "/pubsub/news");
+        await using var two = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/news");
+        await using var three = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/alerts/fire");
+        await a.CreateClient().PostAsync("/pubsub/news", Http.Json("1"));
+
+        var list = await (await a.CreateClient().GetAsync("/pubsub")).ReadJsonAsync();
+        var topics = list.GetProperty("topics").EnumerateArray()
+            .ToDictionary(t => t.GetProperty("topic").GetString()!, t => (t.GetProperty("subscribers").GetInt64(), t.GetProperty("last_event_id").GetInt64()));
+        Assert.Equal(new Dictionary<string, (long, long)> { ["alerts/fire"] = (1, 0), ["news"] = (2, 1) }, topics);
+    }
+
+    [Fact]
+    public async Task TheStreamCarriesRetryAndACommentHeartbeat()
+    {
+        var settings = new Dictionary<string, string?> { ["Hornbeam:PubSub:KeepAliveInterval"] = "00:00:00.050", ["Hornbeam:PubSub:RetryInterval"] = "00:00:01.500" };
+        await using var api = await HornbeamApiFactory.StartAsync(settings: settings);
+        await using var stream = await SseStream.OpenAsync(api.CreateClient(), "/pubsub/quiet");
+        Assert.Equal(1500, stream.Subscribed.Retry);
+        Assert.True(stream.Response.Headers.CacheControl is { NoCache: true, NoStore: true }, "proxies must not cache the stream");
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.NextOrEndAsync(TimeSpan.FromMilliseconds(300)));
+        Assert.Contains(": ping", stream.Comments);
+    }
+
+    [Fact]
+    public async Task BadInputGetsAProblemAndPublishesNothing()
+    {
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:MaxValueBytes"] = "100" });
+        var client = api.CreateClient();
+        await using var stream = await SseStream.OpenAsync(client, "/pubsub/t");
+
+        await (await client.PostAsync("/pubsub/t", Http.Json("{oops"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/pubsub/t", Http.Json(new string('1', 101)))).AssertProblemAsync(413, ProblemTypes.TooLarge);
+        var request = new HttpRequestMessage(HttpMethod.Get, "/pubsub/t");
+        request.Headers.Add("Last-Event-ID", "yesterday");
+        await (await client.SendAsync(request)).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.GetAsync("/pubsub/t?last_event_id=-1")).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.GetAsync("/ws/t")).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+
+        var ok = await (await client.PostAsync("/pubsub/t", Http.Json("\"fine\""))).ReadJsonAsync();
+        Assert.Equal(1, ok.GetProperty("id").GetInt64());
+        Assert.Equal("\"fine\"", (await stream.NextAsync()).Data);
+    }
+
+    [Fact]
+    public async Task TheEmbeddedStorePublishesCountsAndReplays()
+    {
+        await using var api = new HornbeamApiFactory(null, TestPrefix.New());
+        var client = api.CreateClient();
+        var first = await SseStream.OpenAsync(client, "/pubsub/chat:general");
+        for (var i = 1; i <= 3; i++)
+        {
+            var published = await (await client.PostAsync("/pubsub/chat:general", Http.Json($"{{\"n\":{i}}}"))).ReadJsonAsync();
+            Assert.Equal(1, published.GetProperty("subscribers").GetInt64());
+            Assert.Equal(i, published.GetProperty("id").GetInt64());
+        }
+        Assert.Equal(["1", "2", "3"], (await first.TakeAsync(3)).Select(e => e.Id));
+        var list = await (await client.GetAsync("/pubsub")).ReadJsonAsync();
+        Assert.Equal(1, list.GetProperty("topics")[0].GetProperty("subscribers").GetInt64());
+        await first.DisposeAsync();
+
+        await using var again = await SseStream.OpenAsync(client, "/pubsub/chat:general", lastEventId: "1");
+        var replayed = await again.TakeAsync(2);
+        Assert.Equal(["2", "3"], replayed.Select(e => e.Id));
+        Assert.Equal(3, replayed[1].Json.GetProperty("n").GetInt32());
+    }
+}

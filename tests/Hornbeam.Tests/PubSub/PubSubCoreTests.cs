@@ -1,0 +1,115 @@
+using Hornbeam.PubSub;
+using Hornbeam.Redis;
+using Hornbeam.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+
+namespace Hornbeam.Tests.PubSub;
+
+/// <summary>Pub/sub from C#: Hornbeam.Core embedded in a generic host, subscribers as IAsyncEnumerable.</summary>
+[Trait("Redis", "Cluster")]
+public sealed class PubSubCoreTests
+{
+    [Fact]
+    public async Task ACSharpSubscriberReceivesMessagesAndCountsLikeAnyOther()
+    {
+        var prefix = TestPrefix.New();
+        await using var node = await CoreHost.StartAsync(prefix);
+        var pubsub = node.Get<IPubSub>();
+        Assert.Equal(0, (await pubsub.PublishAsync("notifications", new { type = "alert" })).Subscribers);
+
+        var subscription = await pubsub.SubscribeAsync("notifications");
+        Assert.Equal(1, subscription.StartsAfter);
+        var published = await pubsub.PublishAsync("notifications", new { type = "alert", message = "restart" });
+        Assert.Equal(new PublishResult(1, 2), published);
+        await using (var messages = subscription.GetAsyncEnumerator())
+        {
+            Assert.True(await messages.MoveNextAsync());
+            Assert.Equal(2, messages.Current.Id);
+            Assert.Equal(PubSubMessageKind.Message, messages.Current.Kind);
+            Assert.Equal("{\"type\":\"alert\",\"message\":\"restart\"}", System.Text.Encoding.UTF8.GetString(messages.Current.Json));
+        }
+        // Ending the enumeration leaves the topic.
+        Assert.Equal(0, (await pubsub.TopicAsync("notifications")).Subscribers);
+        Assert.Equal(0, (await pubsub.PublishAsync("notifications", 3)).Subscribers);
+    }
+
+    [Fact]
+    public async Task ASubscriberThatStopsReadingIsCutOffAtItsBufferBoundWhileAnotherKeepsReceiving()
+    {
+        var prefix = TestPrefix.New();
+        await using var node = await CoreHost.StartAsync(prefix, h => h.Services.Configure<PubSubOptions>(o => o.BufferCapacity = 8));
+        var pubsub = node.Get<IPubSub>();
+        await using var slow = await pubsub.SubscribeAsync("firehose");
+        await using var fast = await pubsub.SubscribeAsync("firehose");
+        var received = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        var reading = Task.Run(async () =>
+        {
+            await foreach (var m in fast)
+            {
+                received.Enqueue(m.Id);
+                if (received.Count == 50) break;
+            }
+        });
+
+        // The fast reader keeps up (each message is read before the next is sent) however loaded the machine is.
+        for (var i = 0; i < 50; i++)
+        {
+            await pubsub.PublishAsync("firehose", i);
+            var expected = i + 1;
+            await Poll.UntilAsync(() => Task.FromResult(received.Count >= expected), because: "the fast subscriber reads each message");
+        }
+        await reading.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), received);
+
+        var slowItems = new List<PubSubMessage>();
+        await foreach (var m in slow) slowItems.Add(m);
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), slowItems.Where(m => m.Kind == PubSubMessageKind.Message).Select(m => m.Id));
+        var overflow = slowItems[^1];
+        Assert.Equal(PubSubMessageKind.Overflow, overflow.Kind);
+        Assert.Equal(8, overflow.Id);
+        Assert.Contains("fell more than 8 messages behind", System.Text.Encoding.UTF8.GetString(overflow.Json));
+    }
+
+    [Fact]
+    public async Task AnotherNodesCountStopsCountingWhenItsHeartbeatExpires()
+    {
+        var prefix = TestPrefix.New();
+        await using var node = await CoreHost.StartAsync(prefix);
+        var pubsub = node.Get<IPubSub>();
+        await using var local = await pubsub.SubscribeAsync("jobs");
+        // A node that died without a clean shutdown: its count is in Redis, and nothing refreshes its expiry.
+        var keys = new RedisKeys(prefix).PubSubTopic("jobs");
+        var db = node.Get<IConnectionMultiplexer>().GetDatabase();
+        await db.HashSetAsync(keys.Nodes, "dead-node", 4);
+        await db.SortedSetAddAsync(keys.Alive, "dead-node", DateTimeOffset.UtcNow.AddMilliseconds(300).ToUnixTimeMilliseconds());
+
+        Assert.Equal(5, (await pubsub.PublishAsync("jobs", 1)).Subscribers);
+        await Poll.UntilAsync(async () => (await pubsub.PublishAsync("jobs", 2)).Subscribers == 1, because: "a dead node's count expires");
+        Assert.False(await db.HashExistsAsync(keys.Nodes, "dead-node"), "publishing prunes the dead node's entry");
+    }
+
+    [Fact]
+    public async Task HistoryOlderThanItsAgeIsNotReplayedAndIsAnnouncedAsAGap()
+    {
+        var prefix = TestPrefix.New();
+        await using var node = await CoreHost.StartAsync(prefix, h => h.Services.Configure<PubSubOptions>(o => o.HistoryAge = TimeSpan.FromSeconds(1)));
+        var pubsub = node.Get<IPubSub>();
+        await pubsub.PublishAsync("old", 1);
+        await pubsub.PublishAsync("old", 2);
+
+        await using (var fresh = await pubsub.SubscribeAsync("old", lastEventId: 0))
+        await using (var items = fresh.GetAsyncEnumerator())
+        {
+            Assert.True(await items.MoveNextAsync());
+            Assert.Equal((PubSubMessageKind.Message, 1L), (items.Current.Kind, items.Current.Id));
+        }
+
+        await Poll.UntilAsync(async () =>
+        {
+            await using var late = await pubsub.SubscribeAsync("old", lastEventId: 0);
+            await using var items = late.GetAsyncEnumerator();
+            return await items.MoveNextAsync() && items.Current is { Kind: PubSubMessageKind.Gap, Id: 2 };
+        }, because: "messages past the history age are not replayed");
+    }
+}
