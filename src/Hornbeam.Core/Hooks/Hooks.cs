@@ -6,17 +6,42 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Hornbeam.Hooks;
 
-/// <summary>Finds where a hook lives (this node's C# hooks first, then HTTP hooks) and runs it there.</summary>
-internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, HttpHookClient http, HookTasks tasks, IServiceScopeFactory scopes, NodeIdentity node)
-    : IHooks
+/// <summary>Finds where a hook lives (this node's C# hooks, then another live node's over RPC, then HTTP hooks) and runs it there.</summary>
+internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, HttpHookClient http, HookTasks tasks, IServiceScopeFactory scopes, NodeIdentity node,
+    HookRemote remote) : IHooks
 {
     public async Task<JsonElement> ExecuteAsync(string appPath, string action, HookArgs? args = null, CancellationToken cancellationToken = default)
     {
         HookNames.Validate(appPath, action);
         args ??= HookArgs.Empty;
         if (registry.TryGet(appPath, out var handler)) return await ExecuteLocalAsync(handler, appPath, action, args, cancellationToken);
+        if (remote.Offering(appPath) is { } target) return await remote.ExecuteAsync(target, appPath, action, args, cancellationToken);
         var hook = await httpHooks.GetAsync(appPath) ?? throw NoSuchHook(appPath);
         return await http.ExecuteAsync(hook, action, args, cancellationToken);
+    }
+
+    /// <summary>Runs a C# hook of this node only: what another node asks for over RPC.</summary>
+    internal async Task<JsonElement> ExecuteHereAsync(string appPath, string action, HookArgs args, CancellationToken ct)
+    {
+        HookNames.Validate(appPath, action);
+        if (!registry.TryGet(appPath, out var handler)) throw NotHere(appPath);
+        return await ExecuteLocalAsync(handler, appPath, action, args, ct);
+    }
+
+    /// <summary>Starts a task of a C# hook of this node, which then holds its lease.</summary>
+    internal Task<string> StartTaskHereAsync(string appPath, string action, HookArgs args)
+    {
+        HookNames.Validate(appPath, action);
+        if (!registry.TryGet(appPath, out var handler)) throw NotHere(appPath);
+        if (handler.HasAction(action) == false) throw NoSuchAction(appPath, action);
+        return tasks.StartAsync(appPath, action, ct => ExecuteHereAsync(appPath, action, args, ct));
+    }
+
+    internal IAsyncEnumerable<JsonElement> StreamHereAsync(string appPath, string action, HookArgs args, CancellationToken ct)
+    {
+        HookNames.Validate(appPath, action);
+        if (!registry.TryGet(appPath, out var handler)) throw NotHere(appPath);
+        return StreamLocalAsync(handler, appPath, action, args, ct);
     }
 
     public async Task<string> ExecuteInBackgroundAsync(string appPath, string action, HookArgs? args = null)
@@ -24,11 +49,10 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
         HookNames.Validate(appPath, action);
         args ??= HookArgs.Empty;
         // Refuse what can be known to fail before handing out a task id.
-        if (registry.TryGet(appPath, out var handler))
-        {
-            if (handler.HasAction(action) == false) throw NoSuchAction(appPath, action);
-        }
-        else if (await httpHooks.GetAsync(appPath) is null) throw NoSuchHook(appPath);
+        if (registry.TryGet(appPath, out _)) return await StartTaskHereAsync(appPath, action, args);
+        // A C# hook of another node runs as a task there, so the node doing the work holds the lease.
+        if (remote.Offering(appPath) is { } target) return await remote.StartTaskAsync(target, appPath, action, args);
+        if (await httpHooks.GetAsync(appPath) is null) throw NoSuchHook(appPath);
         return await tasks.StartAsync(appPath, action, ct => ExecuteAsync(appPath, action, args, ct));
     }
 
@@ -45,6 +69,11 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
             await foreach (var chunk in StreamLocalAsync(handler, appPath, action, args, cancellationToken)) yield return chunk;
             yield break;
         }
+        if (remote.Offering(appPath) is { } target)
+        {
+            await foreach (var chunk in remote.StreamAsync(target, appPath, action, args, cancellationToken)) yield return chunk;
+            yield break;
+        }
         var hook = await httpHooks.GetAsync(appPath) ?? throw NoSuchHook(appPath);
         await foreach (var chunk in http.StreamAsync(hook, action, args, cancellationToken)) yield return chunk;
     }
@@ -54,6 +83,9 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
         if (registry.TryGet(appPath, out var handler))
             throw new HornbeamException(HornbeamError.Conflict,
                 $"Hook '{appPath}' is a C# {handler.Kind} hook on node '{node.Name}'; an HTTP hook of the same name would never run. Choose another app_path.");
+        if (remote.Offering(appPath) is { } target)
+            throw new HornbeamException(HornbeamError.Conflict,
+                $"Hook '{appPath}' is a C# hook on node '{target}'; an HTTP hook of the same name would never run. Choose another app_path.");
         return httpHooks.RegisterAsync(appPath, url);
     }
 
@@ -63,8 +95,12 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
     {
         var hooks = new SortedDictionary<string, HookInfo>(StringComparer.Ordinal);
         foreach (var hook in await httpHooks.ListAsync()) hooks[hook.AppPath] = new(hook.AppPath, "http", [], hook.Url);
+        foreach (var group in (await remote.AdvertisedAsync()).GroupBy(h => h.AppPath))
+            hooks[group.Key] = new(group.Key, "csharp", group.Select(h => h.Node).Order(StringComparer.Ordinal).ToArray(), null);
         foreach (var appPath in registry.AppPaths)
-            if (registry.TryGet(appPath, out var handler)) hooks[appPath] = new(appPath, handler.Kind, [node.Name], null);
+            if (registry.TryGet(appPath, out var handler))
+                hooks[appPath] = new(appPath, handler.Kind,
+                    (hooks.TryGetValue(appPath, out var elsewhere) && elsewhere.Kind != "http" ? elsewhere.Nodes : []).Append(node.Name).Order(StringComparer.Ordinal).ToArray(), null);
         return hooks.Values.ToArray();
     }
 
@@ -139,6 +175,9 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
 
     private static HornbeamException NoSuchHook(string appPath) =>
         new(HornbeamError.NotFound, $"No hook '{appPath}' is registered (no C# hook on this node and no HTTP hook).");
+
+    private HornbeamException NotHere(string appPath) =>
+        new(HornbeamError.NotFound, $"Node '{node.Name}' has no C# hook '{appPath}' (any more).");
 
     private static HornbeamException NoSuchAction(string appPath, string action) =>
         new(HornbeamError.NotFound, $"Hook '{appPath}' has no action '{action}'.");

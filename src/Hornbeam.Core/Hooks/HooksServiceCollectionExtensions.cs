@@ -1,5 +1,7 @@
 using System.Text.Json;
+using Hornbeam.Cluster;
 using Hornbeam.Tasks;
+using Hornbeam.Webhooks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -16,7 +18,7 @@ public static class HooksServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<HookOptions>>(new OptionsCheck<HookOptions>(o => o.Validate()));
         services.AddOptions<TaskOptions>().BindConfiguration(TaskOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<TaskOptions>>(new OptionsCheck<TaskOptions>(o => o.Validate()));
-        services.AddOptions<HookWebhookOptions>().BindConfiguration(HookWebhookOptions.Section);
+        services.AddHornbeamWebhooks();
 
         // Redirects are not followed: one could lead a hook off the allow-list.
         services.AddHttpClient(HttpHookClient.ClientName)
@@ -29,7 +31,12 @@ public static class HooksServiceCollectionExtensions
         services.TryAddSingleton<HttpHookClient>();
         services.TryAddSingleton<HookTasks>();
         services.AddHostedService(sp => sp.GetRequiredService<HookTasks>());
-        services.TryAddSingleton<IHooks, Hooks>();
+        services.TryAddSingleton<Hooks>();
+        services.TryAddSingleton<IHooks>(sp => sp.GetRequiredService<Hooks>());
+        services.TryAddSingleton<HookRemote>();
+        services.TryAddSingleton<HookRpcHandlers>();
+        services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_task", (a, ct) => sp.GetRequiredService<HookRpcHandlers>().StartTaskAsync(a, ct)));
+        services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_stream", (a, ct) => sp.GetRequiredService<HookRpcHandlers>().StartStreamAsync(a, ct)));
         return services;
     }
 
@@ -53,9 +60,15 @@ public static class HooksServiceCollectionExtensions
     private static HornbeamBuilder Add(this HornbeamBuilder builder, string appPath, HookHandler handler)
     {
         HookNames.Validate(appPath);
+        // Offered to other nodes once per app_path (a later registration replaces the handler, not the offer).
+        if (!builder.Services.Any(d => d.ImplementationInstance is HookRegistration r && r.AppPath == appPath))
+            builder.Services.AddSingleton(sp => Rpc(HookRemote.HooksModule, appPath, (a, ct) => sp.GetRequiredService<HookRpcHandlers>().ExecuteAsync(appPath, a, ct)));
         builder.Services.AddSingleton(new HookRegistration(appPath, handler));
         return builder;
     }
+
+    private static RpcFunctionRegistration Rpc(string module, string function, Func<IReadOnlyList<JsonElement>, CancellationToken, Task<JsonElement>> run) =>
+        new(module, function, new RpcFunction($"{module}:{function}", (args, ct) => new ValueTask<JsonElement>(run(args, ct))));
 
     private sealed class OptionsCheck<T>(Func<T, string?> validate) : IValidateOptions<T> where T : class
     {

@@ -4,7 +4,6 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Hornbeam.Redis;
-using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Hornbeam.Hooks;
@@ -13,7 +12,7 @@ namespace Hornbeam.Hooks;
 public sealed record HttpHook(string AppPath, string Url);
 
 /// <summary>HTTP hooks live in one Redis hash, so every replica sees a registration at once.</summary>
-internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys, IOptionsMonitor<HookWebhookOptions> webhooks)
+internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys, Hornbeam.Webhooks.WebhookClient webhooks)
 {
     private IDatabase Db => redis.GetDatabase();
 
@@ -48,12 +47,8 @@ internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys
             || !string.IsNullOrEmpty(uri.UserInfo) || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
             throw new HornbeamException(HornbeamError.InvalidInput,
                 $"'{url}' is not a usable hook URL: give an absolute http:// or https:// URL without credentials, query or fragment, e.g. http://host:8080/hooks/embeddings.");
-        var allowed = webhooks.CurrentValue.AllowedHosts;
-        if (allowed.Count == 0)
-            throw new HornbeamException(HornbeamError.Forbidden, "HTTP hooks are off: Hornbeam:Webhooks:AllowedHosts is empty. Add the host to it to allow HTTP hooks there.");
-        if (!allowed.Any(h => string.Equals(h.Trim(), uri.IdnHost, StringComparison.OrdinalIgnoreCase)))
-            throw new HornbeamException(HornbeamError.Forbidden, $"Host '{uri.IdnHost}' is not in Hornbeam:Webhooks:AllowedHosts, so no hook may call it.");
-        return uri;
+        // The allow-list and its rules are the ones HTTP functions use.
+        return webhooks.EnsureAllowed(url);
     }
 
     private sealed record StoredHook(string Url);
