@@ -12,6 +12,7 @@ public static class HornbeamApi
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, HornbeamJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, Hooks.HooksJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, Ml.MlJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, PubSub.PubSubJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(2, Cluster.ClusterJsonContext.Default);

@@ -1,5 +1,6 @@
 using Hornbeam.Cluster;
 using Hornbeam.Functions;
+using Hornbeam.Hooks;
 using Hornbeam.Ml;
 using Hornbeam.PubSub;
 using Hornbeam.Redis;
@@ -42,6 +43,7 @@ public static class HornbeamServiceCollectionExtensions
         services.AddHornbeamFunctions();
 
         services.TryAddSingleton<IStateStore, StateStore>();
+        services.AddHooks();
         services.AddMlCache();
         services.AddPubSub();
         return new HornbeamBuilder(services);

@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.ServerSentEvents;
+using System.Text.Json;
+using Hornbeam.Api.Problems;
+using Hornbeam.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Hornbeam.Tests.Hooks;
+
+/// <summary>Hooks registered over REST with a URL, served by a small HTTP server the test starts on loopback.</summary>
+public sealed class HttpHookTests : IAsyncLifetime
+{
+    private WebApplication _server = null!;
+    private string _base = null!;
+
+    private static readonly Dictionary<string, string?> Allowed = new() { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        _server = builder.Build();
+        _server.MapPost("/ml/{action}", async (string action, HttpRequest request, HttpResponse response) =>
+        {
+            var call = await JsonDocument.ParseAsync(request.Body);
+            var args = call.RootElement.GetProperty("args");
+            switch (action)
+            {
+                case "sum":
+                    var sum = args.EnumerateArray().Sum(a => a.GetInt64()) + (call.RootElement.GetProperty("kwargs").TryGetProperty("plus", out var p) ? p.GetInt64() : 0);
+                    await response.WriteAsJsonAsync(new { sum });
+                    break;
+                case "tokens":
+                    response.ContentType = "text/event-stream";
+                    for (var i = 0; i < args[0].GetInt32(); i++) await response.WriteAsync($"event: chunk\ndata: \"w{i}\"\n\n");
+                    await response.WriteAsync("event: done\ndata: {}\n\n");
+                    break;
+                case "lines":
+                    response.ContentType = "application/x-ndjson";
+                    await response.WriteAsync("1\n{\"two\":2}\n\"three\"\n");
+                    break;
+                case "broken":
+                    response.StatusCode = 500;
+                    await response.WriteAsJsonAsync(new { error = "model not loaded" });
+                    break;
+                default:
+                    response.StatusCode = 404;
+                    break;
+            }
+        });
+        await _server.StartAsync();
+        _base = _server.Urls.First() + "/ml";
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task AnHttpHookRunsFromAnyReplicaAndStreamsSseAndNdjson()
+    {
+        var prefix = TestPrefix.New();
+        await using var a = await HornbeamApiFactory.StartAsync(prefix, Allowed);
+        await using var b = await HornbeamApiFactory.StartAsync(prefix, Allowed);
+        Assert.Equal(HttpStatusCode.NoContent, (await a.CreateClient().PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""))).StatusCode);
+
+        var client = b.CreateClient();
+        var result = await (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [1, 2], "kwargs": {"plus": 10}}"""))).ReadJsonAsync();
+        Assert.Equal(13, result.GetProperty("result").GetProperty("sum").GetInt64());
+
+        var tokens = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/ml/tokens/stream", Http.Json("""{"args": [3]}""")));
+        Assert.Equal(["\"w0\"", "\"w1\"", "\"w2\""], tokens.Where(e => e.EventType == "chunk").Select(e => e.Data));
+        Assert.Equal("done", tokens[^1].EventType);
+        var lines = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/ml/lines/stream", null));
+        Assert.Equal(["1", "{\"two\":2}", "\"three\""], lines.Where(e => e.EventType == "chunk").Select(e => e.Data));
+
+        var list = await (await client.GetAsync("/hooks")).ReadJsonAsync();
+        var ml = list.GetProperty("hooks").EnumerateArray().Single(h => h.GetProperty("app_path").GetString() == "ml");
+        Assert.Equal("http", ml.GetProperty("kind").GetString());
+        Assert.Equal(_base, ml.GetProperty("url").GetString());
+    }
+
+    [Fact]
+    public async Task FailuresOfTheEndpointAreClearProblems()
+    {
+        await using var api = await HornbeamApiFactory.StartAsync(settings: Allowed);
+        var client = api.CreateClient();
+        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""));
+        var broken = await (await client.PostAsync("/hooks/ml/broken", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+        Assert.Contains("model not loaded", broken.GetProperty("detail").GetString());
+        await (await client.PostAsync("/hooks/ml/nope", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+
+        await client.PutAsync("/hooks/gone", Http.Json($$"""{"url": "http://127.0.0.1:{{LocalRedisProcess.FreePort()}}/x"}"""));
+        await (await client.PostAsync("/hooks/gone/a", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+    }
+
+    [Fact]
+    public async Task RegisteringAgainReplacesAndDeletingUnregistersAndIsIdempotent()
+    {
+        await using var api = await HornbeamApiFactory.StartAsync(settings: Allowed);
+        var client = api.CreateClient();
+        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}/elsewhere"}"""));
+        await (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [1]}"""))).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""));
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [1]}"""))).StatusCode);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("/hooks/ml")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("/hooks/ml")).StatusCode);
+        await (await client.PostAsync("/hooks/ml/sum", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+    }
+
+    [Fact]
+    public async Task HostsOffTheAllowListAndBadUrlsAreRefused()
+    {
+        await using var off = await HornbeamApiFactory.StartAsync();
+        await (await off.CreateClient().PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+
+        await using var api = await HornbeamApiFactory.StartAsync(settings: Allowed, configure: TestHookSetup.Register);
+        var client = api.CreateClient();
+        await (await client.PutAsync("/hooks/ml", Http.Json("""{"url": "http://example.com/ml"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await client.PutAsync("/hooks/ml", Http.Json("""{"url": "ftp://127.0.0.1/ml"}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PutAsync("/hooks/ml", Http.Json("{}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PutAsync("/hooks/echo", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(409, ProblemTypes.Conflict);
+    }
+}
