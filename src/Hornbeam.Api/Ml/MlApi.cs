@@ -1,4 +1,8 @@
+using System.Text.Json;
 using Hornbeam.Api.Access;
+using Hornbeam.Api.Json;
+using Hornbeam.Hooks;
+using Microsoft.AspNetCore.Mvc;
 using Hornbeam.Ml;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -11,6 +15,11 @@ public static class MlApi
     {
         var group = routes.MapGroup("/ml").WithTags("Ml").RequireScope(Scopes.Invoke);
 
+        group.MapPost("/cached/{app_path}/{action}", CachedInference).WithName("MlCachedInference")
+            .WithSummary("cached_inference: run a hook action on the input, or answer the result cached for that input")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status500InternalServerError).ProducesProblem(StatusCodes.Status502BadGateway)
+            .ProducesProblem(StatusCodes.Status504GatewayTimeout);
         group.MapGet("/cache/stats", Stats).WithName("MlCacheStats")
             .WithSummary("cache_stats: hits, misses and hit rate across all replicas, in total and per cache prefix")
             .ProducesProblem(StatusCodes.Status400BadRequest);
@@ -20,6 +29,31 @@ public static class MlApi
 
         group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return group;
+    }
+
+    public static async Task<RawJson<MlCachedResponse>> CachedInference([FromRoute(Name = "app_path")] string appPath, string action,
+        MlCachedRequest request, IMlCache cache, IHooks hooks, HttpContext context)
+    {
+        HookNames.Validate(appPath, action);
+        if (request.Input is not { } input)
+            throw new HornbeamException(HornbeamError.InvalidInput, "The body must be an object with an 'input', e.g. {\"input\": \"some text\"}.");
+        if (request.TtlSeconds is <= 0)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"ttl_seconds must be a positive number of seconds; it was {request.TtlSeconds}.");
+        TimeSpan? ttl = request.TtlSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
+
+        // On a miss the hook action runs with the input as its single argument, wherever in the cluster the hook lives.
+        var result = await cache.CachedInferenceAsync(
+            (value, ct) => hooks.ExecuteAsync(appPath, action, new HookArgs([value], new Dictionary<string, JsonElement>()), ct),
+            input, request.CacheKey, request.CachePrefix ?? "ml", ttl, context.RequestAborted);
+        return new RawJson<MlCachedResponse>(w =>
+        {
+            w.WriteStartObject();
+            w.WritePropertyName("result"u8);
+            w.WriteRawValue(result.Json.Span, skipInputValidation: true);
+            w.WriteBoolean("cached"u8, result.Cached);
+            w.WriteString("cache_key"u8, result.CacheKey);
+            w.WriteEndObject();
+        });
     }
 
     public static async Task<Ok<MlCacheStatsResponse>> Stats(IMlCache cache, string? prefix = null)
@@ -46,3 +80,9 @@ public sealed record MlCacheCounts(long Hits, long Misses, long Total, double Hi
 
 /// <summary>How many entries clearing the prefix removed (entries that had already expired are not counted).</summary>
 public sealed record MlCacheCleared(long Removed);
+
+/// <summary>The seed's cached_inference arguments: the input, and optionally an explicit key, a prefix and a time to live.</summary>
+public sealed record MlCachedRequest(JsonElement? Input, string? CacheKey, string? CachePrefix, int? TtlSeconds);
+
+/// <summary>The result, whether it came from the cache, and the key it is cached under.</summary>
+public sealed record MlCachedResponse(JsonElement Result, bool Cached, string CacheKey);

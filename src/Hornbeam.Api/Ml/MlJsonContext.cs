@@ -7,4 +7,6 @@ namespace Hornbeam.Api.Ml;
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(MlCacheStatsResponse))]
 [JsonSerializable(typeof(MlCacheCleared))]
+[JsonSerializable(typeof(MlCachedRequest))]
+[JsonSerializable(typeof(MlCachedResponse))]
 internal sealed partial class MlJsonContext : JsonSerializerContext;

@@ -1,3 +1,4 @@
+using Hornbeam.Telemetry;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -29,6 +30,8 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
 
     private IDatabase Db => redis.GetDatabase();
 
+    private static void CountState(string state) => HornbeamMetrics.TaskStates.Add(1, new KeyValuePair<string, object?>("state", state));
+
     /// <summary>Records a running task owned by this node and runs <paramref name="work"/> in the background; answers the task id.</summary>
     public async Task<string> StartAsync(string appPath, string action, Func<CancellationToken, Task<JsonElement>> work)
     {
@@ -39,6 +42,7 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
              "status", "running", "node", node.Name, "app_path", appPath, "action", action, "created", now, "updated", now]);
         var cts = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
         _running[id] = cts;
+        CountState("started");
         _ = Task.Run(() => RunAsync(id, appPath, action, work, cts));
         return id;
     }
@@ -49,6 +53,7 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
         {
             var result = await work(cts.Token);
             await FinishAsync(id, "status", "succeeded", "result", result.GetRawText(), "updated", Now());
+            CountState("succeeded");
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
@@ -56,6 +61,7 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
         }
         catch (Exception e)
         {
+            CountState("failed");
             var kind = e is HornbeamException h ? h.Error : HornbeamError.HandlerFailed;
             var message = e is HornbeamException ? e.Message : $"Hook '{appPath}' action '{action}' failed: {e.Message}";
             try

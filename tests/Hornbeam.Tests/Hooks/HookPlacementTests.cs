@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Hornbeam.Tests.Hooks;
 
 /// <summary>Hooks that live on another node: execute, tasks and streams through a node that does not have them.</summary>
+[Trait("Redis", "Cluster")]
 public sealed class HookPlacementTests
 {
     /// <summary>Node A without hooks and node B with them, on one prefix; answers once A sees B's hooks.</summary>

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Hornbeam.Tests.Hooks;
 
 /// <summary>stream over REST (Server-Sent Events) and from Core (IAsyncEnumerable).</summary>
+[Trait("Redis", "Cluster")]
 public sealed class HookStreamTests(HooksHost host) : IClassFixture<HooksHost>
 {
     public static async Task<List<SseItem<string>>> ReadEventsAsync(HttpResponseMessage response)

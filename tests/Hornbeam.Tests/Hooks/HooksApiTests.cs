@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Hornbeam.Tests.Hooks;
 
 /// <summary>execute over REST: the three handler kinds, argument binding, and errors.</summary>
+[Trait("Redis", "Cluster")]
 public sealed class HooksApiTests(HooksHost host) : IClassFixture<HooksHost>
 {
     private static Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null) =>

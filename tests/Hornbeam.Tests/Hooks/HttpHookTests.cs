@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace Hornbeam.Tests.Hooks;
 
 /// <summary>Hooks registered over REST with a URL, served by a small HTTP server the test starts on loopback.</summary>
+[Trait("Redis", "Cluster")]
 public sealed class HttpHookTests : IAsyncLifetime
 {
     private WebApplication _server = null!;

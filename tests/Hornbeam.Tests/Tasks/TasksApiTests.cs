@@ -12,6 +12,7 @@ using StackExchange.Redis;
 namespace Hornbeam.Tests.Tasks;
 
 /// <summary>execute_async and await_result across replicas: shared state in Redis, woken waiters, dead nodes.</summary>
+[Trait("Redis", "Cluster")]
 public sealed class TasksApiTests
 {
     private static Task<HornbeamApiFactory> StartAsync(string prefix, IDictionary<string, string?>? settings = null) =>
