@@ -6,9 +6,12 @@
 #
 # Settings (environment): BENCH_DURATION (8s), BENCH_CONNECTIONS (32), BENCH_THREADS (2), BENCH_ROUNDS (2),
 # BENCH_WARMUP (2s per contender and scenario), BENCH_START_WARMUP (4s per route, once), BENCH_KEYS (1000000), BENCH_LIST_CONNECTIONS (1), BENCH_REDIS_REQUESTS (200000),
-# BENCH_DOC (docs/benchmarks.md), BENCH_DATE (today), BENCH_TIMEOUT (whole run, 1800 s), BENCH_BUILD_TRIES (3).
+# BENCH_DOC (docs/benchmarks.md), BENCH_DATE (today), BENCH_TIMEOUT (whole run, 1800 s), BENCH_BUILD_TRIES (3),
+# BENCH_SCENARIOS (which scenarios, by name, e.g. "rpc hooks"; default all: incr get put multi redis_floor list rpc
+# hooks pubsub nginx cluster), BENCH_SSE_SUBSCRIBERS (1000), BENCH_SSE_MESSAGES (200), BENCH_SSE_RATE (20 per second),
+# BENCH_FRESH_WARMUP (10s: a first warm-up per contender in scenarios that start their own nodes).
 #
-# To add a row: write a scenario_xxx function that prepares its data and calls `compare`, and add it to SCENARIOS.
+# To add a row: write a scenario_xxx function that prepares its data and calls `compare`, and add xxx to ALL_SCENARIOS.
 set -euo pipefail
 
 # The whole run is bounded: past BENCH_TIMEOUT the script gets SIGTERM, and its trap stops what it started.
@@ -22,8 +25,10 @@ OUT=$BENCH/out
 
 # The command as a reader would retype it: only the settings given explicitly.
 COMMAND="bash bench/run.sh"
-for v in BENCH_DURATION BENCH_CONNECTIONS BENCH_THREADS BENCH_ROUNDS BENCH_WARMUP BENCH_START_WARMUP BENCH_KEYS BENCH_LIST_CONNECTIONS BENCH_REDIS_REQUESTS; do
-  if [[ -n "${!v:-}" ]]; then COMMAND="$v=${!v} $COMMAND"; fi
+for v in BENCH_SCENARIOS BENCH_FRESH_WARMUP BENCH_SSE_SUBSCRIBERS BENCH_SSE_MESSAGES BENCH_SSE_RATE BENCH_DURATION BENCH_CONNECTIONS BENCH_THREADS BENCH_ROUNDS BENCH_WARMUP BENCH_START_WARMUP BENCH_KEYS BENCH_LIST_CONNECTIONS BENCH_REDIS_REQUESTS; do
+  if [[ -n "${!v:-}" ]]; then
+    if [[ ${!v} == *' '* ]]; then COMMAND="$v=\"${!v}\" $COMMAND"; else COMMAND="$v=${!v} $COMMAND"; fi
+  fi
 done
 
 DURATION=${BENCH_DURATION:-8s}
@@ -39,7 +44,14 @@ DOC=${BENCH_DOC:-$ROOT/docs/benchmarks.md}
 RUN_DATE=${BENCH_DATE:-$(date +%F)}
 BUILD_TRIES=${BENCH_BUILD_TRIES:-3}
 
-SCENARIOS=(scenario_incr scenario_get scenario_put scenario_multi scenario_redis_floor scenario_list)
+SSE_SUBSCRIBERS=${BENCH_SSE_SUBSCRIBERS:-1000}
+SSE_MESSAGES=${BENCH_SSE_MESSAGES:-200}
+SSE_RATE=${BENCH_SSE_RATE:-20}
+FRESH_WARMUP=${BENCH_FRESH_WARMUP:-10s}
+FRESH=
+
+ALL_SCENARIOS=(incr get put multi redis_floor list rpc hooks pubsub nginx cluster)
+read -r -a SCENARIOS <<<"${BENCH_SCENARIOS:-${ALL_SCENARIOS[*]}}"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
@@ -51,12 +63,16 @@ die() { log "FAILED: $*"; exit 1; }
 
 PIDS=()
 NAMES=()
+STOPS=()   # commands that stop what was started outside PIDS (deploy/local.sh topologies)
 TMP=$(mktemp -d /tmp/hornbeam-bench.XXXXXX)
 
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   local i
+  for i in "${!STOPS[@]}"; do
+    eval "${STOPS[$i]}" >/dev/null 2>&1 || log "could not stop: ${STOPS[$i]}"
+  done
   for i in "${!PIDS[@]}"; do
     kill -TERM "${PIDS[$i]}" 2>/dev/null || true
   done
@@ -103,17 +119,66 @@ wait_until() {
   log "$name is answering"
 }
 
-# Four distinct free loopback ports, chosen while all four sockets are open.
+# free_ports [N]: N (4) distinct free loopback ports, chosen while all N sockets are open.
 free_ports() {
-  python3 - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(4)]
+  python3 - "${1:-4}" <<'EOF'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks:
     s.close()
 EOF
+}
+
+# free_block N: the first of N consecutive free loopback ports (deploy/local.sh puts replica i on base+i).
+free_block() {
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    base = random.randrange(20000, 60000 - n)
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    break
+else:
+    sys.exit("no block of free ports")
+EOF
+}
+
+# stop_proc NAME: stops one process started with `start`, so a scenario's extra nodes do not idle through the next.
+stop_proc() {
+  local i
+  for i in "${!NAMES[@]}"; do
+    [[ ${NAMES[$i]} == "$1" ]] || continue
+    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
+    local deadline=$((SECONDS + 10))
+    while kill -0 "${PIDS[$i]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    kill -KILL "${PIDS[$i]}" 2>/dev/null || true
+    wait "${PIDS[$i]}" 2>/dev/null || true
+    unset "PIDS[$i]" "NAMES[$i]"
+  done
+}
+
+# start_api NAME URL REDIS [ENV=VALUE...]: one more Hornbeam node from the Release build, access control off unless ENV
+# says otherwise; waits until it answers.
+start_api() {
+  local name=$1 url=$2 redis=$3; shift 3
+  start "$name" env -C "$OUT/api" ConnectionStrings__Redis="$redis" ASPNETCORE_URLS="$url" \
+    Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production Hornbeam__Auth__Enabled=false "$@" \
+    dotnet Hornbeam.Api.dll
+  wait_until 60 "$name" curl -fsS --max-time 2 "$url/health/ready"
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -173,9 +238,11 @@ start_servers() {
     Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production \
     Hornbeam__Auth__Keys__0__Name=bench Hornbeam__Auth__Keys__0__Key="$HB_KEY" \
     Hornbeam__Auth__Keys__0__Scopes__0=state:read Hornbeam__Auth__Keys__0__Scopes__1=state:write \
+    Hornbeam__Auth__Keys__0__Scopes__2=invoke Hornbeam__Auth__Keys__0__Scopes__3=admin \
+    Hornbeam__Webhooks__AllowedHosts__0=127.0.0.1 \
     dotnet Hornbeam.Api.dll
   wait_until 60 hornbeam curl -fsS --max-time 2 -H "$HB_AUTH" "$HB/state?limit=1"
-  note "Hornbeam runs as shipped for Production: every request carries an API key (X-Api-Key) with the state scopes; no rate limit is set; telemetry is left at its defaults."
+  note "Hornbeam runs as shipped for Production: every request carries an API key (X-Api-Key) with the state, invoke and admin scopes; no rate limit is set; telemetry is left at its defaults. Nodes started for the rpc, pubsub and cluster rows run with Hornbeam__Auth__Enabled=false."
 
   cat >"$TMP/webdis.json" <<EOF
 {
@@ -234,6 +301,10 @@ measure() {
 compare() {
   local scenario=$1 conns=$2; shift 2
   local pair round
+  # Nodes started by the scenario itself get a longer first warm-up: on 2 busy cores tiering up takes a while.
+  if [[ -n ${FRESH:-} ]]; then
+    for pair in "$@"; do measure "$scenario" "${pair%%=*}" warmup "$conns" "${pair#*=}" "$FRESH_WARMUP"; done
+  fi
   for pair in "$@"; do measure "$scenario" "${pair%%=*}" warmup "$conns" "${pair#*=}" "$WARMUP"; done
   for ((round = 1; round <= ROUNDS; round++)); do
     for pair in "$@"; do measure "$scenario" "${pair%%=*}" "$round" "$conns" "${pair#*=}"; done
@@ -241,6 +312,9 @@ compare() {
 }
 
 note() { echo "$*" >>"$RESULTS/notes.txt"; }
+
+# baseline SCENARIO CONTENDER: the scenario's rows are reported with their ratio to this contender.
+baseline() { printf '%s\t%s\n' "$1" "$2" >>"$RESULTS/baselines.tsv"; }
 
 # A fresh .NET process runs unoptimised code until tiered compilation catches up; without this the first scenario
 # would measure the JIT. Every Hornbeam route the scenarios use is driven for a while, and Noop too; nothing is kept.
@@ -359,6 +433,212 @@ scenario_list() {
     "noop=GET|$NOOP/noop|"
 }
 
+# Issue 3: RPC round trip between two nodes on one Redis, against the in-process call on the same node.
+scenario_rpc() {
+  FRESH=1
+  local n1 n2
+  read -r n1 n2 < <(free_ports 2)
+  n1=http://127.0.0.1:$n1 n2=http://127.0.0.1:$n2
+  start_api rpc-n1 "$n1" "127.0.0.1:$REDIS_PORT" Hornbeam__NodeName=n1
+  start_api rpc-n2 "$n2" "127.0.0.1:$REDIS_PORT" Hornbeam__NodeName=n2
+  local deadline=$((SECONDS + 20))
+  until curl -fsS --max-time 2 "$n1/nodes" | grep -q '"node":"n2"'; do
+    ((SECONDS < deadline)) || die "n1 does not see n2 in GET /nodes"
+    sleep 0.2
+  done
+  printf '%s' '{"args": []}' >"$TMP/rpc.json"
+  local a
+  for a in "$n1/rpc/n2/hornbeam/ping" "$n1/rpc/n1/hornbeam/ping"; do
+    [[ $(curl -fsS --max-time 5 -H 'Content-Type: application/json' --data-binary "@$TMP/rpc.json" "$a") == '{"result":"pong"}' ]] \
+      || die "POST $a did not answer {\"result\":\"pong\"}"
+  done
+  local c
+  for c in 8 1; do
+    baseline "RPC ping -c$c" in-process
+    compare "RPC ping -c$c" "$c" \
+      "n1-to-n2=POST|$n1/rpc/n2/hornbeam/ping|$TMP/rpc.json|" \
+      "in-process=POST|$n1/rpc/n1/hornbeam/ping|$TMP/rpc.json|"
+  done
+  note "RPC rows: two extra nodes n1, n2 on the run's Redis, access control off; n1-to-n2 is POST n1/rpc/n2/hornbeam/ping (XADD + doorbell, reply over pub/sub), in-process is POST n1/rpc/n1/hornbeam/ping."
+  stop_proc rpc-n1
+  stop_proc rpc-n2
+}
+
+# Issues 5 and 6: executing an HTTP hook (served by Noop) and an inference-cache hit, against GET /state on one node.
+scenario_hooks() {
+  printf '{"url": "%s/hook"}' "$NOOP" >"$TMP/hook.json"
+  http PUT "$HB/hooks/benchhook" "$TMP/hook.json" >/dev/null
+  printf '%s' '{"args": ["same text"], "kwargs": {}}' >"$TMP/exec.json"
+  printf '%s' '{"input": "same text"}' >"$TMP/cached.json"
+  printf '%s' '{"name":"alice","n":1}' >"$TMP/small.json"
+  http PUT "$HB/state/bench:hookget" "$TMP/small.json" >/dev/null
+  [[ $(http POST "$HB/hooks/benchhook/echo" "$TMP/exec.json") == '{"result":{"ok":1}}' ]] \
+    || die "POST /hooks/benchhook/echo did not answer {\"result\":{\"ok\":1}}"
+  http POST "$HB/ml/cached/benchhook/echo" "$TMP/cached.json" >/dev/null
+  http POST "$HB/ml/cached/benchhook/echo" "$TMP/cached.json" | grep -q '"cached":true' \
+    || die "the second POST /ml/cached/benchhook/echo was not a cache hit"
+  baseline "hook / cache / GET" state-get
+  compare "hook / cache / GET" "$CONNECTIONS" \
+    "hook-execute=POST|$HB/hooks/benchhook/echo|$TMP/exec.json|$HB_AUTH" \
+    "ml-cached-hit=POST|$HB/ml/cached/benchhook/echo|$TMP/cached.json|$HB_AUTH" \
+    "state-get=GET|$HB/state/bench:hookget||$HB_AUTH"
+  http POST "$HB/ml/cached/benchhook/echo" "$TMP/cached.json" | grep -q '"cached":true' \
+    || die "POST /ml/cached/benchhook/echo stopped being a cache hit"
+  note "Hook rows: the main node with its API key; hook-execute is POST /hooks/benchhook/echo, an HTTP hook served by Noop's POST /hook/{action} (answers {\"ok\":1} without reading the body); ml-cached-hit is POST /ml/cached/benchhook/echo with a fixed {\"input\": \"same text\"}, a hit after the first call."
+  http DELETE "$HB/hooks/benchhook" >/dev/null
+}
+
+# Issue 4: publish-to-receive latency with SSE_SUBSCRIBERS streams over three nodes, and memory per stream.
+scenario_pubsub() {
+  local p=() urls=() i
+  read -r -a p < <(free_ports 3)
+  for i in 0 1 2; do
+    urls+=("http://127.0.0.1:${p[$i]}")
+    start_api "pubsub-p$((i + 1))" "${urls[$i]}" "127.0.0.1:$REDIS_PORT" Hornbeam__NodeName="p$((i + 1))"
+  done
+  # `env -C dir dotnet` execs, so p1's started pid is the node's own.
+  local rss_pid=${PIDS[-3]}
+  local nodes
+  nodes=$(IFS=,; echo "${urls[*]}")
+  python3 "$BENCH/lib/sse_latency.py" --nodes "$nodes" --topic bench:sse --subscribers "$SSE_SUBSCRIBERS" \
+    --messages "$SSE_MESSAGES" --rate "$SSE_RATE" --warmup "$SSE_MESSAGES" --rss-pid "$rss_pid" --out "$RESULTS/sse.json" \
+    >"$RESULTS/sse.log" 2>&1 || die "sse_latency.py failed: $(tail -n 5 "$RESULTS/sse.log")"
+  log "pubsub: $(cat "$RESULTS/sse.json")"
+  note "Pub/sub row: three extra nodes p1-p3 on the run's Redis, access control off; bench/lib/sse_latency.py (python3, one epoll loop for every stream, so its own queueing is in the figures) holds the streams round-robin over the nodes and publishes round-robin too; memory is VmRSS of p1."
+  for i in 1 2 3; do stop_proc "pubsub-p$i"; done
+}
+
+# Issue 7: POST /state/incr through deploy/local.sh's nginx with 1 and 3 replicas, and 1 replica with access control off.
+scenario_nginx() {
+  FRESH=1
+  local dll=$OUT/api/Hornbeam.Api.dll key=bench-local-$RANDOM$RANDOM topo lb redis base
+  local specs=()
+  for topo in 1:keys 3:keys 1:off; do
+    local n=${topo%%:*} auth=${topo#*:} dir=$TMP/local-${topo/:/-}
+    read -r lb redis < <(free_ports 2)
+    base=$(free_block 4)
+    STOPS+=("HORNBEAM_LOCAL_DIR=$dir bash $ROOT/deploy/local.sh stop")
+    local auth_env=()
+    [[ $auth == off ]] && auth_env=(Hornbeam__Auth__Enabled=false)
+    env "${auth_env[@]}" HORNBEAM_LOCAL_DIR="$dir" HORNBEAM_LB_PORT="$lb" HORNBEAM_REDIS_PORT="$redis" \
+      HORNBEAM_API_PORT_BASE="$base" HORNBEAM_REPLICAS="$n" HORNBEAM_API_KEY="$key" HORNBEAM_API_DLL="$dll" \
+      bash "$ROOT/deploy/local.sh" start >"$RESULTS/local-${topo/:/-}.log" 2>&1 \
+      || die "deploy/local.sh start ($topo) failed: $(tail -n 5 "$RESULTS/local-${topo/:/-}.log")"
+    local header="X-Api-Key: $key"
+    [[ $auth == off ]] && header=""
+    local hdr=()
+    [[ -n $header ]] && hdr=(-H "$header")
+    curl -fsS --max-time 5 -X POST "${hdr[@]}" "http://127.0.0.1:$lb/state/incr/bench:lb" | grep -q '"value":1' \
+      || die "POST /state/incr through nginx ($topo) did not answer value 1"
+    if [[ $auth == off ]]; then
+      [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$lb/state/incr/bench:lb") == 200 ]] \
+        || die "access control is not off on the $topo topology"
+    else
+      [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$lb/state/incr/bench:lb") == 401 ]] \
+        || die "access control is not on for the $topo topology"
+    fi
+    specs+=("nginx-$n-replica$([[ $n == 1 ]] || echo s)-auth-$auth=POST|http://127.0.0.1:$lb/state/incr/bench:lb||$header")
+  done
+  baseline "incr via nginx" nginx-1-replica-auth-keys
+  compare "incr via nginx" "$CONNECTIONS" "${specs[@]}"
+  note "nginx rows: three deploy/local.sh topologies up at once (each its own redis-server, append-only with appendfsync always as shipped, and nginx with least_conn): 1 replica with an API key, 3 replicas with an API key, 1 replica with Hornbeam__Auth__Enabled=false; all on the same 2 cores, so 3 replicas share the CPU that 1 replica has alone."
+  local s
+  for s in "${STOPS[@]}"; do eval "$s" >/dev/null 2>&1 || true; done
+  STOPS=()
+
+  # The same question without nginx or an fsync per write: two nodes on the run's Redis, with a key and without.
+  local on off
+  read -r on off < <(free_ports 2)
+  on=http://127.0.0.1:$on off=http://127.0.0.1:$off
+  start_api auth-on "$on" "127.0.0.1:$REDIS_PORT" Hornbeam__Auth__Enabled=true Hornbeam__Auth__Keys__0__Name=bench \
+    Hornbeam__Auth__Keys__0__Key="$key" Hornbeam__Auth__Keys__0__Scopes__0=state:write
+  start_api auth-off "$off" "127.0.0.1:$REDIS_PORT"
+  [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$on/state/incr/bench:auth") == 401 ]] \
+    || die "access control is not on for the auth-on node"
+  curl -fsS --max-time 5 -X POST -H "X-Api-Key: $key" "$on/state/incr/bench:auth" >/dev/null
+  curl -fsS --max-time 5 -X POST "$off/state/incr/bench:auth" >/dev/null
+  baseline "incr direct (auth)" auth-keys
+  compare "incr direct (auth)" "$CONNECTIONS" \
+    "auth-keys=POST|$on/state/incr/bench:auth||X-Api-Key: $key" \
+    "auth-off=POST|$off/state/incr/bench:auth||"
+  note "incr direct (auth) rows: two extra nodes on the run's Redis (no AOF), no nginx: one with an API key (state:write) sent as X-Api-Key, one with Hornbeam__Auth__Enabled=false."
+  stop_proc auth-on
+  stop_proc auth-off
+}
+
+# Issue 9: POST /state/incr and POST /state/multi (10 keys) on a 3-master Redis Cluster against one redis-server.
+scenario_cluster() {
+  FRESH=1
+  local cp=() i api_cl api_sg
+  # Cluster bus ports are the data port + 10000, so the data ports come from below 45000 with that port free too.
+  read -r -a cp < <(python3 - <<'EOF'
+import random, socket
+ports = []
+while len(ports) < 5:
+    p = random.randrange(20000, 45000)
+    if p in ports or p + 10000 in ports:
+        continue
+    try:
+        for q in (p, p + 10000):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", q))
+    except OSError:
+        continue
+    ports.append(p)
+print(" ".join(map(str, ports)))
+EOF
+)
+  for i in 0 1 2; do
+    mkdir -p "$TMP/cluster/${cp[$i]}"
+    start "cluster-redis-$i" redis-server --bind 127.0.0.1 --port "${cp[$i]}" --cluster-enabled yes \
+      --cluster-config-file "$TMP/cluster/${cp[$i]}/nodes.conf" --dir "$TMP/cluster/${cp[$i]}" --save '' --appendonly no \
+      --daemonize no --logfile ''
+    wait_until 20 "cluster-redis-$i" redis-cli -p "${cp[$i]}" PING
+  done
+  redis-cli --cluster create "127.0.0.1:${cp[0]}" "127.0.0.1:${cp[1]}" "127.0.0.1:${cp[2]}" --cluster-replicas 0 \
+    --cluster-yes >"$RESULTS/cluster-create.log" 2>&1 || die "redis-cli --cluster create failed (see cluster-create.log)"
+  local deadline=$((SECONDS + 30))
+  for i in 0 1 2; do
+    until redis-cli -p "${cp[$i]}" CLUSTER INFO | grep -q 'cluster_state:ok'; do
+      ((SECONDS < deadline)) || die "the Redis Cluster did not reach cluster_state:ok"
+      sleep 0.2
+    done
+  done
+  api_cl=http://127.0.0.1:${cp[3]} api_sg=http://127.0.0.1:${cp[4]}
+  start_api cluster-api "$api_cl" "127.0.0.1:${cp[0]},127.0.0.1:${cp[1]},127.0.0.1:${cp[2]}" Hornbeam__NodeName=cl
+  start_api single-api "$api_sg" "127.0.0.1:$REDIS_PORT" Hornbeam__NodeName=sg
+  local keys=() api
+  for i in $(seq 0 9); do keys+=("\"bench:cm:$i\""); done
+  printf '{"keys":[%s]}' "$(IFS=,; echo "${keys[*]}")" >"$TMP/cmulti.json"
+  printf '{"name":"alice","n":1}' >"$TMP/cm.json"
+  for api in "$api_cl" "$api_sg"; do
+    for i in $(seq 0 9); do
+      curl -fsS --max-time 5 -X PUT -H 'Content-Type: application/json' --data-binary "@$TMP/cm.json" "$api/state/bench:cm:$i" >/dev/null
+    done
+    [[ $(curl -fsS --max-time 5 -X POST -H 'Content-Type: application/json' --data-binary "@$TMP/cmulti.json" "$api/state/multi" \
+      | grep -o '"n":' | wc -l) == 10 ]] || die "POST /state/multi on $api did not return 10 values"
+    curl -fsS --max-time 5 -X POST "$api/state/incr/bench:cctr" | grep -q '"value":1' || die "incr on $api did not answer 1"
+  done
+  # The keys really are spread: the ten multi keys must not all live on one master.
+  local masters=0
+  for i in 0 1 2; do
+    (($(redis-cli -p "${cp[$i]}" DBSIZE) > 0)) && masters=$((masters + 1))
+  done
+  ((masters >= 2)) || die "every key landed on one cluster master"
+  baseline "incr (cluster vs single)" single-redis
+  compare "incr (cluster vs single)" "$CONNECTIONS" \
+    "cluster-3-masters=POST|$api_cl/state/incr/bench:cctr||" \
+    "single-redis=POST|$api_sg/state/incr/bench:cctr||"
+  baseline "multi 10 keys (cluster vs single)" single-redis
+  compare "multi 10 keys (cluster vs single)" "$CONNECTIONS" \
+    "cluster-3-masters=POST|$api_cl/state/multi|$TMP/cmulti.json|" \
+    "single-redis=POST|$api_sg/state/multi|$TMP/cmulti.json|"
+  note "Cluster rows: two extra nodes with access control off, one on a local 3-master Redis Cluster (redis-cli --cluster create, no replicas), one on the run's single redis-server; keys held on $masters of 3 masters."
+  stop_proc cluster-api
+  stop_proc single-api
+  for i in 0 1 2; do stop_proc "cluster-redis-$i"; done
+}
+
 bucket() {
   python3 -c 'import sys
 h = 2166136261
@@ -382,7 +662,7 @@ write_meta() {
   cat >"$RESULTS/meta.env" <<EOF
 date=$RUN_DATE
 command=$COMMAND
-settings=wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS alternating rounds after a $WARMUP warm-up each (and $START_WARMUP per route once after start-up); listing at -c$LIST_CONNECTIONS; redis-benchmark -c$CONNECTIONS -n$REDIS_REQUESTS; $KEYS filler keys
+settings=scenarios ${SCENARIOS[*]}; wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS alternating rounds after a $WARMUP warm-up each (and $START_WARMUP per route once after start-up); listing at -c$LIST_CONNECTIONS; redis-benchmark -c$CONNECTIONS -n$REDIS_REQUESTS; $KEYS filler keys; nodes started by a scenario first get $FRESH_WARMUP per contender; SSE $SSE_SUBSCRIBERS subscribers, $SSE_MESSAGES messages at $SSE_RATE/s after as many uncounted ones
 machine=$(nproc) cores ($cpu), $(awk -v k="$mem_kib" 'BEGIN {printf "%.1f GiB", k / 1048576}') memory, Linux $(uname -r); load average at start $(cut -d' ' -f1-3 /proc/loadavg)
 software=.NET $(dotnet --list-runtimes | awk '/AspNetCore/ {v=$2} END {print v}') (ASP.NET Core, Server GC), redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2), webdis $(dpkg-query -W -f='${Version}' webdis 2>/dev/null || echo '?'), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)
 source=$source
@@ -393,9 +673,14 @@ main() {
   for tool in dotnet redis-server redis-cli redis-benchmark webdis wrk curl python3; do
     command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install redis-server webdis wrk curl python3)"
   done
+  local scenario
+  for scenario in "${SCENARIOS[@]}"; do
+    declare -F "scenario_$scenario" >/dev/null || die "unknown scenario '$scenario' (known: ${ALL_SCENARIOS[*]})"
+  done
   RESULTS=$OUT/results/$(date +%Y%m%dT%H%M%S)
   mkdir -p "$RESULTS"
   : >"$RESULTS/runs.tsv"
+  : >"$RESULTS/baselines.tsv"
   log "results go to $RESULTS"
   write_meta
   build
@@ -404,7 +689,8 @@ main() {
   local scenario
   for scenario in "${SCENARIOS[@]}"; do
     log "--- $scenario"
-    "$scenario"
+    FRESH=
+    "scenario_$scenario"
   done
   python3 "$BENCH/lib/report.py" "$RESULTS" "$DOC"
   log "wrote $DOC"

@@ -7,10 +7,13 @@ RESULTS_DIR holds what run.sh wrote:
   redis-benchmark.csv  (optional) redis-benchmark --csv output, the Redis floor for INCR and GET
   meta.env         key=value lines: date, command, settings, machine, source
   notes.txt        (optional) one note per line, printed under the table
+  baselines.tsv    (optional) scenario <TAB> contender: such scenarios go in a second table, as ratios to that contender
+  sse.json         (optional) sse_latency.py's result: the publish-to-receive table
 The new section goes at the top of the dated sections, below the file's heading and "How to run".
 Standard library only.
 """
 import csv
+import json
 import re
 import sys
 from collections import OrderedDict
@@ -30,13 +33,24 @@ copies of `src/Hornbeam.Api` and of `bench/Noop` (a Kestrel endpoint that does n
 on this machine), starts redis-server, one Hornbeam node, webdis and Noop on free loopback ports, measures each
 scenario with wrk in alternating rounds (Hornbeam, webdis, Noop, then again) so drift on a shared machine hits every
 contender alike, runs `redis-benchmark` as the Redis floor, and puts a dated section at the top of this file. It stops
-everything it started when it ends, fails, times out or is interrupted, and takes about seven minutes on 2 cores.
+everything it started when it ends, fails, times out or is interrupted, and takes about seven minutes on 2 cores
+for the single-node scenarios and about eight more for the others.
 Settings, as environment variables: `BENCH_DURATION` (wrk time per measurement, `8s`), `BENCH_CONNECTIONS` (32),
 `BENCH_THREADS` (wrk threads, 2), `BENCH_ROUNDS` (2), `BENCH_WARMUP` (per contender and scenario, `2s`),
 `BENCH_START_WARMUP` (per route, once after start-up, `4s`), `BENCH_KEYS` (filler keys behind the prefix listing,
 1000000; 0 skips the fill), `BENCH_LIST_CONNECTIONS` (1), `BENCH_DOC` (where to write, this file). Raw wrk output
 and server logs stay in `bench/out/results/<time>/`. Compare ratios within one section: absolute figures move with
 whatever else the machine is doing.
+
+`BENCH_SCENARIOS` picks scenarios by name (default all): `incr get put multi redis_floor list` (one node against webdis
+and Noop), `rpc` (two nodes: `POST /rpc/n2/hornbeam/ping` from n1 vs the in-process `/rpc/n1/...`, at `-c8` and
+`-c1`), `hooks` (an HTTP hook served by Noop's `POST /hook/{action}`: execute and an inference-cache hit vs
+`GET /state`), `pubsub` (`bench/lib/sse_latency.py`: `BENCH_SSE_SUBSCRIBERS` SSE streams, 1000, over three nodes,
+`BENCH_SSE_MESSAGES` messages, 200, at `BENCH_SSE_RATE`/s, 20, after as many uncounted ones; publish-to-receive
+latency and RSS per stream), `nginx` (deploy/local.sh with 1 and 3 replicas and 1 with access control off, plus two
+nodes without nginx, key vs no key) and `cluster` (incr and a 10-key multi on a 3-master Redis Cluster vs one
+redis-server). Rows of the scenarios that start their own nodes are ratios to a named baseline row, and those nodes
+first get `BENCH_FRESH_WARMUP` (10s) per contender. Example: `BENCH_SCENARIOS="rpc pubsub" bash bench/run.sh`.
 """
 
 
@@ -115,7 +129,52 @@ def collect(results: Path) -> "OrderedDict[str, OrderedDict[str, dict]]":
     return table
 
 
-def render(table, meta: dict, notes: list[str]) -> str:
+def render_baselined(table, baselines: dict, problems: list) -> list[str]:
+    out = ["| scenario | contender | req/s | p50 ms | p99 ms | req/s ÷ baseline | p50 ÷ baseline | req/s per round |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for scenario, contenders in table.items():
+        if scenario not in baselines:
+            continue
+        base = contenders[baselines[scenario]]
+        for contender, r in contenders.items():
+            is_base = contender == baselines[scenario]
+            ratio = "(baseline)" if is_base else f"{r['rps'] / base['rps']:.2f}"
+            p50_ratio = "" if is_base else f"{r['p50'] / base['p50']:.2f}"
+            rounds = " / ".join(fmt_rps(x) for x in r["rounds"])
+            out.append(f"| {scenario} | {contender} | {fmt_rps(r['rps'])} | {fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} "
+                       f"| {ratio} | {p50_ratio} | {rounds} |")
+            if r["non2xx"] or r["errors"]:
+                problems.append(f"{scenario} / {contender}: {r['non2xx']} non-2xx responses, {r['errors']} socket errors")
+    out.append("")
+    out.append("Ratios are to the scenario's baseline row, from the mean of the rounds (req/s) and of the rounds' wrk "
+               "p50s.")
+    out.append("")
+    return out
+
+
+def render_sse(sse: dict) -> list[str]:
+    per = sse["streams_on_rss_node"]
+    return [
+        "| pub/sub over SSE | subscribers | nodes | messages | deliveries | p50 ms | p90 ms | p99 ms | max ms "
+        "| node RSS idle → with streams | per stream |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        f"| publish → receive ({sse['rate']:g} msg/s) | {sse['subscribers']:,} | {sse['nodes']} | {sse['messages']} "
+        f"| {sse['deliveries']:,} of {sse['expected']:,} | {sse['p50_ms']:.2f} | {sse['p90_ms']:.2f} "
+        f"| {sse['p99_ms']:.2f} | {sse['max_ms']:.2f} "
+        f"| {sse['rss_idle_kib'] / 1024:.1f} → {sse['rss_open_kib'] / 1024:.1f} MiB ({per} streams) "
+        f"| {sse['kib_per_stream']:.1f} KiB |",
+        "",
+        f"{sse.get('warmup_messages', 0)} uncounted messages went first (warm-up). "
+        f"Publish answered `subscribers` between {sse.get('subscribers_min', '?')} and {sse.get('subscribers_max', '?')}; "
+        f"{sse['closed_streams']} streams closed early. The median over messages of each message's *first* delivery "
+        f"was {sse['first_delivery_p50_ms']:.2f} ms; the client's receive loop used {sse['client_cpu_share']:.0%} "
+        f"of a core while the messages flowed.",
+        "",
+    ]
+
+
+def render(table, meta: dict, notes: list[str], baselines: dict | None = None, sse: dict | None = None) -> str:
+    baselines = baselines or {}
     out = [f"## {meta.get('date', '?')}", ""]
     out.append(f"Command: `{meta.get('command', 'bash bench/run.sh')}`  ")
     out.append(f"Settings: {meta.get('settings', '?')}  ")
@@ -123,10 +182,14 @@ def render(table, meta: dict, notes: list[str]) -> str:
     out.append(f"Software: {meta.get('software', '?')}  ")
     out.append(f"Source: {meta.get('source', '?')}")
     out.append("")
-    out.append("| scenario | contender | req/s | p50 ms | p99 ms | Hornbeam/webdis | Hornbeam/noop | req/s per round |")
-    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     problems = []
+    classic = [s for s in table if s not in baselines]
+    if classic:
+        out.append("| scenario | contender | req/s | p50 ms | p99 ms | Hornbeam/webdis | Hornbeam/noop | req/s per round |")
+        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for scenario, contenders in table.items():
+        if scenario in baselines:
+            continue
         hb = contenders.get("hornbeam")
         for contender in sorted(contenders, key=lambda c: CONTENDER_ORDER.index(c) if c in CONTENDER_ORDER else 99):
             r = contenders[contender]
@@ -141,9 +204,15 @@ def render(table, meta: dict, notes: list[str]) -> str:
                        f"| {vs_webdis} | {vs_noop} | {rounds} |")
             if r["non2xx"] or r["errors"]:
                 problems.append(f"{scenario} / {contender}: {r['non2xx']} non-2xx responses, {r['errors']} socket errors")
-    out.append("")
-    out.append("Ratios are throughput (req/s) of Hornbeam over the other contender in the same scenario, "
-               "from the mean of the rounds; p50/p99 are means of the rounds' wrk percentiles.")
+    if classic:
+        out.append("")
+        out.append("Ratios are throughput (req/s) of Hornbeam over the other contender in the same scenario, "
+                   "from the mean of the rounds; p50/p99 are means of the rounds' wrk percentiles.")
+        out.append("")
+    if any(s in table for s in baselines):
+        out.extend(render_baselined(table, baselines, problems))
+    if sse:
+        out.extend(render_sse(sse))
     for n in notes + problems:
         out.append(f"- {n}")
     out.append("")
@@ -166,7 +235,12 @@ def main() -> None:
     meta = read_meta(results / "meta.env")
     notes_file = results / "notes.txt"
     notes = [n for n in notes_file.read_text().splitlines() if n.strip()] if notes_file.exists() else []
-    section = render(collect(results), meta, notes)
+    baselines_file = results / "baselines.tsv"
+    baselines = dict(line.split("\t") for line in baselines_file.read_text().splitlines() if line.strip()) \
+        if baselines_file.exists() else {}
+    sse_file = results / "sse.json"
+    sse = json.loads(sse_file.read_text()) if sse_file.exists() else None
+    section = render(collect(results), meta, notes, baselines, sse)
     (results / "section.md").write_text(section)
     file_section(doc, section)
     print(section)
