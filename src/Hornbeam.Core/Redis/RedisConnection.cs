@@ -21,11 +21,12 @@ public sealed class RedisConnection(string configuration, ILogger<RedisConnectio
     {
         var options = ConfigurationOptions.Parse(configuration);
         options.AbortOnConnectFail = false;
-        // A request while Redis is unreachable should get a 503 now, not after queueing for the timeout.
+        // A request while Redis is unreachable should get a 503 now, not after queueing for the timeout; the timeout itself
+        // only covers a Redis that is connected but slow, so it keeps StackExchange.Redis's default of 5 s.
         options.BacklogPolicy = BacklogPolicy.FailFast;
         if (!configuration.Contains("connectTimeout", StringComparison.OrdinalIgnoreCase)) options.ConnectTimeout = 2000;
-        if (!configuration.Contains("syncTimeout", StringComparison.OrdinalIgnoreCase)) options.SyncTimeout = 2000;
-        if (!configuration.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase)) options.AsyncTimeout = 2000;
+        if (!configuration.Contains("syncTimeout", StringComparison.OrdinalIgnoreCase)) options.SyncTimeout = 5000;
+        if (!configuration.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase)) options.AsyncTimeout = 5000;
         options.ReconnectRetryPolicy = new ExponentialRetry(250, 2000);
         return options;
     }
