@@ -1,6 +1,5 @@
 using System.Threading.RateLimiting;
 using Hornbeam.Api.Problems;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 
@@ -31,17 +30,6 @@ public static class AccessSetup
 
         services.AddSingleton(new AccessState(enabled));
         services.AddSingleton<ApiKeyStore>();
-        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
-        services.AddAuthorization(o =>
-        {
-            foreach (var scope in Scopes.All)
-                o.AddPolicy(scope, p =>
-                {
-                    if (enabled) p.RequireAuthenticatedUser().RequireClaim("scope", scope);
-                    else p.RequireAssertion(_ => true);
-                });
-        });
         services.AddRateLimiter(o =>
         {
             var defaultPermits = builder.Configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new RateLimitOptions();
@@ -80,8 +68,7 @@ public static class AccessSetup
     {
         if (!app.Services.GetRequiredService<AccessState>().Enabled)
             app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this service.");
-        app.UseAuthentication();
-        app.UseAuthorization();
+        app.UseMiddleware<AccessMiddleware>();
         // With no rate configured anywhere the limiter would only hand out no-op leases; leave it out of the pipeline.
         var limits = app.Services.GetRequiredService<IOptions<RateLimitOptions>>().Value;
         if (limits.PermitsPerSecond > 0 || app.Services.GetRequiredService<ApiKeyStore>().AnyKeyLimited) app.UseRateLimiter();
@@ -90,7 +77,7 @@ public static class AccessSetup
 
     /// <summary>The route needs an API key holding <paramref name="scope"/> (when access control is on).</summary>
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
-        builder.RequireAuthorization(scope).WithMetadata(new ScopeMetadata(scope))
+        builder.WithMetadata(new ScopeMetadata(scope))
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);

@@ -8,7 +8,7 @@ public static class HealthApi
 {
     public static RouteGroupBuilder MapHealth(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/health").WithTags("Health").AllowAnonymous().DisableRateLimiting();
+        var group = routes.MapGroup("/health").WithTags("Health").DisableRateLimiting();
         group.MapGet("/live", Live).WithName("HealthLive").WithSummary("The process is running");
         group.MapGet("/ready", Ready).WithName("HealthReady")
             .WithSummary("This replica can serve: Redis answers and its node presence is current; 503 otherwise")

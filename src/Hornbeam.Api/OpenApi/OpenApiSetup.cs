@@ -54,12 +54,13 @@ public static class OpenApiSetup
     {
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapOpenApi("/openapi/{documentName}.yaml");
-        app.UseSwaggerUI(options =>
+        // Only requests under /swagger pass through Swagger UI's middleware.
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/swagger"), swagger => swagger.UseSwaggerUI(options =>
         {
             options.SwaggerEndpoint("/openapi/v1.json", "Hornbeam v1");
             options.RoutePrefix = "swagger";
             options.DocumentTitle = "Hornbeam";
-        });
+        }));
         app.MapGet("/", () => TypedResults.Redirect("/swagger")).ExcludeFromDescription();
         return app;
     }

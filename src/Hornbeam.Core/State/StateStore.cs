@@ -11,7 +11,7 @@ using StackExchange.Redis;
 namespace Hornbeam.State;
 
 /// <summary>The Redis implementation of <see cref="IStateStore"/>: one value key and one bucket-index entry per state key.</summary>
-internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, IOptions<HornbeamOptions> options) : IStateStore
+internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batcher, RedisKeys keys, IOptions<HornbeamOptions> options) : IStateStore
 {
     private static readonly JsonWriterOptions CompactJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly HornbeamOptions _options = options.Value;
@@ -22,7 +22,7 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
     {
         Count("get");
         ValidateKey(key);
-        return (byte[]?)await Db.StringGetAsync(keys.StateValue(key));
+        return (byte[]?)await batcher.StringGetAsync(keys.StateValue(key));
     }
 
     public async Task<T?> GetAsync<T>(string key, JsonSerializerOptions? json = null)
@@ -46,16 +46,16 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
     private Task SetNormalizedAsync(string key, byte[] json)
     {
         Count("set");
-        return Db.ScriptEvaluateAsync(RedisScripts.StateSet, [keys.StateValue(key), keys.StateIndexFor(key)], [json, key]);
+        return batcher.ScriptEvaluateAsync(RedisScripts.StateSet, [keys.StateValue(key), keys.StateIndexFor(key)], [json, key]);
     }
 
-    private static void Count(string op) => HornbeamMetrics.StateOperations.Add(1, new KeyValuePair<string, object?>("op", op));
+    private static void Count(string op) => HornbeamMetrics.CountStateOperation(op);
 
     public Task DeleteAsync(string key)
     {
         Count("delete");
         ValidateKey(key);
-        return Db.ScriptEvaluateAsync(RedisScripts.StateDelete, [keys.StateValue(key), keys.StateIndexFor(key)], [key]);
+        return batcher.ScriptEvaluateAsync(RedisScripts.StateDelete, [keys.StateValue(key), keys.StateIndexFor(key)], [key]);
     }
 
     public async Task<long> IncrementAsync(string key, long delta = 1)
@@ -64,7 +64,7 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisKeys keys, I
         ValidateKey(key);
         try
         {
-            var result = await Db.ScriptEvaluateAsync(RedisScripts.StateIncrement, [keys.StateValue(key), keys.StateIndexFor(key)], [delta, key]);
+            var result = await batcher.ScriptEvaluateAsync(RedisScripts.StateIncrement, [keys.StateValue(key), keys.StateIndexFor(key)], [delta, key]);
             return (long)result;
         }
         catch (RedisServerException e) when (e.Message.Contains("overflow", StringComparison.OrdinalIgnoreCase))

@@ -38,6 +38,25 @@ public sealed class StateStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConcurrentCallsSentToRedisTogetherFailOnlyWhereRedisRefusesThem()
+    {
+        // Calls made at the same moment share one write to Redis; one refused command must not fail its neighbours.
+        await _state.SetAsync("batch:text", "Alice");
+        var calls = Enumerable.Range(0, 300).Select(i => i % 100 == 50
+            ? _state.IncrementAsync("batch:text")
+            : i % 2 == 0 ? _state.IncrementAsync($"batch:n:{i % 10}") : _state.GetJsonAsync($"batch:n:{i % 10}").ContinueWith(_ => 0L)).ToArray();
+        await Task.WhenAll(calls).ContinueWith(_ => { });
+
+        var refused = calls.Where(c => c.IsFaulted).ToArray();
+        Assert.Equal(3, refused.Length);
+        Assert.All(refused, c => Assert.Equal(HornbeamError.Conflict, Assert.IsType<HornbeamException>(c.Exception!.InnerException).Error));
+        var total = 0L;
+        for (var k = 0; k < 10; k++) total += await _state.GetAsync<long>($"batch:n:{k}");
+        Assert.Equal(147, total);
+        Assert.Equal("Alice", await _state.GetAsync<string>("batch:text"));
+    }
+
+    [Fact]
     public async Task IncrementOfTextThrowsConflictAndKeepsTheValue()
     {
         await _state.SetAsync("name", "Alice");
