@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# A/B of two revisions on one hot route: builds each (Release, from a git worktree), starts one redis-server and one
+# node per revision side by side, then alternates wrk rounds between them so drift on a shared machine hits both, and
+# prints requests/s per round and the node's CPU time per request (user and system, from /proc). Everything runs on
+# loopback and stops when the script does. For hot-path work: `bash bench/ab.sh main HEAD incr`.
+#
+#   bash bench/ab.sh REV_A REV_B [incr|get] [ROUNDS (3)] [SECONDS per round (6)]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REV_A=${1:?usage: bench/ab.sh REV_A REV_B [incr|get] [ROUNDS] [SECONDS]}
+REV_B=${2:?usage: bench/ab.sh REV_A REV_B [incr|get] [ROUNDS] [SECONDS]}
+ROUTE=${3:-incr}
+ROUNDS=${4:-3}
+SECS=${5:-6}
+OUT=$ROOT/bench/out/ab
+TMP=$(mktemp -d /tmp/hornbeam-ab.XXXXXX)
+PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for rev in a b; do git -C "$ROOT" worktree remove --force "$OUT/src-$rev" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+build() {
+  local rev=$1 side=$2
+  git -C "$ROOT" worktree remove --force "$OUT/src-$side" 2>/dev/null || true
+  git -C "$ROOT" worktree add -q --detach "$OUT/src-$side" "$rev"
+  dotnet publish "$OUT/src-$side/src/Hornbeam.Api/Hornbeam.Api.csproj" -c Release -o "$OUT/api-$side" --nologo -v quiet \
+    >"$TMP/build-$side.log" 2>&1 || { tail -n 20 "$TMP/build-$side.log" >&2; exit 1; }
+}
+
+build "$REV_A" a
+build "$REV_B" b
+
+REDIS_PORT=$(free_port)
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no --logfile '' >/dev/null &
+PIDS+=($!)
+KEY=ab-$RANDOM$RANDOM
+declare -A URL NODE
+for side in a b; do
+  port=$(free_port)
+  URL[$side]=http://127.0.0.1:$port
+  env -C "$OUT/api-$side" ConnectionStrings__Redis="127.0.0.1:$REDIS_PORT" ASPNETCORE_URLS="${URL[$side]}" \
+    ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning Hornbeam__Prefix="ab-$side:" \
+    Hornbeam__Auth__Keys__0__Name=ab Hornbeam__Auth__Keys__0__Key="$KEY" \
+    Hornbeam__Auth__Keys__0__Scopes__0=state:read Hornbeam__Auth__Keys__0__Scopes__1=state:write \
+    dotnet Hornbeam.Api.dll >"$TMP/node-$side.log" 2>&1 &
+  NODE[$side]=$!
+  PIDS+=($!)
+done
+for side in a b; do
+  for _ in $(seq 150); do curl -fsS --max-time 1 "${URL[$side]}/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fsS --max-time 5 -X POST -H "X-Api-Key: $KEY" "${URL[$side]}/state/incr/ab:ctr" >/dev/null
+done
+
+if [[ $ROUTE == get ]]; then METHOD=GET; PATH_=/state/ab:ctr; else METHOD=POST; PATH_=/state/incr/ab:ctr; fi
+printf 'wrk.method = "%s"\nwrk.headers["X-Api-Key"] = "%s"\n' "$METHOD" "$KEY" >"$TMP/req.lua"
+run() { wrk -t2 -c32 -d"$2" -s "$TMP/req.lua" "${URL[$1]}$PATH_" | awk '/Requests\/sec/{printf "%d", $2}'; }
+cpu() { awk '{print $14 + 0, $15 + 0}' "/proc/${NODE[$1]}/stat"; }
+
+for side in a b; do run "$side" 8s >/dev/null; run "$side" 4s >/dev/null; done  # tiering up
+declare -A RPS USER SYS
+for ((r = 1; r <= ROUNDS; r++)); do
+  for side in a b; do
+    read -r u1 s1 < <(cpu "$side")
+    rps=$(run "$side" "${SECS}s")
+    read -r u2 s2 < <(cpu "$side")
+    RPS[$side]+=" $rps"
+    USER[$side]+=" $(python3 -c "print(f'{($u2-$u1)/$(getconf CLK_TCK)/($rps*$SECS)*1e6:.1f}')")"
+    SYS[$side]+=" $(python3 -c "print(f'{($s2-$s1)/$(getconf CLK_TCK)/($rps*$SECS)*1e6:.1f}')")"
+  done
+done
+echo "route: $METHOD $PATH_, wrk -t2 -c32 -d${SECS}s x $ROUNDS rounds, alternating"
+for side in a b; do
+  rev=$([[ $side == a ]] && echo "$REV_A" || echo "$REV_B")
+  echo "$side ($rev, $(git -C "$ROOT" rev-parse --short "$rev")): req/s${RPS[$side]} | user us/req${USER[$side]} | sys us/req${SYS[$side]}"
+done
