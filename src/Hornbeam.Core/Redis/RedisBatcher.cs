@@ -59,7 +59,6 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                 try
                 {
                     batch.Execute();
-                    CompleteTogether([.. _issued]);
                 }
                 catch (Exception e)
                 {
@@ -76,60 +75,39 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         }
     }
 
-    // Replies on one connection arrive in order, so once the last command of a batch is answered the others are too:
-    // one continuation completes the whole batch instead of one thread-pool hop per command. A command still pending
-    // then (on a cluster, another shard's connection) gets a continuation of its own.
-    private static void CompleteTogether(Command[] commands) =>
-        commands[^1].Sent.ContinueWith(static (_, state) =>
-        {
-            foreach (var command in (Command[])state!) command.Complete();
-        }, commands, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
     private abstract class Command
     {
-        public abstract Task Sent { get; }
         public abstract void Issue(IBatch batch);
         public abstract void Fail(Exception e);
-        public abstract void Complete();
     }
 
-    // Synchronous continuations: the batch's continuation already runs on a thread-pool thread, so each request
-    // continues there with no second hop.
+    // Synchronous continuations: StackExchange.Redis already completes its tasks off its reader, so the request
+    // continues on that thread-pool thread with no second hop.
     private abstract class Command<T> : Command
     {
         private readonly TaskCompletionSource<T> _done = new();
-        private Task<T>? _sent;
 
         public Task<T> Task => _done.Task;
 
-        public override Task Sent => _sent!;
-
         public override void Fail(Exception e) => _done.TrySetException(e);
 
-        protected void Send(Task<T> sent) => _sent = sent;
-
-        public override void Complete()
-        {
-            var sent = _sent!;
-            if (!sent.IsCompleted)
+        protected void CompleteFrom(Task<T> sent) =>
+            sent.ContinueWith(static (t, state) =>
             {
-                sent.ContinueWith(static (_, state) => ((Command<T>)state!).Complete(), this,
-                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-                return;
-            }
-            if (sent.IsCompletedSuccessfully) _done.TrySetResult(sent.Result);
-            else if (sent.IsCanceled) _done.TrySetCanceled();
-            else _done.TrySetException(sent.Exception!.InnerExceptions);
-        }
+                var done = ((Command<T>)state!)._done;
+                if (t.IsCompletedSuccessfully) done.TrySetResult(t.Result);
+                else if (t.IsCanceled) done.TrySetCanceled();
+                else done.TrySetException(t.Exception!.InnerExceptions);
+            }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private sealed class StringGet(RedisKey key) : Command<RedisValue>
     {
-        public override void Issue(IBatch batch) => Send(batch.StringGetAsync(key));
+        public override void Issue(IBatch batch) => CompleteFrom(batch.StringGetAsync(key));
     }
 
     private sealed class ScriptEvaluate(string script, RedisKey[] keys, RedisValue[] values) : Command<RedisResult>
     {
-        public override void Issue(IBatch batch) => Send(batch.ScriptEvaluateAsync(script, keys, values));
+        public override void Issue(IBatch batch) => CompleteFrom(batch.ScriptEvaluateAsync(script, keys, values));
     }
 }
