@@ -26,7 +26,7 @@ var app = builder.Build();
 
 app.UseHornbeamApi();
 app.UseHornbeamAccess();
-app.UseWebSockets();
+app.UseWhen(context => context.Request.Path.StartsWithSegments("/ws"), ws => ws.UseWebSockets());
 app.MapHornbeamOpenApi();
 app.MapHornbeamTelemetry();
 app.MapHealth();

@@ -29,10 +29,10 @@ public static class TelemetrySetup
             });
         telemetry.WithMetrics(m =>
             {
-                m.AddMeter(HornbeamMetrics.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddPrometheusExporter();
-                // Counters bumped on every request (or buffer) that http.server.request.duration already answers: each
-                // costs a tagged lookup on the hot path. Dropped instruments are not listened to at all.
-                foreach (var perRequest in DroppedInstruments) m.AddView(perRequest, MetricStreamConfiguration.Drop);
+                // ASP.NET Core's own meters by name rather than AddAspNetCoreInstrumentation(), which also adds the routing
+                // and memory-pool meters and a middleware: per-request counters the duration histogram already answers.
+                m.AddMeter(HornbeamMetrics.Name).AddMeter(AspNetCoreMeters).AddHttpClientInstrumentation().AddPrometheusExporter()
+                    .AddView("http.server.active_requests", MetricStreamConfiguration.Drop);
                 if (otlp) m.AddOtlpExporter();
             });
         // The shared multiplexer exists only once RedisConnection has started, so it joins the instrumentation then.
@@ -47,9 +47,9 @@ public static class TelemetrySetup
         return app;
     }
 
-    /// <summary>Per-request instruments left out of /metrics: counts and gauges the request-duration histogram already gives.</summary>
-    internal static readonly string[] DroppedInstruments =
-        ["http.server.active_requests", "aspnetcore.routing.match_attempts", "aspnetcore.memory_pool.rented", "aspnetcore.memory_pool.allocated", "aspnetcore.memory_pool.pooled", "aspnetcore.memory_pool.evicted"];
+    /// <summary>Request duration, connections, handled exceptions and rate-limit leases.</summary>
+    internal static readonly string[] AspNetCoreMeters =
+        ["Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting"];
 
     private const string UnregisteredKey = "hornbeam:otel:none";
 

@@ -25,6 +25,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     /// <summary>GET, batched.</summary>
     public Task<RedisValue> StringGetAsync(RedisKey key) => Enqueue(new StringGet(key));
 
+    /// <summary>MGET, batched; on a cluster the keys must share a slot.</summary>
+    public Task<RedisValue[]> StringGetAsync(RedisKey[] keys) => Enqueue(new StringGetMany(keys));
+
     /// <summary>EVALSHA (EVAL the first time), batched.</summary>
     public Task<RedisResult> ScriptEvaluateAsync(string script, RedisKey[] keys, RedisValue[] values) =>
         Enqueue(new ScriptEvaluate(script, keys, values));
@@ -104,6 +107,11 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     private sealed class StringGet(RedisKey key) : Command<RedisValue>
     {
         public override void Issue(IBatch batch) => CompleteFrom(batch.StringGetAsync(key));
+    }
+
+    private sealed class StringGetMany(RedisKey[] keys) : Command<RedisValue[]>
+    {
+        public override void Issue(IBatch batch) => CompleteFrom(batch.StringGetAsync(keys));
     }
 
     private sealed class ScriptEvaluate(string script, RedisKey[] keys, RedisValue[] values) : Command<RedisResult>

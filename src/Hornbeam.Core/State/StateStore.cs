@@ -98,13 +98,13 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         var values = new RedisValue[distinct.Length];
         if (!IsCluster())
         {
-            values = await Db.StringGetAsync(redisKeys);
+            values = await batcher.StringGetAsync(redisKeys);
         }
         else
         {
             // MGET must not span slots on a cluster: one MGET per slot, all in flight at once.
             var bySlot = Enumerable.Range(0, distinct.Length).GroupBy(i => redis.HashSlot(redisKeys[i])).Select(g => g.ToArray()).ToArray();
-            var fetches = bySlot.Select(indexes => Db.StringGetAsync(Array.ConvertAll(indexes, i => redisKeys[i]))).ToArray();
+            var fetches = bySlot.Select(indexes => batcher.StringGetAsync(Array.ConvertAll(indexes, i => redisKeys[i]))).ToArray();
             await Task.WhenAll(fetches);
             for (var s = 0; s < bySlot.Length; s++)
             for (var j = 0; j < bySlot[s].Length; j++)
