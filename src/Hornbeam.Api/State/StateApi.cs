@@ -19,6 +19,7 @@ public static class StateApi
             .ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapPost("/multi", GetMulti).WithName("StateGetMulti").RequireScope(Scopes.StateRead)
             .WithSummary("state_get_multi: get many keys at once; absent keys map to null")
+            .Accepts<StateMultiRequest>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapPost("/incr/{**key}", Increment).WithName("StateIncr").RequireScope(Scopes.StateWrite)
             .WithSummary("state_incr: atomically add delta (default 1) to a counter and return the new value")
@@ -93,9 +94,20 @@ public static class StateApi
         w.WriteEndObject();
     });
 
-    public static async Task<RawJson<StateValues>> GetMulti(StateMultiRequest request, IStateStore state)
+    public static async Task<RawJson<StateValues>> GetMulti(HttpRequest http, IStateStore state, IOptions<HornbeamOptions> options)
     {
-        if (request.Keys is null)
+        // Read whole and parsed in one synchronous pass: cheaper than the framework's streaming body binding.
+        var body = await RequestBody.ReadAsync(http, (int)Math.Min(options.Value.MaxRequestBodyBytes, int.MaxValue));
+        StateMultiRequest? request;
+        try
+        {
+            request = JsonSerializer.Deserialize(body.Span, HornbeamJsonContext.Default.StateMultiRequest);
+        }
+        catch (JsonException e)
+        {
+            throw new HornbeamException(HornbeamError.InvalidInput, $"The body must be an object with a 'keys' array of strings, e.g. {{\"keys\": [\"user:1\"]}}: {e.Message}", e);
+        }
+        if (request?.Keys is null)
             throw new HornbeamException(HornbeamError.InvalidInput, "The body must be an object with a 'keys' array of strings, e.g. {\"keys\": [\"user:1\"]}.");
         if (request.Keys.Any(k => k is null))
             throw new HornbeamException(HornbeamError.InvalidInput, "Every entry of 'keys' must be a string; null is not a key.");
