@@ -55,14 +55,23 @@ internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys
 }
 
 /// <summary>Calls HTTP hooks; a failing or slow endpoint becomes a 502 or 504 that says which hook and what happened.</summary>
-internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore store)
+internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore store, Hornbeam.Webhooks.WebhookClient webhooks)
 {
     public const string ClientName = "Hornbeam.Hooks";
 
     public async Task<JsonElement> ExecuteAsync(HttpHook hook, string action, HookArgs args, CancellationToken ct)
     {
-        using var response = await SendAsync(hook, action, args, HttpCompletionOption.ResponseContentRead, ct);
-        var body = await response.Content.ReadAsByteArrayAsync(ct);
+        // Headers first, then the body under Hornbeam:Webhooks:MaxResponseBytes, as for HTTP functions.
+        using var response = await SendAsync(hook, action, args, HttpCompletionOption.ResponseHeadersRead, ct);
+        byte[] body;
+        try
+        {
+            body = await webhooks.ReadLimitedAsync(response.Content, ct);
+        }
+        catch (HornbeamException e) when (e.Error == HornbeamError.BadGateway)
+        {
+            throw new HornbeamException(HornbeamError.BadGateway, $"HTTP hook '{hook.AppPath}' action '{action}': {e.Message}", e);
+        }
         try
         {
             return body.Length == 0 ? HookJson.ToElement(null) : JsonDocument.Parse(body).RootElement.Clone();

@@ -87,7 +87,8 @@ public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<Webho
         }
     }
 
-    private async Task<byte[]> ReadLimitedAsync(HttpContent content, CancellationToken ct)
+    /// <summary>Reads an answer's body, refusing it (502) once it passes <c>Hornbeam:Webhooks:MaxResponseBytes</c>.</summary>
+    internal async Task<byte[]> ReadLimitedAsync(HttpContent content, CancellationToken ct)
     {
         if (content.Headers.ContentLength > _options.MaxResponseBytes) throw TooLarge();
         await using var stream = await content.ReadAsStreamAsync(ct);

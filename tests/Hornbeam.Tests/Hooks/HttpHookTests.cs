@@ -44,6 +44,10 @@ public sealed class HttpHookTests : IAsyncLifetime
                     response.ContentType = "application/x-ndjson";
                     await response.WriteAsync("1\n{\"two\":2}\n\"three\"\n");
                     break;
+                case "huge":
+                    response.ContentType = "application/json";
+                    await response.WriteAsync("\"" + new string('x', 64 * 1024) + "\"");
+                    break;
                 case "broken":
                     response.StatusCode = 500;
                     await response.WriteAsJsonAsync(new { error = "model not loaded" });
@@ -95,6 +99,17 @@ public sealed class HttpHookTests : IAsyncLifetime
 
         await client.PutAsync("/hooks/gone", Http.Json($$"""{"url": "http://127.0.0.1:{{LocalRedisProcess.FreePort()}}/x"}"""));
         await (await client.PostAsync("/hooks/gone/a", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+    }
+
+    [Fact]
+    public async Task AnAnswerOverTheResponseLimitIsRefusedWith502()
+    {
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed) { ["Hornbeam:Webhooks:MaxResponseBytes"] = "4096" });
+        var client = api.CreateClient();
+        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""));
+        var problem = await (await client.PostAsync("/hooks/ml/huge", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+        Assert.Contains("MaxResponseBytes", problem.GetProperty("detail").GetString());
+        Assert.Equal(13, (await (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [6, 7]}"""))).ReadJsonAsync()).GetProperty("result").GetProperty("sum").GetInt64());
     }
 
     [Fact]
