@@ -3,7 +3,7 @@
 //   SseLatency --nodes http://127.0.0.1:P1,http://127.0.0.1:P2 --topic T --subscribers 1000 --messages 200 --rate 20
 //              [--warmup 200] --rss-pid PID [--cpu-pids PID,PID] --out result.json [--api-key KEY]
 //
-// Opens SUBSCRIBERS SSE streams (GET /pubsub/T, round-robin over the nodes, one HTTP/1.1 connection each) and waits until
+// Opens SUBSCRIBERS SSE streams (GET /pubsub/T, round-robin over the nodes, one HTTP/1.1 socket each) and waits until
 // each has had its `event: subscribed`; then publishes WARMUP + MESSAGES messages at RATE per second (round-robin over the
 // nodes), each carrying its send time, and every stream records receive time minus send time. Warm-up messages carry a
 // negative index and are not counted. Each stream is its own async read loop on the runtime's socket engine, so a message
@@ -15,7 +15,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.ServerSentEvents;
+using System.Net.Sockets;
+using Hornbeam.Bench.SseLatency;
 using System.Text;
 using System.Text.Json;
 
@@ -26,8 +27,6 @@ var expected = options.Subscribers * options.Messages;
 await Task.Delay(TimeSpan.FromSeconds(1));
 var rssIdle = RssKib(options.RssPid);
 
-// One connection per stream: the pool opens a new one for each request while the others are busy reading.
-using var streamsClient = NewClient();
 using var stop = new CancellationTokenSource();
 var latencies = new double[expected];
 Array.Fill(latencies, double.NaN);
@@ -97,7 +96,7 @@ using (var w = new Utf8JsonWriter(json))
     WriteMs(w, "first_delivery_p50_ms", Median(first));
     w.WriteNumber("client_cpu_share", Math.Round(clientCpu, 3));
     if (options.CpuPids.Length > 0) w.WriteNumber("nodes_cpu_share", Math.Round(nodesCpu, 3));
-    w.WriteString("client", "bench/SseLatency (C#, one async read loop per stream; publishes from the same process)");
+    w.WriteString("client", "bench/SseLatency (C#, one socket and async read loop per stream; publishes from the same process)");
     w.WriteNumber("rss_idle_kib", rssIdle);
     w.WriteNumber("rss_open_kib", rssOpen);
     w.WriteNumber("rss_after_kib", rssAfter);
@@ -127,32 +126,24 @@ async Task ReadStreamAsync(int s)
     var node = nodes[s % nodes.Length];
     try
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(node, $"/pubsub/{options.Topic}"));
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-        if (options.ApiKey is { } key) request.Headers.Add("X-Api-Key", key);
-        using var response = await streamsClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop.Token);
-        if (response.StatusCode != HttpStatusCode.OK)
-            throw new InvalidOperationException($"stream {s} on {node}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(stop.Token)}");
-        await using var body = await response.Content.ReadAsStreamAsync(stop.Token);
-        var parser = SseParser.Create(body, static (type, data) => Received.Parse(type, data));
-        await foreach (var item in parser.EnumerateAsync(stop.Token))
+        await RawSseStream.ReadAsync(node, $"/pubsub/{options.Topic}", options.ApiKey, (type, data, at) =>
         {
-            if (item.EventType == "subscribed")
+            if (type.SequenceEqual("subscribed"u8))
             {
                 subscribed[s].TrySetResult();
-                continue;
+                return;
             }
-            if (item.EventType != SseParser.EventTypeDefault || item.Data.Index < 0 || item.Data.Index >= options.Messages) continue;
-            latencies[s * options.Messages + item.Data.Index] = Stopwatch.GetElapsedTime(item.Data.Sent, item.Data.At).TotalMilliseconds;
+            if (!type.IsEmpty || !TryParseMessage(data, out var sent, out var index) || index < 0 || index >= options.Messages) return;
+            latencies[s * options.Messages + index] = Stopwatch.GetElapsedTime(sent, at).TotalMilliseconds;
             if (Interlocked.Increment(ref deliveries) == expected) allDelivered.TrySetResult();
-        }
+        }, stop.Token);
         Interlocked.Increment(ref closed);
     }
     catch (OperationCanceledException) when (stop.IsCancellationRequested)
     {
         // Measured; the streams are closed.
     }
-    catch (Exception e) when (e is HttpRequestException or IOException or InvalidOperationException)
+    catch (Exception e) when (e is SocketException or IOException or InvalidOperationException)
     {
         Interlocked.Increment(ref closed);
         subscribed[s].TrySetException(e);
@@ -225,30 +216,25 @@ static void WriteMs(Utf8JsonWriter w, string name, double? ms)
     else w.WriteNull(name);
 }
 
+// A message's data is {"t": send timestamp, "i": index}.
+static bool TryParseMessage(ReadOnlySpan<byte> data, out long sent, out int index)
+{
+    sent = 0;
+    index = int.MinValue;
+    var reader = new Utf8JsonReader(data);
+    while (reader.Read())
+    {
+        if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1) continue;
+        if (reader.ValueTextEquals("t"u8) && reader.Read()) sent = reader.GetInt64();
+        else if (reader.ValueTextEquals("i"u8) && reader.Read()) index = reader.GetInt32();
+    }
+    return sent != 0 && index != int.MinValue;
+}
+
 static int Fail(string message)
 {
     Console.Error.WriteLine(message);
     return 1;
-}
-
-/// <summary>A message as one stream received it: its send timestamp and index, and when it was parsed off the socket.</summary>
-internal readonly record struct Received(long Sent, int Index, long At)
-{
-    public static Received Parse(string type, ReadOnlySpan<byte> data)
-    {
-        var at = Stopwatch.GetTimestamp();
-        if (type != SseParser.EventTypeDefault) return new Received(0, int.MinValue, at);
-        long sent = 0;
-        var index = int.MinValue;
-        var reader = new Utf8JsonReader(data);
-        while (reader.Read())
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1) continue;
-            if (reader.ValueTextEquals("t"u8) && reader.Read()) sent = reader.GetInt64();
-            else if (reader.ValueTextEquals("i"u8) && reader.Read()) index = reader.GetInt32();
-        }
-        return new Received(sent, index, at);
-    }
 }
 
 internal sealed record Published(long SubscribersMin, long SubscribersMax, double Seconds, double[] RoundTrips, string? Error);
