@@ -114,42 +114,51 @@ public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOpt
         }
     }
 
-    /// <summary>One event as SseFormatter lays it out: <c>event</c> (unless the default), <c>data</c> per line, <c>id</c>, <c>retry</c>.</summary>
+    /// <summary>
+    /// One event as SseFormatter lays it out: <c>event</c> (unless the default), <c>data</c> per line (CR LF and CR normalised to LF),
+    /// <c>id</c>, <c>retry</c>, then a blank line. Written into one span: on a chunked response each GetSpan costs more than the copy.
+    /// </summary>
     internal static void WriteEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, ReadOnlySpan<byte> data, long? id, long? retryMs = null)
     {
+        var lines = 1 + data.Count((byte)'\n') + data.Count((byte)'\r'); // at least as many as there are
+        var span = output.GetSpan("event: \n"u8.Length + type.Length + lines * "data: \n"u8.Length + data.Length + 2 * MaxField + 1);
+        var n = 0;
         if (!type.IsEmpty)
         {
-            output.Write("event: "u8);
-            output.Write(type);
-            output.Write("\n"u8);
+            n += Put(span, "event: "u8);
+            n += Put(span[n..], type);
+            span[n++] = (byte)'\n';
         }
         // Stored JSON is compact, so it is one line; anything else is split the way the SSE format needs.
         while (true)
         {
-            output.Write("data: "u8);
+            n += Put(span[n..], "data: "u8);
             var end = data.IndexOfAny((byte)'\r', (byte)'\n');
-            if (end < 0)
-            {
-                output.Write(data);
-                output.Write("\n"u8);
-                break;
-            }
-            output.Write(data[..end]);
-            output.Write("\n"u8);
+            n += Put(span[n..], end < 0 ? data : data[..end]);
+            span[n++] = (byte)'\n';
+            if (end < 0) break;
             data = data[(data[end] == '\r' && end + 1 < data.Length && data[end + 1] == '\n' ? end + 2 : end + 1)..];
         }
-        if (id is { } eventId) WriteField(output, "id: "u8, eventId);
-        if (retryMs is { } retry) WriteField(output, "retry: "u8, retry);
-        output.Write("\n"u8);
+        if (id is { } eventId) n += PutField(span[n..], "id: "u8, eventId);
+        if (retryMs is { } retry) n += PutField(span[n..], "retry: "u8, retry);
+        span[n++] = (byte)'\n';
+        output.Advance(n);
     }
 
-    private static void WriteField(IBufferWriter<byte> output, ReadOnlySpan<byte> name, long value)
+    private const int MaxField = 7 + 20 + 1; // "retry: ", a long, "\n"
+
+    private static int Put(Span<byte> span, ReadOnlySpan<byte> bytes)
     {
-        output.Write(name);
-        var span = output.GetSpan(21);
-        Utf8Formatter.TryFormat(value, span, out var written);
-        span[written] = (byte)'\n';
-        output.Advance(written + 1);
+        bytes.CopyTo(span);
+        return bytes.Length;
+    }
+
+    private static int PutField(Span<byte> span, ReadOnlySpan<byte> name, long value)
+    {
+        var n = Put(span, name);
+        Utf8Formatter.TryFormat(value, span[n..], out var written);
+        span[n + written] = (byte)'\n';
+        return n + written + 1;
     }
 
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
