@@ -183,7 +183,7 @@ start_api() {
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Build: Release publishes of a snapshot of src/ (so a build here never races an editor's or a test run's obj/ files in
-# the work tree) and of bench/Noop.
+# the work tree), of bench/Noop and of bench/SseLatency.
 
 snapshot_src() {
   local dest=$OUT/build
@@ -215,7 +215,10 @@ build() {
   done
   dotnet publish "$BENCH/Noop/Noop.csproj" -c Release -o "$OUT/noop" --nologo -v quiet >"$RESULTS/build-noop.log" 2>&1 \
     || { tail -n 20 "$RESULTS/build-noop.log" >&2; die "Release build of bench/Noop failed"; }
-  log "built $OUT/api and $OUT/noop"
+  dotnet publish "$BENCH/SseLatency/SseLatency.csproj" -c Release -o "$OUT/sse-latency" --nologo -v quiet \
+    >"$RESULTS/build-sse-latency.log" 2>&1 \
+    || { tail -n 20 "$RESULTS/build-sse-latency.log" >&2; die "Release build of bench/SseLatency failed"; }
+  log "built $OUT/api, $OUT/noop and $OUT/sse-latency"
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -500,11 +503,13 @@ scenario_pubsub() {
   local rss_pid=${PIDS[-3]}
   local nodes
   nodes=$(IFS=,; echo "${urls[*]}")
-  python3 "$BENCH/lib/sse_latency.py" --nodes "$nodes" --topic bench:sse --subscribers "$SSE_SUBSCRIBERS" \
-    --messages "$SSE_MESSAGES" --rate "$SSE_RATE" --warmup "$SSE_MESSAGES" --rss-pid "$rss_pid" --out "$RESULTS/sse.json" \
-    >"$RESULTS/sse.log" 2>&1 || die "sse_latency.py failed: $(tail -n 5 "$RESULTS/sse.log")"
+  local cpu_pids
+  cpu_pids=$(IFS=,; echo "${PIDS[*]: -3}")
+  dotnet "$OUT/sse-latency/SseLatency.dll" --nodes "$nodes" --topic bench:sse --subscribers "$SSE_SUBSCRIBERS" \
+    --messages "$SSE_MESSAGES" --rate "$SSE_RATE" --warmup "$SSE_MESSAGES" --rss-pid "$rss_pid" --cpu-pids "$cpu_pids" \
+    --out "$RESULTS/sse.json" >"$RESULTS/sse.log" 2>&1 || die "bench/SseLatency failed: $(tail -n 5 "$RESULTS/sse.log")"
   log "pubsub: $(cat "$RESULTS/sse.json")"
-  note "Pub/sub row: three extra nodes p1-p3 on the run's Redis, access control off; bench/lib/sse_latency.py (python3, one epoll loop for every stream, so its own queueing is in the figures) holds the streams round-robin over the nodes and publishes round-robin too; memory is VmRSS of p1."
+  note "Pub/sub row: three extra nodes p1-p3 on the run's Redis, access control off; bench/SseLatency (C#, one HTTP/1.1 connection and async read loop per stream, so one slow stream does not hold up the others' timestamps; it shares the 2 cores with the nodes and Redis) holds the streams round-robin over the nodes and publishes round-robin too; memory is VmRSS of p1, CPU is the three nodes' utime+stime while the counted and warm-up messages flow."
   for i in 1 2 3; do stop_proc "pubsub-p$i"; done
 }
 

@@ -8,7 +8,7 @@ RESULTS_DIR holds what run.sh wrote:
   meta.env         key=value lines: date, command, settings, machine, source
   notes.txt        (optional) one note per line, printed under the table
   baselines.tsv    (optional) scenario <TAB> contender: such scenarios go in a second table, as ratios to that contender
-  sse.json         (optional) sse_latency.py's result: the publish-to-receive table
+  sse.json         (optional) bench/SseLatency's result: the publish-to-receive table
 The new section goes at the top of the dated sections, below the file's heading and "How to run".
 Standard library only.
 """
@@ -29,12 +29,12 @@ HEADER = """# Benchmarks
 ## How to run
 
 `bash bench/run.sh` (needs the .NET SDK, python3, and `apt-get install redis-server webdis wrk curl`) builds Release
-copies of `src/Hornbeam.Api` and of `bench/Noop` (a Kestrel endpoint that does nothing: the HTTP ceiling of our stack
-on this machine), starts redis-server, one Hornbeam node, webdis and Noop on free loopback ports, measures each
-scenario with wrk in alternating rounds (Hornbeam, webdis, Noop, then again) so drift on a shared machine hits every
-contender alike, runs `redis-benchmark` as the Redis floor, and puts a dated section at the top of this file. It stops
-everything it started when it ends, fails, times out or is interrupted, and takes about seven minutes on 2 cores
-for the single-node scenarios and about eight more for the others.
+copies of `src/Hornbeam.Api`, of `bench/Noop` (a Kestrel endpoint that does nothing: the HTTP ceiling of our stack on
+this machine) and of `bench/SseLatency` (the pub/sub client), starts redis-server, one Hornbeam node, webdis and Noop
+on free loopback ports, measures each scenario with wrk in alternating rounds (Hornbeam, webdis, Noop, then again) so
+drift on a shared machine hits every contender alike, runs `redis-benchmark` as the Redis floor, and puts a dated
+section at the top of this file. It stops everything it started when it ends, fails, times out or is interrupted, and
+takes about seven minutes on 2 cores for the single-node scenarios and about eight more for the others.
 Settings, as environment variables: `BENCH_DURATION` (wrk time per measurement, `8s`), `BENCH_CONNECTIONS` (32),
 `BENCH_THREADS` (wrk threads, 2), `BENCH_ROUNDS` (2), `BENCH_WARMUP` (per contender and scenario, `2s`),
 `BENCH_START_WARMUP` (per route, once after start-up, `4s`), `BENCH_KEYS` (filler keys behind the prefix listing,
@@ -42,15 +42,16 @@ Settings, as environment variables: `BENCH_DURATION` (wrk time per measurement, 
 and server logs stay in `bench/out/results/<time>/`. Compare ratios within one section: absolute figures move with
 whatever else the machine is doing.
 
-`BENCH_SCENARIOS` picks scenarios by name (default all): `incr get put multi redis_floor list` (one node against webdis
-and Noop), `rpc` (two nodes: `POST /rpc/n2/hornbeam/ping` from n1 vs the in-process `/rpc/n1/...`, at `-c8` and
+`BENCH_SCENARIOS` picks scenarios by name (default all): `incr get put multi redis_floor list` (one node against
+webdis and Noop), `rpc` (two nodes: `POST /rpc/n2/hornbeam/ping` from n1 vs the in-process `/rpc/n1/...`, at `-c8` and
 `-c1`), `hooks` (an HTTP hook served by Noop's `POST /hook/{action}`: execute and an inference-cache hit vs
-`GET /state`), `pubsub` (`bench/lib/sse_latency.py`: `BENCH_SSE_SUBSCRIBERS` SSE streams, 1000, over three nodes,
-`BENCH_SSE_MESSAGES` messages, 200, at `BENCH_SSE_RATE`/s, 20, after as many uncounted ones; publish-to-receive
-latency and RSS per stream), `nginx` (deploy/local.sh with 1 and 3 replicas and 1 with access control off, plus two
-nodes without nginx, key vs no key) and `cluster` (incr and a 10-key multi on a 3-master Redis Cluster vs one
-redis-server). Rows of the scenarios that start their own nodes are ratios to a named baseline row, and those nodes
-first get `BENCH_FRESH_WARMUP` (10s) per contender. Example: `BENCH_SCENARIOS="rpc pubsub" bash bench/run.sh`.
+`GET /state`), `pubsub` (`bench/SseLatency`, a C# client built like Noop: `BENCH_SSE_SUBSCRIBERS` SSE streams, 1000, over
+three nodes, `BENCH_SSE_MESSAGES` messages, 200, at `BENCH_SSE_RATE`/s, 20, after as many uncounted ones;
+publish-to-receive latency, RSS per stream and the CPU the nodes and the client used), `nginx` (deploy/local.sh with 1
+and 3 replicas and 1 with access control off, plus two nodes without nginx, key vs no key) and `cluster` (incr and a
+10-key multi on a 3-master Redis Cluster vs one redis-server). Rows of the scenarios that start their own nodes are
+ratios to a named baseline row, and those nodes first get `BENCH_FRESH_WARMUP` (10s) per contender. Example:
+`BENCH_SCENARIOS="rpc pubsub" bash bench/run.sh`.
 """
 
 
@@ -167,8 +168,12 @@ def render_sse(sse: dict) -> list[str]:
         f"{sse.get('warmup_messages', 0)} uncounted messages went first (warm-up). "
         f"Publish answered `subscribers` between {sse.get('subscribers_min', '?')} and {sse.get('subscribers_max', '?')}; "
         f"{sse['closed_streams']} streams closed early. The median over messages of each message's *first* delivery "
-        f"was {sse['first_delivery_p50_ms']:.2f} ms; the client's receive loop used {sse['client_cpu_share']:.0%} "
-        f"of a core while the messages flowed.",
+        f"was {sse['first_delivery_p50_ms']:.2f} ms"
+        + (f", and a publish (`POST /pubsub/{{topic}}`) took {sse['publish_p50_ms']:.2f} ms p50, {sse['publish_p99_ms']:.2f} ms p99"
+           if sse.get("publish_p50_ms") is not None else "")
+        + f". While the messages flowed the measuring client used {sse['client_cpu_share']:.0%} of a core"
+        + (f" and the nodes together {sse['nodes_cpu_share']:.0%}" if sse.get("nodes_cpu_share") is not None else "")
+        + ".",
         "",
     ]
 

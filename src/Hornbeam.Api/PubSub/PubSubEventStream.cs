@@ -1,16 +1,22 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.IO.Pipelines;
 using System.Net.ServerSentEvents;
 using System.Reflection;
 using System.Text.Json;
 using Hornbeam.PubSub;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Metadata;
 
 namespace Hornbeam.Api.PubSub;
 
 /// <summary>
-/// A subscription as a <c>text/event-stream</c>, written by ASP.NET Core's <see cref="TypedResults.ServerSentEvents{T}(IAsyncEnumerable{SseItem{T}})"/>:
-/// first <c>event: subscribed</c> with <c>retry</c>, then each message with <c>id</c> = its event id and <c>data</c> = its JSON,
-/// <c>event: gap</c> where history no longer reaches back, <c>event: overflow</c> before a slow subscriber is cut off, and a
-/// <c>: ping</c> comment every keep-alive interval so proxies keep the connection.
+/// A subscription as a <c>text/event-stream</c>: first <c>event: subscribed</c> with <c>retry</c>, then each message with
+/// <c>id</c> = its event id and <c>data</c> = its JSON, <c>event: gap</c> where history no longer reaches back,
+/// <c>event: overflow</c> before a slow subscriber is cut off, and a <c>: ping</c> comment every keep-alive interval so proxies
+/// keep the connection. The framing is the one <see cref="TypedResults.ServerSentEvents{T}(IAsyncEnumerable{SseItem{T}})"/>
+/// writes, done here straight into the response's pipe: one message goes to every subscriber of a node, so each delivery is
+/// one copy and one flush, with no per-event formatter pass, task or timer race.
 /// </summary>
 public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOptions options) : IResult, IEndpointMetadataProvider, IStatusCodeHttpResult
 {
@@ -21,57 +27,138 @@ public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOpt
     public async Task ExecuteAsync(HttpContext context)
     {
         await using (subscription)
-            await TypedResults.ServerSentEvents(Events(context)).ExecuteAsync(context);
-    }
-
-    private async IAsyncEnumerable<SseItem<byte[]>> Events(HttpContext context)
-    {
-        var cancellation = context.RequestAborted;
-        yield return new SseItem<byte[]>(JsonSerializer.SerializeToUtf8Bytes(
-            new PubSubSubscribed(subscription.Topic, subscription.StartsAfter), PubSubJsonContext.Default.PubSubSubscribed), "subscribed")
         {
-            ReconnectionInterval = options.RetryInterval,
-        };
+            var response = context.Response;
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "text/event-stream";
+            response.Headers.CacheControl = "no-cache,no-store";
+            response.Headers.Pragma = "no-cache";
+            response.Headers.ContentEncoding = "identity";
+            context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
-        await using var messages = subscription.GetAsyncEnumerator(cancellation);
-        using var keepAlive = new PeriodicTimer(options.KeepAliveInterval);
-        Task<bool>? tick = null;
-        while (true)
-        {
-            var next = messages.MoveNextAsync();
-            if (!next.IsCompleted)
-            {
-                var pending = next.AsTask();
-                // The formatter writes only between items, so a comment written here never splits an event.
-                while (await Task.WhenAny(pending, tick ??= keepAlive.WaitForNextTickAsync(cancellation).AsTask()) == tick)
-                {
-                    if (!tick.IsCompletedSuccessfully || !tick.Result) break;
-                    tick = null;
-                    await context.Response.Body.WriteAsync(Ping, cancellation);
-                    await context.Response.Body.FlushAsync(cancellation);
-                }
-                next = new ValueTask<bool>(pending);
-            }
-            bool more;
+            var cancellation = context.RequestAborted;
+            var output = response.BodyWriter;
+            // Events and pings share the pipe: the gate keeps a ping from landing inside an event.
+            using var gate = new SemaphoreSlim(1, 1);
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            var keepAlive = Task.CompletedTask;
             try
             {
-                more = await next;
+                WriteEvent(output, "subscribed"u8, JsonSerializer.SerializeToUtf8Bytes(
+                    new PubSubSubscribed(subscription.Topic, subscription.StartsAfter), PubSubJsonContext.Default.PubSubSubscribed),
+                    id: null, retryMs: (long)options.RetryInterval.TotalMilliseconds);
+                await output.FlushAsync(cancellation);
+                keepAlive = KeepAliveAsync(output, gate, options.KeepAliveInterval, stopping.Token);
+
+                await foreach (var message in subscription.WithCancellation(cancellation))
+                {
+                    await gate.WaitAsync(cancellation);
+                    FlushResult flushed;
+                    try
+                    {
+                        Write(output, message);
+                        flushed = await output.FlushAsync(cancellation);
+                    }
+                    finally
+                    {
+                        gate.Release();
+                    }
+                    if (flushed.IsCompleted) break; // the connection is gone
+                }
             }
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
             {
-                more = false; // the client went away
+                // The client went away.
             }
-            if (!more) yield break;
-
-            var message = messages.Current;
-            yield return message.Kind switch
+            finally
             {
-                PubSubMessageKind.Message => new SseItem<byte[]>(message.Json) { EventId = message.Id.ToString() },
-                PubSubMessageKind.Gap => new SseItem<byte[]>(message.Json, "gap") { EventId = message.Id.ToString() },
-                PubSubMessageKind.Reconnect => new SseItem<byte[]>(message.Json, "reconnect"),
-                _ => new SseItem<byte[]>(message.Json, "overflow"),
-            };
+                await stopping.CancelAsync();
+                await keepAlive;
+            }
         }
+    }
+
+    private static async Task KeepAliveAsync(PipeWriter output, SemaphoreSlim gate, TimeSpan interval, CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping))
+            {
+                await gate.WaitAsync(stopping);
+                try
+                {
+                    output.Write(Ping);
+                    await output.FlushAsync(stopping);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The stream ended.
+        }
+    }
+
+    private static void Write(PipeWriter output, PubSubMessage message)
+    {
+        switch (message.Kind)
+        {
+            case PubSubMessageKind.Message: WriteEvent(output, default, message.Json, message.Id); break;
+            case PubSubMessageKind.Gap: WriteEvent(output, "gap"u8, message.Json, message.Id); break;
+            case PubSubMessageKind.Reconnect: WriteEvent(output, "reconnect"u8, message.Json, id: null); break;
+            default: WriteEvent(output, "overflow"u8, message.Json, id: null); break;
+        }
+    }
+
+    /// <summary>
+    /// One event as SseFormatter lays it out: <c>event</c> (unless the default), <c>data</c> per line (CR LF and CR normalised to LF),
+    /// <c>id</c>, <c>retry</c>, then a blank line. Written into one span: on a chunked response each GetSpan costs more than the copy.
+    /// </summary>
+    internal static void WriteEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, ReadOnlySpan<byte> data, long? id, long? retryMs = null)
+    {
+        var lines = 1 + data.Count((byte)'\n') + data.Count((byte)'\r'); // at least as many as there are
+        var span = output.GetSpan("event: \n"u8.Length + type.Length + lines * "data: \n"u8.Length + data.Length + 2 * MaxField + 1);
+        var n = 0;
+        if (!type.IsEmpty)
+        {
+            n += Put(span, "event: "u8);
+            n += Put(span[n..], type);
+            span[n++] = (byte)'\n';
+        }
+        // Stored JSON is compact, so it is one line; anything else is split the way the SSE format needs.
+        while (true)
+        {
+            n += Put(span[n..], "data: "u8);
+            var end = data.IndexOfAny((byte)'\r', (byte)'\n');
+            n += Put(span[n..], end < 0 ? data : data[..end]);
+            span[n++] = (byte)'\n';
+            if (end < 0) break;
+            data = data[(data[end] == '\r' && end + 1 < data.Length && data[end + 1] == '\n' ? end + 2 : end + 1)..];
+        }
+        if (id is { } eventId) n += PutField(span[n..], "id: "u8, eventId);
+        if (retryMs is { } retry) n += PutField(span[n..], "retry: "u8, retry);
+        span[n++] = (byte)'\n';
+        output.Advance(n);
+    }
+
+    private const int MaxField = 7 + 20 + 1; // "retry: ", a long, "\n"
+
+    private static int Put(Span<byte> span, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(span);
+        return bytes.Length;
+    }
+
+    private static int PutField(Span<byte> span, ReadOnlySpan<byte> name, long value)
+    {
+        var n = Put(span, name);
+        Utf8Formatter.TryFormat(value, span[n..], out var written);
+        span[n + written] = (byte)'\n';
+        return n + written + 1;
     }
 
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>

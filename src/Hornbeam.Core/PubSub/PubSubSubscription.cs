@@ -60,11 +60,15 @@ public sealed class PubSubSubscription : IAsyncEnumerable<PubSubMessage>, IAsync
                 last = registered;
             }
 
+            // One registration for the whole enumeration rather than one per wait (a cancelable wait allocates and registers
+            // each time): cancelling ends the buffer, which wakes the reader, and the enumeration then throws as usual.
+            using var cancelled = cancellationToken.UnsafeRegister(static s => ((LocalSubscriber)s!).End(), _subscriber);
             var reader = _subscriber.Reader;
-            while (await reader.WaitToReadAsync(cancellationToken))
+            while (await reader.WaitToReadAsync(CancellationToken.None))
             {
                 while (reader.TryRead(out var message))
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     if (message.Id <= last) continue;
                     if (message.Id > last + 1)
                     {
@@ -76,6 +80,7 @@ public sealed class PubSubSubscription : IAsyncEnumerable<PubSubMessage>, IAsync
                     last = message.Id;
                 }
             }
+            cancellationToken.ThrowIfCancellationRequested();
             if (_subscriber.Overflowed) yield return _owner.Overflow(Topic, last);
             else if (_subscriber.EndReason is { } reason) yield return _owner.Reconnect(Topic, last, reason);
         }

@@ -62,12 +62,19 @@ internal sealed class RedisPubSub(
         return new PublishResult((long)result[1], (long)result[0]);
     }
 
-    public async Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId = null, CancellationToken cancellationToken = default)
+    public Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId = null, CancellationToken cancellationToken = default) =>
+        SubscribeAsync(topic, lastEventId, deliverInline: false, cancellationToken);
+
+    /// <summary>
+    /// Subscribes; with <paramref name="deliverInline"/> the topic's fan-out runs this subscription's reader itself (see
+    /// <see cref="LocalSubscriber"/>): for this node's own stream writers, never for a caller's loop that might block.
+    /// </summary>
+    internal async Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId, bool deliverInline, CancellationToken cancellationToken)
     {
         ValidateTopic(topic);
         if (lastEventId < 0)
             throw new HornbeamException(HornbeamError.InvalidInput, $"The last event id must be 0 or more; it was {lastEventId}.");
-        var subscriber = new LocalSubscriber(_options.BufferCapacity);
+        var subscriber = new LocalSubscriber(_options.BufferCapacity, deliverInline);
         TopicHub hub;
         lock (_hubs)
         {

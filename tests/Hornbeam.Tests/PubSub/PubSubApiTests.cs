@@ -1,8 +1,11 @@
+using System.Buffers;
 using System.Net;
+using System.Net.ServerSentEvents;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Hornbeam.Api.Problems;
+using Hornbeam.Api.PubSub;
 using Hornbeam.Tests.Infrastructure;
 
 namespace Hornbeam.Tests.PubSub;
@@ -113,6 +116,39 @@ public sealed class PubSubApiTests
         var topics = list.GetProperty("topics").EnumerateArray()
             .ToDictionary(t => t.GetProperty("topic").GetString()!, t => (t.GetProperty("subscribers").GetInt64(), t.GetProperty("last_event_id").GetInt64()));
         Assert.Equal(new Dictionary<string, (long, long)> { ["alerts/fire"] = (1, 0), ["news"] = (2, 1) }, topics);
+    }
+
+    [Fact]
+    public async Task EventsAreFramedByteForByteAsTheSseFormatterFramesThem()
+    {
+        (string? Type, string Data, long? Id, long? RetryMs)[] events =
+        [
+            (null, """{"a":1,"b":"x"}""", 1, null),
+            ("gap", """{"last_event_id":1,"resumes_after":4}""", 4, null),
+            ("subscribed", """{"topic":"t","last_event_id":0}""", null, 3000),
+            ("reconnect", "{}", null, null),
+            ("overflow", "one\r\ntwo\nthree\rfour\n", null, null),
+            (null, "", long.MaxValue, null),
+        ];
+        foreach (var e in events)
+        {
+            var item = new SseItem<byte[]>(Encoding.UTF8.GetBytes(e.Data), e.Type)
+            {
+                EventId = e.Id?.ToString(),
+                ReconnectionInterval = e.RetryMs is { } retry ? TimeSpan.FromMilliseconds(retry) : null,
+            };
+            using var expected = new MemoryStream();
+            await SseFormatter.WriteAsync(One(item), expected, (i, w) => w.Write(i.Data));
+            var actual = new ArrayBufferWriter<byte>();
+            PubSubEventStream.WriteEvent(actual, e.Type is null ? default : Encoding.UTF8.GetBytes(e.Type), item.Data, e.Id, e.RetryMs);
+            Assert.Equal(Encoding.UTF8.GetString(expected.ToArray()), Encoding.UTF8.GetString(actual.WrittenSpan));
+        }
+
+        static async IAsyncEnumerable<SseItem<byte[]>> One(SseItem<byte[]> item)
+        {
+            await Task.Yield();
+            yield return item;
+        }
     }
 
     [Fact]
