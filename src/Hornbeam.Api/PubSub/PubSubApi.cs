@@ -47,14 +47,12 @@ public static class PubSubApi
         return TypedResults.Ok(new PublishResponse(published.Subscribers, published.Id));
     }
 
-    public static async Task<PubSubEventStream> Subscribe(string topic, HttpContext context, IPubSub pubsub, IOptions<PubSubOptions> options,
+    internal static async Task<PubSubEventStream> Subscribe(string topic, HttpContext context, RedisPubSub pubsub, IOptions<PubSubOptions> options,
         [FromHeader(Name = "Last-Event-ID")] long? lastEventIdHeader = null, [FromQuery(Name = "last_event_id")] long? lastEventId = null)
     {
         // Subscribed before the response starts, so a bad topic or a Redis outage is still a ProblemDetails. The stream's writer
         // never blocks between awaits, so the fan-out may run it inline.
-        var subscription = pubsub is RedisPubSub redis
-            ? await redis.SubscribeAsync(RouteKey.Decode(topic), lastEventIdHeader ?? lastEventId, deliverInline: true, context.RequestAborted)
-            : await pubsub.SubscribeAsync(RouteKey.Decode(topic), lastEventIdHeader ?? lastEventId, context.RequestAborted);
+        var subscription = await pubsub.SubscribeAsync(RouteKey.Decode(topic), lastEventIdHeader ?? lastEventId, deliverInline: true, context.RequestAborted);
         return new PubSubEventStream(subscription, options.Value);
     }
 
