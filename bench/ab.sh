@@ -5,6 +5,9 @@
 # loopback and stops when the script does. For hot-path work: `bash bench/ab.sh main HEAD incr`.
 #
 #   bash bench/ab.sh REV_A REV_B [incr|get] [ROUNDS (3)] [SECONDS per round (6)]
+#
+# AB_ENV_A / AB_ENV_B add environment variables to one side's node (e.g. AB_ENV_B="DOTNET_TieredPGO=0"), so a runtime
+# setting can be compared on one revision: `AB_ENV_B=... bash bench/ab.sh HEAD HEAD incr`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,7 +52,9 @@ declare -A URL NODE
 for side in a b; do
   port=$(free_port)
   URL[$side]=http://127.0.0.1:$port
-  env -C "$OUT/api-$side" ConnectionStrings__Redis="127.0.0.1:$REDIS_PORT" ASPNETCORE_URLS="${URL[$side]}" \
+  side_env=AB_ENV_${side^^}
+  # shellcheck disable=SC2086 # word splitting is the point: VAR=value pairs
+  env -C "$OUT/api-$side" ${!side_env:-} ConnectionStrings__Redis="127.0.0.1:$REDIS_PORT" ASPNETCORE_URLS="${URL[$side]}" \
     ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning Hornbeam__Prefix="ab-$side:" \
     Hornbeam__Auth__Keys__0__Name=ab Hornbeam__Auth__Keys__0__Key="$KEY" \
     Hornbeam__Auth__Keys__0__Scopes__0=state:read Hornbeam__Auth__Keys__0__Scopes__1=state:write \
