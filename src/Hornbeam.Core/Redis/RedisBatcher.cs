@@ -10,8 +10,17 @@ namespace Hornbeam.Redis;
 /// turn, so batching costs no latency at low load and saves system calls on both sides under load.
 /// </summary>
 /// <remarks>
-/// Commands still go over the one shared multiplexer, keep its fail-fast and timeout behaviour, and complete in the
-/// order Redis answers them. Use it for short single-command or single-script operations on the request path.
+/// <para>
+/// Within one drain, commands that can be combined are: GETs of one hash slot go out as one MGET, and calls of one
+/// <see cref="CombinedScript"/> in one hash slot as one script call, so Redis runs Lua once for all of them. A call
+/// that Redis refuses fails alone, combined or not.
+/// </para>
+/// <para>
+/// Commands still go over the one shared multiplexer and keep its fail-fast and timeout behaviour. Any other command
+/// is sent after the combined commands queued before it, so a SET or DEL is never overtaken. Combined commands of
+/// different kinds (a GET and an increment) that were queued at the same moment may run in either order, as they
+/// would from two concurrent requests: await a call before issuing one that depends on it.
+/// </para>
 /// </remarks>
 public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWorkItem
 {
@@ -20,9 +29,11 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
 
     private readonly ConcurrentQueue<Command> _queue = new();
     private readonly List<Command> _issued = new(MaxBatch);
+    private readonly List<Group> _groups = [];
     private int _draining;
+    private bool? _isCluster;
 
-    /// <summary>GET, batched.</summary>
+    /// <summary>GET, batched; GETs of one slot queued together go out as one MGET.</summary>
     public Task<RedisValue> StringGetAsync(RedisKey key) => Enqueue(new StringGet(key));
 
     /// <summary>MGET, batched; on a cluster the keys must share a slot.</summary>
@@ -31,6 +42,17 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     /// <summary>EVALSHA (EVAL the first time), batched.</summary>
     public Task<RedisResult> ScriptEvaluateAsync(string script, RedisKey[] keys, RedisValue[] values) =>
         Enqueue(new ScriptEvaluate(script, keys, values));
+
+    /// <summary>
+    /// One call of a <see cref="CombinedScript"/>, batched: calls of one slot queued together run as one script call.
+    /// Answers this call's element of the script's answer; an error element fails this call alone.
+    /// </summary>
+    public Task<RedisResult> ScriptEvaluateAsync(CombinedScript script, RedisKey[] keys, RedisValue[] values)
+    {
+        if (keys.Length != script.KeysPerCall || values.Length != script.ValuesPerCall)
+            throw new ArgumentException($"This script takes {script.KeysPerCall} keys and {script.ValuesPerCall} values per call.");
+        return Enqueue(new CombinedScriptCall(script, keys, values));
+    }
 
     private Task<T> Enqueue<T>(Command<T> command)
     {
@@ -45,18 +67,19 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         while (true)
         {
             var batch = redis.GetDatabase().CreateBatch();
-            while (_issued.Count < MaxBatch && _queue.TryDequeue(out var command))
+            var taken = 0;
+            while (taken < MaxBatch && _queue.TryDequeue(out var command))
             {
-                try
+                taken++;
+                if (command.Combination is { } combination)
                 {
-                    command.Issue(batch);
-                    _issued.Add(command);
+                    Join(combination, command);
+                    continue;
                 }
-                catch (Exception e)
-                {
-                    command.Fail(e);
-                }
+                IssueGroups(batch);
+                Issue(batch, command);
             }
+            IssueGroups(batch);
             if (_issued.Count > 0)
             {
                 try
@@ -68,9 +91,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                     foreach (var command in _issued) command.Fail(e);
                 }
             }
-            var full = _issued.Count == MaxBatch;
             _issued.Clear();
-            if (full) continue;
+            if (taken == MaxBatch) continue;
 
             // Hand the drain back, then take it again if a command slipped in after the last TryDequeue.
             Volatile.Write(ref _draining, 0);
@@ -78,9 +100,79 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         }
     }
 
+    private void Join(object combination, Command command)
+    {
+        // On a cluster one command goes to one slot; a single server takes every key in one command.
+        var slot = IsCluster() ? redis.HashSlot(command.FirstKey) : 0;
+        foreach (var group in _groups)
+        {
+            if (group.Slot != slot || !ReferenceEquals(group.Combination, combination)) continue;
+            group.Members.Add(command);
+            return;
+        }
+        _groups.Add(new Group(combination, slot, [command]));
+    }
+
+    private void IssueGroups(IBatch batch)
+    {
+        foreach (var group in _groups)
+        {
+            if (group.Members is [var single]) Issue(batch, single);
+            else
+            {
+                try
+                {
+                    group.Members[0].IssueCombined(batch, group.Members);
+                    _issued.AddRange(group.Members);
+                }
+                catch (Exception e)
+                {
+                    foreach (var member in group.Members) member.Fail(e);
+                }
+            }
+        }
+        _groups.Clear();
+    }
+
+    private void Issue(IBatch batch, Command command)
+    {
+        try
+        {
+            command.Issue(batch);
+            _issued.Add(command);
+        }
+        catch (Exception e)
+        {
+            command.Fail(e);
+        }
+    }
+
+    /// <summary>
+    /// Whether Redis is a cluster, asked of the first connected server and then remembered: a deployment does not turn
+    /// into a cluster while running. While no server is connected every command fails anyway, so the answer is false.
+    /// </summary>
+    internal bool IsCluster()
+    {
+        if (_isCluster is { } known) return known;
+        foreach (var server in redis.GetServers())
+            if (server.IsConnected) return (_isCluster = server.ServerType == ServerType.Cluster).Value;
+        return false;
+    }
+
+    private sealed record Group(object Combination, int Slot, List<Command> Members);
+
     private abstract class Command
     {
+        /// <summary>Commands with the same non-null combination (and slot) can go to Redis as one.</summary>
+        public virtual object? Combination => null;
+
+        public virtual RedisKey FirstKey => default;
+
         public abstract void Issue(IBatch batch);
+
+        /// <summary>Sends <paramref name="members"/> (this command among them, all of one combination) as one command.</summary>
+        public virtual void IssueCombined(IBatch batch, List<Command> members) => throw new NotSupportedException();
+
         public abstract void Fail(Exception e);
     }
 
@@ -94,6 +186,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
 
         public override void Fail(Exception e) => _done.TrySetException(e);
 
+        protected void Complete(T result) => _done.TrySetResult(result);
+
         protected void CompleteFrom(Task<T> sent) =>
             sent.ContinueWith(static (t, state) =>
             {
@@ -102,11 +196,51 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                 else if (t.IsCanceled) done.TrySetCanceled();
                 else done.TrySetException(t.Exception!.InnerExceptions);
             }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+        /// <summary>Completes every member from the one combined command's answer, split by <paramref name="complete"/>.</summary>
+        protected static void CompleteAllFrom<TAnswer>(Task<TAnswer> sent, List<Command> members, Action<TAnswer, List<Command>> complete)
+        {
+            // Each group has a list of its own, so it can be kept until Redis answers.
+            sent.ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    try
+                    {
+                        complete(t.Result, members);
+                        return;
+                    }
+                    catch (Exception e)
+                    {
+                        foreach (var member in members) member.Fail(e);
+                        return;
+                    }
+                }
+                var error = t.IsCanceled ? new TaskCanceledException(t) : t.Exception!.InnerException!;
+                foreach (var member in members) member.Fail(error);
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }
+
+    private static readonly object GetCombination = new();
 
     private sealed class StringGet(RedisKey key) : Command<RedisValue>
     {
+        public override object Combination => GetCombination;
+
+        public override RedisKey FirstKey => key;
+
         public override void Issue(IBatch batch) => CompleteFrom(batch.StringGetAsync(key));
+
+        public override void IssueCombined(IBatch batch, List<Command> members)
+        {
+            var keys = new RedisKey[members.Count];
+            for (var i = 0; i < keys.Length; i++) keys[i] = ((StringGet)members[i]).FirstKey;
+            CompleteAllFrom(batch.StringGetAsync(keys), members, static (values, all) =>
+            {
+                for (var i = 0; i < values.Length; i++) ((StringGet)all[i]).Complete(values[i]);
+            });
+        }
     }
 
     private sealed class StringGetMany(RedisKey[] keys) : Command<RedisValue[]>
@@ -118,4 +252,52 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     {
         public override void Issue(IBatch batch) => CompleteFrom(batch.ScriptEvaluateAsync(script, keys, values));
     }
+
+    private sealed class CombinedScriptCall(CombinedScript script, RedisKey[] keys, RedisValue[] values) : Command<RedisResult>
+    {
+        private readonly RedisKey[] _keys = keys;
+        private readonly RedisValue[] _values = values;
+
+        public override object Combination => script;
+
+        public override RedisKey FirstKey => _keys[0];
+
+        public override void Issue(IBatch batch) => IssueCombined(batch, [this]);
+
+        public override void IssueCombined(IBatch batch, List<Command> members)
+        {
+            var allKeys = new RedisKey[members.Count * script.KeysPerCall];
+            var allValues = new RedisValue[members.Count * script.ValuesPerCall];
+            for (var i = 0; i < members.Count; i++)
+            {
+                var call = (CombinedScriptCall)members[i];
+                call._keys.CopyTo(allKeys, i * script.KeysPerCall);
+                call._values.CopyTo(allValues, i * script.ValuesPerCall);
+            }
+            CompleteAllFrom(batch.ScriptEvaluateAsync(script.Lua, allKeys, allValues), members, static (answer, all) =>
+            {
+                var elements = (RedisResult[])answer!;
+                if (elements.Length != all.Count)
+                    throw new RedisException($"The combined script answered {elements.Length} results for {all.Count} calls.");
+                for (var i = 0; i < elements.Length; i++)
+                {
+                    var call = (CombinedScriptCall)all[i];
+                    if (elements[i].Resp2Type == ResultType.Array) call.Fail(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, elements[i][0].ToString()!));
+                    else call.Complete(elements[i]);
+                }
+            });
+        }
+    }
 }
+
+/// <summary>
+/// A Lua script that serves many calls at once: each call brings <see cref="KeysPerCall"/> keys and
+/// <see cref="ValuesPerCall"/> values, the script walks KEYS and ARGV in those strides and answers an array with one
+/// element per call, in order. An element that is an array of one string, the message of <c>redis.pcall</c>'s error,
+/// fails that call alone with that message (StackExchange.Redis refuses error elements inside an array), so the script
+/// must leave nothing half-written for it.
+/// </summary>
+/// <param name="Lua">The script text.</param>
+/// <param name="KeysPerCall">Keys each call brings; all of one call's keys share a hash slot.</param>
+/// <param name="ValuesPerCall">Values each call brings.</param>
+public sealed record CombinedScript(string Lua, int KeysPerCall, int ValuesPerCall);

@@ -1,16 +1,37 @@
-using StackExchange.Redis;
-
 namespace Hornbeam.Redis;
 
 /// <summary>The Lua scripts that make each read-modify-write one atomic step. KEYS[1] is a value, KEYS[2] its bucket index.</summary>
 internal static partial class RedisScripts
 {
     // The value and its index entry change together, so a listing never names a key that is gone or misses one that exists.
-    public const string StateSet = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('ZADD', KEYS[2], 0, ARGV[2]) return 1";
+    // Combined: each call brings (value, index) and (json, key); a refused SET writes nothing and fails its call alone.
+    public static readonly CombinedScript StateSet = new("""
+        local out = {}
+        for i = 1, #KEYS, 2 do
+          local r = redis.pcall('SET', KEYS[i], ARGV[i])
+          if r.err then out[#out + 1] = { r.err } else redis.call('ZADD', KEYS[i + 1], 0, ARGV[i + 1]) out[#out + 1] = 1 end
+        end
+        return out
+        """, KeysPerCall: 2, ValuesPerCall: 2);
 
     public const string StateDelete = "redis.call('DEL', KEYS[1]) redis.call('ZREM', KEYS[2], ARGV[1]) return 1";
 
-    // INCRBY fails on text or overflow before ZADD runs, so a refused increment writes nothing. Only a result equal to
-    // delta can mean a new key (every existing key is indexed already), so the index is touched only then.
-    public const string StateIncrement = "local v = redis.call('INCRBY', KEYS[1], ARGV[1]) if v == tonumber(ARGV[1]) then redis.call('ZADD', KEYS[2], 0, ARGV[2]) end return v";
+    // Combined: each call brings (value, index) and (delta, key). INCRBY fails on text or overflow before ZADD runs, so
+    // a refused increment writes nothing and fails its call alone. Only a result equal to delta can mean a new key
+    // (every existing key is indexed already), so the index is touched only then. Lua numbers are doubles: beyond
+    // 2^53 the comparison may say yes for an old key (a harmless second ZADD), and the answer is read back exactly.
+    public static readonly CombinedScript StateIncrement = new("""
+        local out = {}
+        for i = 1, #KEYS, 2 do
+          local v = redis.pcall('INCRBY', KEYS[i], ARGV[i])
+          if type(v) ~= 'number' then
+            v = { v.err }
+          else
+            if v == tonumber(ARGV[i]) then redis.call('ZADD', KEYS[i + 1], 0, ARGV[i + 1]) end
+            if v >= 9007199254740992 or v <= -9007199254740992 then v = redis.call('GET', KEYS[i]) end
+          end
+          out[#out + 1] = v
+        end
+        return out
+        """, KeysPerCall: 2, ValuesPerCall: 2);
 }

@@ -5,6 +5,7 @@ namespace Hornbeam.State;
 /// <summary>
 /// Shared state, the seed's <c>state_*</c> functions: JSON values and atomic 64-bit counters under string keys, in Redis.
 /// A counter is an ordinary value: <see cref="IncrementAsync"/> on a key set to <c>41</c> answers 42.
+/// Calls in flight at the same moment go to Redis together; calls not awaited one after another may run in either order.
 /// </summary>
 public interface IStateStore
 {

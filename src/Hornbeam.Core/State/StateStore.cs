@@ -96,7 +96,7 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
 
         var redisKeys = Array.ConvertAll(distinct, keys.StateValue);
         var values = new RedisValue[distinct.Length];
-        if (!IsCluster())
+        if (!batcher.IsCluster())
         {
             values = await batcher.StringGetAsync(redisKeys);
         }
@@ -147,16 +147,6 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         var more = all.Count > take;
         var chosen = more ? all.GetRange(0, take) : all;
         return new StateKeysPage(chosen.ConvertAll(Encoding.UTF8.GetString), more ? EncodeCursor(chosen[^1]) : null);
-    }
-
-    private bool? _isCluster;
-
-    // Asked once the first server has answered: a deployment does not turn into a cluster while running.
-    private bool IsCluster()
-    {
-        if (_isCluster is { } known) return known;
-        if (redis.GetServers() is not [var first, ..] || !first.IsConnected) return false;
-        return (_isCluster = first.ServerType == ServerType.Cluster).Value;
     }
 
     internal void ValidateKey(string key)

@@ -57,6 +57,26 @@ public sealed class StateStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CountersBeyondTwoToThe53AnswerTheirExactValue()
+    {
+        // Lua numbers are doubles; the answer must still be the stored 64-bit value, to the last digit.
+        Assert.Equal(9007199254740993, await _state.IncrementAsync("big", 9007199254740993));
+        Assert.Equal(9007199254740995, await _state.IncrementAsync("big", 2));
+        Assert.Equal(long.MaxValue, await _state.IncrementAsync("big", long.MaxValue - 9007199254740995));
+        Assert.Equal(-9007199254740993, await _state.DecrementAsync("small", 9007199254740993));
+    }
+
+    [Fact]
+    public async Task KeysMadeByConcurrentIncrementsAndSetsAreAllListed()
+    {
+        // Concurrent writes share one script call in Redis; each new key must still get its index entry.
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(i => i % 2 == 0 ? _state.IncrementAsync($"made:{i:d3}") : _state.SetAsync($"made:{i:d3}", i)));
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => $"made:{i:d3}"), (await _state.KeysAsync("made:", limit: 200)).Keys);
+        Assert.Equal(7L, await _state.GetAsync<long>("made:007"));
+        Assert.Equal(1L, await _state.GetAsync<long>("made:008"));
+    }
+
+    [Fact]
     public async Task IncrementOfTextThrowsConflictAndKeepsTheValue()
     {
         await _state.SetAsync("name", "Alice");
