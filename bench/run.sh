@@ -9,6 +9,7 @@
 # BENCH_DOC (docs/benchmarks.md), BENCH_DATE (today), BENCH_TIMEOUT (whole run, 1800 s), BENCH_BUILD_TRIES (3),
 # BENCH_SCENARIOS (which scenarios, by name, e.g. "rpc hooks"; default all: incr get put multi redis_floor list rpc
 # hooks pubsub nginx cluster), BENCH_SSE_SUBSCRIBERS (1000), BENCH_SSE_MESSAGES (200), BENCH_SSE_RATE (20 per second),
+# BENCH_SSE_WARMUP (400 uncounted messages first: 20 s at the default rate, long enough for the nodes' JIT to settle),
 # BENCH_FRESH_WARMUP (10s: a first warm-up per contender in scenarios that start their own nodes).
 #
 # To add a row: write a scenario_xxx function that prepares its data and calls `compare`, and add xxx to ALL_SCENARIOS.
@@ -25,7 +26,7 @@ OUT=$BENCH/out
 
 # The command as a reader would retype it: only the settings given explicitly.
 COMMAND="bash bench/run.sh"
-for v in BENCH_SCENARIOS BENCH_FRESH_WARMUP BENCH_SSE_SUBSCRIBERS BENCH_SSE_MESSAGES BENCH_SSE_RATE BENCH_DURATION BENCH_CONNECTIONS BENCH_THREADS BENCH_ROUNDS BENCH_WARMUP BENCH_START_WARMUP BENCH_KEYS BENCH_LIST_CONNECTIONS BENCH_REDIS_REQUESTS; do
+for v in BENCH_SCENARIOS BENCH_FRESH_WARMUP BENCH_SSE_SUBSCRIBERS BENCH_SSE_MESSAGES BENCH_SSE_RATE BENCH_SSE_WARMUP BENCH_DURATION BENCH_CONNECTIONS BENCH_THREADS BENCH_ROUNDS BENCH_WARMUP BENCH_START_WARMUP BENCH_KEYS BENCH_LIST_CONNECTIONS BENCH_REDIS_REQUESTS; do
   if [[ -n "${!v:-}" ]]; then
     if [[ ${!v} == *' '* ]]; then COMMAND="$v=\"${!v}\" $COMMAND"; else COMMAND="$v=${!v} $COMMAND"; fi
   fi
@@ -47,6 +48,7 @@ BUILD_TRIES=${BENCH_BUILD_TRIES:-3}
 SSE_SUBSCRIBERS=${BENCH_SSE_SUBSCRIBERS:-1000}
 SSE_MESSAGES=${BENCH_SSE_MESSAGES:-200}
 SSE_RATE=${BENCH_SSE_RATE:-20}
+SSE_WARMUP=${BENCH_SSE_WARMUP:-400}
 FRESH_WARMUP=${BENCH_FRESH_WARMUP:-10s}
 FRESH=
 
@@ -506,7 +508,7 @@ scenario_pubsub() {
   local cpu_pids
   cpu_pids=$(IFS=,; echo "${PIDS[*]: -3}")
   dotnet "$OUT/sse-latency/SseLatency.dll" --nodes "$nodes" --topic bench:sse --subscribers "$SSE_SUBSCRIBERS" \
-    --messages "$SSE_MESSAGES" --rate "$SSE_RATE" --warmup "$SSE_MESSAGES" --rss-pid "$rss_pid" --cpu-pids "$cpu_pids" \
+    --messages "$SSE_MESSAGES" --rate "$SSE_RATE" --warmup "$SSE_WARMUP" --rss-pid "$rss_pid" --cpu-pids "$cpu_pids" \
     --out "$RESULTS/sse.json" >"$RESULTS/sse.log" 2>&1 || die "bench/SseLatency failed: $(tail -n 5 "$RESULTS/sse.log")"
   log "pubsub: $(cat "$RESULTS/sse.json")"
   note "Pub/sub row: three extra nodes p1-p3 on the run's Redis, access control off; bench/SseLatency (C#, one HTTP/1.1 connection and async read loop per stream, so one slow stream does not hold up the others' timestamps; it shares the 2 cores with the nodes and Redis) holds the streams round-robin over the nodes and publishes round-robin too; memory is VmRSS of p1, CPU is the three nodes' utime+stime while the counted and warm-up messages flow."
@@ -667,7 +669,7 @@ write_meta() {
   cat >"$RESULTS/meta.env" <<EOF
 date=$RUN_DATE
 command=$COMMAND
-settings=scenarios ${SCENARIOS[*]}; wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS alternating rounds after a $WARMUP warm-up each (and $START_WARMUP per route once after start-up); listing at -c$LIST_CONNECTIONS; redis-benchmark -c$CONNECTIONS -n$REDIS_REQUESTS; $KEYS filler keys; nodes started by a scenario first get $FRESH_WARMUP per contender; SSE $SSE_SUBSCRIBERS subscribers, $SSE_MESSAGES messages at $SSE_RATE/s after as many uncounted ones
+settings=scenarios ${SCENARIOS[*]}; wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS alternating rounds after a $WARMUP warm-up each (and $START_WARMUP per route once after start-up); listing at -c$LIST_CONNECTIONS; redis-benchmark -c$CONNECTIONS -n$REDIS_REQUESTS; $KEYS filler keys; nodes started by a scenario first get $FRESH_WARMUP per contender; SSE $SSE_SUBSCRIBERS subscribers, $SSE_MESSAGES messages at $SSE_RATE/s after $SSE_WARMUP uncounted ones
 machine=$(nproc) cores ($cpu), $(awk -v k="$mem_kib" 'BEGIN {printf "%.1f GiB", k / 1048576}') memory, Linux $(uname -r); load average at start $(cut -d' ' -f1-3 /proc/loadavg)
 software=.NET $(dotnet --list-runtimes | awk '/AspNetCore/ {v=$2} END {print v}') (ASP.NET Core, Server GC), redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2), webdis $(dpkg-query -W -f='${Version}' webdis 2>/dev/null || echo '?'), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)
 source=$source

@@ -100,7 +100,8 @@ public sealed class LocalRedisProcess : IDisposable
                 "The tests need a real Redis: set HORNBEAM_TEST_REDIS=host:port, or make a Docker engine reachable, " +
                 "or install redis-server on PATH (Debian: apt-get install -y redis-server).", e);
         }
-        _process!.OutputDataReceived += (_, _) => { };
+        StartWatchdog(_process!.Id);
+        _process.OutputDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
 
@@ -118,6 +119,18 @@ public sealed class LocalRedisProcess : IDisposable
                 await Task.Delay(50);
             }
         }
+    }
+
+    /// <summary>
+    /// Kills the server within a second of this test host's death, however it dies: ProcessExit does not run when the
+    /// host is killed, and a redis-server left behind holds its port and memory. The watchdog ends with the server.
+    /// </summary>
+    private static void StartWatchdog(int serverPid)
+    {
+        var script = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do " +
+                     $"grep -q redis-server /proc/{serverPid}/cmdline 2>/dev/null || exit 0; sleep 1; done; " +
+                     $"grep -q redis-server /proc/{serverPid}/cmdline 2>/dev/null && kill -9 {serverPid}";
+        using var watchdog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script]) { UseShellExecute = false });
     }
 
     /// <summary>Stops the server the way an operator does (SIGTERM): a Redis 7 master first lets its replicas catch up.</summary>
