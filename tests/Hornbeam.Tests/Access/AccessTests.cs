@@ -10,7 +10,7 @@ public sealed class AccessTests : IAsyncLifetime
 {
     private HornbeamApiFactory _api = null!;
 
-    public async Task InitializeAsync() => _api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>
+    private static readonly Dictionary<string, string?> Keys = new()
     {
         ["Hornbeam:Auth:Enabled"] = "true",
         ["Hornbeam:Auth:Keys:0:Name"] = "reader",
@@ -24,7 +24,9 @@ public sealed class AccessTests : IAsyncLifetime
         ["Hornbeam:Auth:Keys:2:Key"] = "slow-secret",
         ["Hornbeam:Auth:Keys:2:Scopes:0"] = "state:read",
         ["Hornbeam:Auth:Keys:2:PermitsPerSecond"] = "2",
-    });
+    };
+
+    public async Task InitializeAsync() => _api = await HornbeamApiFactory.StartAsync(settings: Keys);
 
     public async Task DisposeAsync() => await _api.DisposeAsync();
 
@@ -42,6 +44,37 @@ public sealed class AccessTests : IAsyncLifetime
         var response = await Client().GetAsync("/state/x");
         await response.AssertProblemAsync(401, ProblemTypes.Unauthorized);
         Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+    }
+
+    [Fact]
+    public async Task EveryRequestOnAKeepAliveConnectionIsCheckedAgainstTheKeyItSends()
+    {
+        // Over real Kestrel: a connection remembers the key it last proved, so a changed key must still get the full check.
+        await using var api = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), TestPrefix.New(), Keys);
+        api.UseKestrel(0);
+        api.StartServer();
+        using var client = api.CreateClient();
+        async Task<HttpStatusCode> Increment(string key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/state/incr/visits") { Headers = { { "X-Api-Key", key } } };
+            using var response = await client.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await Increment("write-secret"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await Increment("write-secreT"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await Increment("write-secret2"));
+        Assert.Equal(HttpStatusCode.Forbidden, await Increment("read-secret"));
+        Assert.Equal(HttpStatusCode.Forbidden, await Increment("read-secret"));
+        Assert.Equal(HttpStatusCode.OK, await Increment("write-secret"));
+        Assert.Equal("""{"key":"visits","value":2}""", await GetAsWriter(client));
+    }
+
+    private static async Task<string> GetAsWriter(HttpClient client)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/state/visits") { Headers = { { "X-Api-Key", "write-secret" } } };
+        using var response = await client.SendAsync(request);
+        return await response.Content.ReadAsStringAsync();
     }
 
     [Fact]
