@@ -160,7 +160,9 @@ public sealed class PubSubApiTests
         Assert.Equal(1500, stream.Subscribed.Retry);
         Assert.True(stream.Response.Headers.CacheControl is { NoCache: true, NoStore: true }, "proxies must not cache the stream");
         // Nothing is published, so the read times out; meanwhile the 50 ms heartbeat has written comments (3 s leaves room for a loaded machine).
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stream.NextOrEndAsync(TimeSpan.FromSeconds(3)));
+        // The test server reports a cancelled read as OperationCanceledException or as an IOException around one, by race.
+        var timedOut = await Record.ExceptionAsync(() => stream.NextOrEndAsync(TimeSpan.FromSeconds(3)));
+        Assert.True(timedOut is OperationCanceledException || timedOut?.InnerException is OperationCanceledException, $"the read should time out, not end with {timedOut}");
         Assert.Contains(": ping", stream.Comments);
     }
 
