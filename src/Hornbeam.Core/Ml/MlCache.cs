@@ -71,17 +71,25 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, MlWa
         };
     }
 
+    // Pub/sub delivers at most once: a wake-up lost (a subscription not yet live on a new replica, a reconnect) must cost
+    // a waiter a short re-check, not the whole lock timeout. Re-checks start at 50 ms and back off to 1 s.
+    private static readonly TimeSpan FirstRecheck = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan LongestRecheck = TimeSpan.FromSeconds(1);
+
     private async Task<Attempt> WaitForOtherAsync(EntryKeys key, string claim, CancellationToken ct)
     {
         var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * _options.LockTimeoutMs / 1000;
         using var wake = await wakeups.ListenAsync(key.Done);
+        var recheck = FirstRecheck;
         while (true)
         {
             // Looked up again once subscribed: a result stored before the subscription existed would wake no one.
             var attempt = await LookupOrClaimAsync(key, claim, ct);
             if (attempt.Claimed || attempt.Hit is not null) return attempt;
             var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-            if (remaining <= TimeSpan.Zero || !await wake.WaitAsync(remaining, ct)) return attempt;
+            if (remaining <= TimeSpan.Zero) return attempt;
+            if (!await wake.WaitAsync(remaining < recheck ? remaining : recheck, ct))
+                recheck = recheck * 2 < LongestRecheck ? recheck * 2 : LongestRecheck;
         }
     }
 

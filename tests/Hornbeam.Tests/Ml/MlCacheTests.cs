@@ -3,8 +3,10 @@ using System.Text;
 using System.Text.Json;
 using Hornbeam.Api.Problems;
 using Hornbeam.Ml;
+using Hornbeam.Redis;
 using Hornbeam.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
 
 namespace Hornbeam.Tests.Ml;
 
@@ -232,6 +234,33 @@ public sealed class MlCacheTests
         Assert.Single(results, r => !r.Cached);
         Assert.Single(results.Select(r => Encoding.UTF8.GetString(r.Json.Span)).Distinct());
         Assert.Equal(new MlCacheStats(49, 1), (await replicas[1].StatsAsync("ml")).Total);
+    }
+
+    [Fact]
+    public async Task AWaiterWhoseWakeUpIsLostStillFindsTheResultLongBeforeTheLockTimeout()
+    {
+        // Pub/sub delivers at most once (a subscription not yet live, a reconnect): here the result is stored with no
+        // wake-up at all, while another caller's claim would hold the waiter for a minute.
+        var prefix = TestPrefix.New();
+        await using var host = await CoreHost.StartAsync(prefix, b => b.Services.Configure<MlCacheOptions>(o => o.LockTimeoutMs = 60_000));
+        var keys = host.Get<RedisKeys>();
+        var redis = host.Get<IConnectionMultiplexer>();
+        await redis.GetDatabase().StringSetAsync(keys.MlLock("ml", "lost"), "another-caller", TimeSpan.FromMinutes(1));
+        var model = new CountingModel();
+
+        var waiting = host.Get<IMlCache>().CachedInferenceAsync(model.Encode, J("1"), cacheKey: "lost");
+        await Poll.UntilAsync(async () =>
+        {
+            long subscribed = 0;
+            foreach (var server in redis.GetServers()) subscribed += await server.SubscriptionSubscriberCountAsync(keys.MlDone("ml", "lost"));
+            return subscribed > 0;
+        }, TimeSpan.FromSeconds(10), "the waiter is subscribed for its wake-up");
+        await redis.GetDatabase().StringSetAsync(keys.MlEntry("ml", "lost"), "42");
+
+        var result = await waiting.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(result.Cached);
+        Assert.Equal("42", Encoding.UTF8.GetString(result.Json.Span));
+        Assert.Equal(0, model.Runs);
     }
 
     [Fact]
