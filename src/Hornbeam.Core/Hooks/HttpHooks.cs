@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Hornbeam.Redis;
+using Hornbeam.Webhooks;
 using StackExchange.Redis;
 
 namespace Hornbeam.Hooks;
@@ -87,8 +88,15 @@ internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore s
     {
         using var response = await SendAsync(hook, action, args, HttpCompletionOption.ResponseHeadersRead, ct);
         var mediaType = response.Content.Headers.ContentType?.MediaType;
-        await using var body = await response.Content.ReadAsStreamAsync(ct);
-        if (mediaType == "text/event-stream")
+        var boundary = mediaType switch
+        {
+            "text/event-stream" => ChunkBoundary.BlankLine,
+            "application/x-ndjson" or "application/jsonl" or "application/jsonlines" => ChunkBoundary.Line,
+            _ => ChunkBoundary.None,
+        };
+        // A stream may be long; each event, line or single answer is held to Hornbeam:Webhooks:MaxResponseBytes.
+        await using var body = await webhooks.ReadStreamLimitedAsync(response.Content, boundary, ct);
+        if (boundary == ChunkBoundary.BlankLine)
         {
             await foreach (var item in SseParser.Create(body).EnumerateAsync(ct))
             {
@@ -98,7 +106,7 @@ internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore s
                 yield return ParseChunk(item.Data);
             }
         }
-        else if (mediaType is "application/x-ndjson" or "application/jsonl" or "application/jsonlines")
+        else if (boundary == ChunkBoundary.Line)
         {
             using var reader = new StreamReader(body, Encoding.UTF8);
             while (await reader.ReadLineAsync(ct) is { } line)
@@ -132,7 +140,7 @@ internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore s
         if (response.IsSuccessStatusCode) return response;
         using (response)
         {
-            var text = await response.Content.ReadAsByteArrayAsync(ct);
+            var text = await ReadHeadAsync(response.Content, ct);
             if (response.StatusCode == HttpStatusCode.NotFound)
                 throw new HornbeamException(HornbeamError.NotFound, $"HTTP hook '{hook.AppPath}' has no action '{action}' ({url} answered 404).");
             throw new HornbeamException(HornbeamError.BadGateway,
@@ -162,6 +170,15 @@ internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore s
     }
 
     // A ProblemDetails' detail, an {"error"|"message": ...} field, or the text itself, short.
+    // An error answer is only quoted, so only its start is read, however long the endpoint makes it.
+    private static async Task<byte[]> ReadHeadAsync(HttpContent content, CancellationToken ct)
+    {
+        await using var stream = await content.ReadAsStreamAsync(ct);
+        var head = new byte[16 * 1024];
+        var n = await stream.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, ct);
+        return head[..n];
+    }
+
     private static string ErrorText(string text)
     {
         try

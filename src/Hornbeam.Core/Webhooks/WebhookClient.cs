@@ -103,6 +103,10 @@ public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<Webho
         return buffer.ToArray();
     }
 
+    /// <summary>A streamed answer's body, each line, event or whole answer held to <c>Hornbeam:Webhooks:MaxResponseBytes</c> (502 past it).</summary>
+    internal async Task<Stream> ReadStreamLimitedAsync(HttpContent content, ChunkBoundary boundary, CancellationToken ct) =>
+        new ChunkLimitedStream(await content.ReadAsStreamAsync(ct), boundary, _options.MaxResponseBytes, TooLarge);
+
     private HornbeamException TooLarge() =>
         new(HornbeamError.BadGateway, $"the endpoint answered more than {_options.MaxResponseBytes} bytes (Hornbeam:Webhooks:MaxResponseBytes).");
 

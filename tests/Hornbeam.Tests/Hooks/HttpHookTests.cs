@@ -44,6 +44,23 @@ public sealed class HttpHookTests : IAsyncLifetime
                     response.ContentType = "application/x-ndjson";
                     await response.WriteAsync("1\n{\"two\":2}\n\"three\"\n");
                     break;
+                case "overlong":
+                    // A first line, then one line past the limit.
+                    response.ContentType = "application/x-ndjson";
+                    await response.WriteAsync("1\n\"" + new string('x', 64 * 1024) + "\"\n");
+                    break;
+                case "fat":
+                    // A first event, then one event of many short data lines, past the limit in all.
+                    response.ContentType = "text/event-stream";
+                    await response.WriteAsync("data: \"w0\"\n\n");
+                    for (var i = 0; i < 100; i++) await response.WriteAsync($"data: \"{new string('y', 90)}\"\n");
+                    await response.WriteAsync("\n");
+                    break;
+                case "many":
+                    // Far more than the limit in all, in small events (CR LF line ends).
+                    response.ContentType = "text/event-stream";
+                    for (var i = 0; i < 400; i++) await response.WriteAsync($"data: {{\"n\":{i},\"pad\":\"{new string('z', 40)}\"}}\r\n\r\n");
+                    break;
                 case "huge":
                     response.ContentType = "application/json";
                     await response.WriteAsync("\"" + new string('x', 64 * 1024) + "\"");
@@ -110,6 +127,27 @@ public sealed class HttpHookTests : IAsyncLifetime
         var problem = await (await client.PostAsync("/hooks/ml/huge", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
         Assert.Contains("MaxResponseBytes", problem.GetProperty("detail").GetString());
         Assert.Equal(13, (await (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [6, 7]}"""))).ReadJsonAsync()).GetProperty("result").GetProperty("sum").GetInt64());
+    }
+
+    [Fact]
+    public async Task AStreamMayRunPastTheResponseLimitButNoOneLineOrEventMay()
+    {
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed) { ["Hornbeam:Webhooks:MaxResponseBytes"] = "4096" });
+        var client = api.CreateClient();
+        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""));
+
+        var many = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/ml/many/stream", null));
+        Assert.Equal(400, many.Count(e => e.EventType == "chunk"));
+        Assert.Equal("done", many[^1].EventType);
+
+        foreach (var action in new[] { "overlong", "fat" })
+        {
+            var events = await HookStreamTests.ReadEventsAsync(await client.PostAsync($"/hooks/ml/{action}/stream", null));
+            Assert.Equal(["chunk", "error"], events.Select(e => e.EventType));
+            var error = JsonDocument.Parse(events[^1].Data).RootElement;
+            Assert.Equal(ProblemTypes.BadGateway, error.GetProperty("type").GetString());
+            Assert.Contains("MaxResponseBytes", error.GetProperty("detail").GetString());
+        }
     }
 
     [Fact]
