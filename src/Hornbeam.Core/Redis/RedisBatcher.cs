@@ -16,10 +16,11 @@ namespace Hornbeam.Redis;
 /// that Redis refuses fails alone, combined or not.
 /// </para>
 /// <para>
-/// Commands still go over the one shared multiplexer and keep its fail-fast and timeout behaviour. Any other command
-/// is sent after the combined commands queued before it, so a SET or DEL is never overtaken. Combined commands of
-/// different kinds (a GET and an increment) that were queued at the same moment may run in either order, as they
-/// would from two concurrent requests: await a call before issuing one that depends on it.
+/// Commands still go over the one shared multiplexer and keep its fail-fast and timeout behaviour. A command that is
+/// not combined (a DEL script, an MGET of many keys) is sent after the combined commands queued before it and before
+/// those queued after it, so it neither overtakes nor is overtaken. Combined commands of different kinds (a GET, an
+/// increment, a set) queued at the same moment may run in either order, as they would from concurrent requests:
+/// await a call before issuing one that depends on it.
 /// </para>
 /// </remarks>
 public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWorkItem
