@@ -74,7 +74,15 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                 taken++;
                 if (command.Combination is { } combination)
                 {
-                    Join(combination, command);
+                    // Nothing may escape the drain: it would stay taken and every later command would wait forever.
+                    try
+                    {
+                        Join(combination, command);
+                    }
+                    catch (Exception e)
+                    {
+                        command.Fail(e);
+                    }
                     continue;
                 }
                 IssueGroups(batch);
