@@ -35,11 +35,16 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
     /// </summary>
     private ResolvedKey? Resolve(HttpContext context, string presented)
     {
+        var most = Encoding.UTF8.GetMaxByteCount(presented.Length);
+        var buffer = most <= 512 ? stackalloc byte[512] : new byte[most];
+        var utf8 = buffer[..Encoding.UTF8.GetBytes(presented, buffer)];
+
         var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (items is not null && items.TryGetValue(typeof(VerifiedKey), out var memo) && memo is VerifiedKey verified && verified.Matches(presented))
+        if (items is not null && items.TryGetValue(typeof(VerifiedKey), out var memo) && memo is VerifiedKey verified
+            && CryptographicOperations.FixedTimeEquals(utf8, verified.Utf8))
             return verified.Key;
-        var key = keys.Find(presented);
-        if (key is not null && items is not null) items[typeof(VerifiedKey)] = new VerifiedKey(Encoding.UTF8.GetBytes(presented), key);
+        var key = keys.Find(utf8);
+        if (key is not null && items is not null) items[typeof(VerifiedKey)] = new VerifiedKey(utf8.ToArray(), key);
         return key;
     }
 
@@ -85,12 +90,11 @@ internal sealed class ApiKeyStore
     /// <summary>Whether any key has a rate of its own.</summary>
     public bool AnyKeyLimited => _keys.Any(k => k.Key.PermitsPerSecond > 0);
 
-    public ResolvedKey? Find(string presented)
+    /// <summary>The configured key whose UTF-8 bytes are <paramref name="presented"/>, or null.</summary>
+    public ResolvedKey? Find(ReadOnlySpan<byte> presented)
     {
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        var most = Encoding.UTF8.GetMaxByteCount(presented.Length);
-        var utf8 = most <= 512 ? stackalloc byte[512] : new byte[most];
-        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(presented, utf8)], digest);
+        SHA256.HashData(presented, digest);
         ResolvedKey? found = null;
         // Every key is compared, so the time taken says nothing about which key nearly matched.
         foreach (var (candidate, key) in _keys)
@@ -101,16 +105,8 @@ internal sealed class ApiKeyStore
     private static byte[] Digest(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 }
 
-/// <summary>A key one connection presented and that passed the full check.</summary>
-internal sealed record VerifiedKey(byte[] Utf8, ResolvedKey Key)
-{
-    public bool Matches(string presented)
-    {
-        var most = Encoding.UTF8.GetMaxByteCount(presented.Length);
-        var utf8 = most <= 512 ? stackalloc byte[512] : new byte[most];
-        return CryptographicOperations.FixedTimeEquals(utf8[..Encoding.UTF8.GetBytes(presented, utf8)], Utf8);
-    }
-}
+/// <summary>A key (its UTF-8 bytes) one connection presented and that passed the full check.</summary>
+internal sealed record VerifiedKey(byte[] Utf8, ResolvedKey Key);
 
 /// <summary>A configured key: its name (for rate-limit partitions and logs, never the secret), scopes and rate.</summary>
 internal sealed record ResolvedKey(string Name, string[] Scopes, int? PermitsPerSecond)

@@ -13,7 +13,7 @@ namespace Hornbeam.Hooks;
 public sealed record HttpHook(string AppPath, string Url);
 
 /// <summary>HTTP hooks live in one Redis hash, so every replica sees a registration at once.</summary>
-internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys, Hornbeam.Webhooks.WebhookClient webhooks)
+internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys, WebhookClient webhooks)
 {
     private IDatabase Db => redis.GetDatabase();
 
@@ -56,7 +56,7 @@ internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys
 }
 
 /// <summary>Calls HTTP hooks; a failing or slow endpoint becomes a 502 or 504 that says which hook and what happened.</summary>
-internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore store, Hornbeam.Webhooks.WebhookClient webhooks)
+internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore store, WebhookClient webhooks)
 {
     public const string ClientName = "Hornbeam.Hooks";
 
@@ -169,7 +169,6 @@ internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore s
         }
     }
 
-    // A ProblemDetails' detail, an {"error"|"message": ...} field, or the text itself, short.
     // An error answer is only quoted, so only its start is read, however long the endpoint makes it.
     private static async Task<byte[]> ReadHeadAsync(HttpContent content, CancellationToken ct)
     {
@@ -179,6 +178,7 @@ internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore s
         return head[..n];
     }
 
+    // A ProblemDetails' detail, an {"error"|"message": ...} field, or the text itself, short.
     private static string ErrorText(string text)
     {
         try

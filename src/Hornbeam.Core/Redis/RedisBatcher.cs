@@ -37,8 +37,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     /// <summary>GET, batched; GETs of one slot queued together go out as one MGET.</summary>
     public Task<RedisValue> StringGetAsync(RedisKey key) => Enqueue(new StringGet(key));
 
-    /// <summary>MGET, batched; on a cluster the keys must share a slot.</summary>
-    public Task<RedisValue[]> StringGetAsync(RedisKey[] keys) => Enqueue(new StringGetMany(keys));
+    /// <summary>MGET, batched. On a cluster, where one MGET must not span slots, each key joins the GETs of its slot.</summary>
+    public async Task<RedisValue[]> StringGetAsync(RedisKey[] keys) =>
+        IsCluster() ? await Task.WhenAll(Array.ConvertAll(keys, StringGetAsync)) : await Enqueue(new StringGetMany(keys));
 
     /// <summary>EVALSHA (EVAL the first time), batched.</summary>
     public Task<RedisResult> ScriptEvaluateAsync(string script, RedisKey[] keys, RedisValue[] values) =>
@@ -160,7 +161,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     /// Whether Redis is a cluster, asked of the first connected server and then remembered: a deployment does not turn
     /// into a cluster while running. While no server is connected every command fails anyway, so the answer is false.
     /// </summary>
-    internal bool IsCluster()
+    private bool IsCluster()
     {
         if (_isCluster is { } known) return known;
         foreach (var server in redis.GetServers())

@@ -94,22 +94,7 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         var result = new Dictionary<string, byte[]?>(distinct.Length, StringComparer.Ordinal);
         if (distinct.Length == 0) return result;
 
-        var redisKeys = Array.ConvertAll(distinct, keys.StateValue);
-        var values = new RedisValue[distinct.Length];
-        if (!batcher.IsCluster())
-        {
-            values = await batcher.StringGetAsync(redisKeys);
-        }
-        else
-        {
-            // MGET must not span slots on a cluster: one MGET per slot, all in flight at once.
-            var bySlot = Enumerable.Range(0, distinct.Length).GroupBy(i => redis.HashSlot(redisKeys[i])).Select(g => g.ToArray()).ToArray();
-            var fetches = bySlot.Select(indexes => batcher.StringGetAsync(Array.ConvertAll(indexes, i => redisKeys[i]))).ToArray();
-            await Task.WhenAll(fetches);
-            for (var s = 0; s < bySlot.Length; s++)
-            for (var j = 0; j < bySlot[s].Length; j++)
-                values[bySlot[s][j]] = fetches[s].Result[j];
-        }
+        var values = await batcher.StringGetAsync(Array.ConvertAll(distinct, keys.StateValue));
         for (var i = 0; i < distinct.Length; i++) result[distinct[i]] = (byte[]?)values[i];
         return result;
     }
