@@ -17,9 +17,10 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
     public Task InvokeAsync(HttpContext context)
     {
         var presented = Presented(context.Request);
-        // Resolved on every route, so the rate limiter counts a key's requests wherever they go.
+        // Resolved on every route, so the rate limiter counts a key's requests wherever they go. Only the limiter reads
+        // the key from the request's items, so without one the request gets no items dictionary.
         var key = presented is null ? null : Resolve(context, presented);
-        if (key is not null) context.Items[typeof(ResolvedKey)] = key;
+        if (key is not null && access.RateLimited) context.Items[typeof(ResolvedKey)] = key;
 
         if (!access.Enabled || context.GetEndpoint()?.Metadata.GetMetadata<ScopeMetadata>() is not { } required) return next(context);
         if (key is null) return UnauthorizedAsync(context, presented is null);

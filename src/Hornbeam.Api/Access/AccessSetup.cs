@@ -28,7 +28,8 @@ public static class AccessSetup
                 throw new InvalidOperationException($"Unknown scope '{unknown}' in Hornbeam:Auth:Keys; known scopes: {string.Join(", ", Scopes.All)}.");
         }
 
-        services.AddSingleton(new AccessState(enabled));
+        services.AddSingleton(sp => new AccessState(enabled,
+            RateLimited: sp.GetRequiredService<IOptions<RateLimitOptions>>().Value.PermitsPerSecond > 0 || sp.GetRequiredService<ApiKeyStore>().AnyKeyLimited));
         services.AddSingleton<ApiKeyStore>();
         services.AddRateLimiter(o =>
         {
@@ -70,8 +71,7 @@ public static class AccessSetup
             app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this service.");
         app.UseMiddleware<AccessMiddleware>();
         // With no rate configured anywhere the limiter would only hand out no-op leases; leave it out of the pipeline.
-        var limits = app.Services.GetRequiredService<IOptions<RateLimitOptions>>().Value;
-        if (limits.PermitsPerSecond > 0 || app.Services.GetRequiredService<ApiKeyStore>().AnyKeyLimited) app.UseRateLimiter();
+        if (app.Services.GetRequiredService<AccessState>().RateLimited) app.UseRateLimiter();
         return app;
     }
 
@@ -83,7 +83,8 @@ public static class AccessSetup
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
 }
 
-internal sealed record AccessState(bool Enabled);
+/// <summary>Whether keys are checked, and whether any rate limit is set (the limiter is in the pipeline).</summary>
+internal sealed record AccessState(bool Enabled, bool RateLimited);
 
 /// <summary>Per-key request rates, bound from <c>Hornbeam:RateLimit</c>.</summary>
 public sealed class RateLimitOptions

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Hornbeam.Api.Access;
+using Hornbeam.Api.Hosting;
 using Hornbeam.Api.Json;
 using Hornbeam.State;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -13,28 +14,38 @@ public static class StateApi
     public static RouteGroupBuilder MapState(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/state").WithTags("State");
+        // Singletons taken once from the app's services: a state call then opens no DI scope (see AppService).
+        var state = new AppService<IStateStore>(routes.ServiceProvider);
+        var options = new AppService<IOptions<HornbeamOptions>>(routes.ServiceProvider);
 
-        group.MapGet("/", Keys).WithName("StateKeys").RequireScope(Scopes.StateRead)
+        group.MapGet("/", (string? prefix, int? limit, string? cursor) => Keys(state.Value, prefix, limit, cursor))
+            .WithName("StateKeys").RequireScope(Scopes.StateRead)
             .WithSummary("state_keys: list keys, optionally by prefix, one page at a time")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/multi", GetMulti).WithName("StateGetMulti").RequireScope(Scopes.StateRead)
+        group.MapPost("/multi", (HttpRequest http) => GetMulti(http, state.Value, options.Value))
+            .WithName("StateGetMulti").RequireScope(Scopes.StateRead)
             .WithSummary("state_get_multi: get many keys at once; absent keys map to null")
             .Accepts<StateMultiRequest>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/incr/{**key}", Increment).WithName("StateIncr").RequireScope(Scopes.StateWrite)
+        group.MapPost("/incr/{**key}", (string key, long delta = 1) => Increment(key, state.Value, delta))
+            .WithName("StateIncr").RequireScope(Scopes.StateWrite)
             .WithSummary("state_incr: atomically add delta (default 1) to a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapPost("/decr/{**key}", Decrement).WithName("StateDecr").RequireScope(Scopes.StateWrite)
+        group.MapPost("/decr/{**key}", (string key, long delta = 1) => Decrement(key, state.Value, delta))
+            .WithName("StateDecr").RequireScope(Scopes.StateWrite)
             .WithSummary("state_decr: atomically subtract delta (default 1) from a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("/{**key}", Get).WithName("StateGet").RequireScope(Scopes.StateRead)
+        group.MapGet("/{**key}", (string key) => Get(key, state.Value))
+            .WithName("StateGet").RequireScope(Scopes.StateRead)
             .WithSummary("state_get: read a key's JSON value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{**key}", Set).WithName("StateSet").RequireScope(Scopes.StateWrite)
+        group.MapPut("/{**key}", (string key, HttpRequest request) => Set(key, request, state.Value, options.Value))
+            .WithName("StateSet").RequireScope(Scopes.StateWrite)
             .WithSummary("state_set: store any JSON value under a key")
             .Accepts<JsonElement>("application/json", "*/*")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
-        group.MapDelete("/{**key}", Delete).WithName("StateDelete").RequireScope(Scopes.StateWrite)
+        group.MapDelete("/{**key}", (string key) => Delete(key, state.Value))
+            .WithName("StateDelete").RequireScope(Scopes.StateWrite)
             .WithSummary("state_delete: remove a key; succeeds also when it is absent")
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
