@@ -13,7 +13,10 @@ namespace Hornbeam.Redis;
 /// <para>
 /// Within one drain, commands that can be combined are: GETs of one hash slot go out as one MGET, and calls of one
 /// <see cref="CombinedScript"/> in one hash slot as one script call, so Redis runs Lua once for all of them. A call
-/// that Redis refuses fails alone, combined or not.
+/// that Redis refuses fails alone, combined or not. Increments of one counter (a script that
+/// <see cref="CombinedScript.AddsDeltas"/>) are added up first: a hot counter hit by many requests at once costs Redis
+/// one increment per drain, and each caller still gets the value it would have seen had the increments run one after
+/// another.
 /// </para>
 /// <para>
 /// Commands still go over the one shared multiplexer and keep its fail-fast and timeout behaviour. A command that is
@@ -53,7 +56,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     {
         if (keys.Length != script.KeysPerCall || values.Length != script.ValuesPerCall)
             throw new ArgumentException($"This script takes {script.KeysPerCall} keys and {script.ValuesPerCall} values per call.");
-        return Enqueue(new CombinedScriptCall(script, keys, values));
+        return Enqueue(new CombinedScriptCall(this, script, keys, values));
     }
 
     private Task<T> Enqueue<T>(Command<T> command)
@@ -263,12 +266,16 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         public override void Issue(IBatch batch) => CompleteFrom(batch.ScriptEvaluateAsync(script, keys, values));
     }
 
-    private sealed class CombinedScriptCall(CombinedScript script, RedisKey[] keys, RedisValue[] values) : Command<RedisResult>
+    private sealed class CombinedScriptCall(RedisBatcher batcher, CombinedScript script, RedisKey[] keys, RedisValue[] values, bool mayAdd = true)
+        : Command<RedisResult>
     {
+        private readonly RedisBatcher _batcher = batcher;
+        private readonly CombinedScript _script = script;
         private readonly RedisKey[] _keys = keys;
         private readonly RedisValue[] _values = values;
+        private readonly bool _mayAdd = mayAdd && script.AddsDeltas;
 
-        public override object Combination => script;
+        public override object Combination => _script;
 
         public override RedisKey FirstKey => _keys[0];
 
@@ -276,26 +283,128 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
 
         public override void IssueCombined(IBatch batch, List<Command> members)
         {
-            var allKeys = new RedisKey[members.Count * script.KeysPerCall];
-            var allValues = new RedisValue[members.Count * script.ValuesPerCall];
-            for (var i = 0; i < members.Count; i++)
+            var sends = Sends(members);
+            var allKeys = new RedisKey[sends.Count * _script.KeysPerCall];
+            var allValues = new RedisValue[sends.Count * _script.ValuesPerCall];
+            for (var i = 0; i < sends.Count; i++)
             {
-                var call = (CombinedScriptCall)members[i];
-                call._keys.CopyTo(allKeys, i * script.KeysPerCall);
-                call._values.CopyTo(allValues, i * script.ValuesPerCall);
+                var first = sends[i].Calls[0];
+                first._keys.CopyTo(allKeys, i * _script.KeysPerCall);
+                first._values.CopyTo(allValues, i * _script.ValuesPerCall);
+                if (sends[i].Deltas is not null) allValues[i * _script.ValuesPerCall] = sends[i].Sum;
             }
-            CompleteAllFrom(batch.ScriptEvaluateAsync(script.Lua, allKeys, allValues), members, static (answer, all) =>
+            CompleteAllFrom(batch.ScriptEvaluateAsync(_script.Lua, allKeys, allValues), members, (answer, _) =>
             {
                 var elements = (RedisResult[])answer!;
-                if (elements.Length != all.Count)
-                    throw new RedisException($"The combined script answered {elements.Length} results for {all.Count} calls.");
-                for (var i = 0; i < elements.Length; i++)
-                {
-                    var call = (CombinedScriptCall)all[i];
-                    if (elements[i].Resp2Type == ResultType.Array) call.Fail(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, elements[i][0].ToString()!));
-                    else call.Complete(elements[i]);
-                }
+                if (elements.Length != sends.Count)
+                    throw new RedisException($"The combined script answered {elements.Length} results for {sends.Count} calls.");
+                for (var i = 0; i < elements.Length; i++) sends[i].Complete(elements[i]);
             });
+        }
+
+        /// <summary>
+        /// One send per call; but for a script that adds deltas, calls of one counter (the same keys and other values)
+        /// whose deltas have one sign share a send of their sum. Deltas of mixed signs are not added up, so no caller
+        /// is answered a value the counter would not pass through when the calls run one after another.
+        /// </summary>
+        private static List<Send> Sends(List<Command> members)
+        {
+            var sends = new List<Send>(members.Count);
+            Dictionary<RedisKey, Send>? open = null;
+            foreach (CombinedScriptCall call in members)
+            {
+                if (call._mayAdd && members.Count > 1)
+                {
+                    open ??= new Dictionary<RedisKey, Send>(members.Count);
+                    if (open.TryGetValue(call._keys[0], out var same) && same.TryAdd(call)) continue;
+                    open[call._keys[0]] = AddTo(sends, new Send(call));
+                }
+                else AddTo(sends, new Send(call));
+            }
+            return sends;
+        }
+
+        private static Send AddTo(List<Send> sends, Send send)
+        {
+            sends.Add(send);
+            return send;
+        }
+
+        private long Delta => (long)_values[0];
+
+        private bool SameCounterAs(CombinedScriptCall other)
+        {
+            for (var k = 0; k < _keys.Length; k++) if (_keys[k] != other._keys[k]) return false;
+            for (var v = 1; v < _values.Length; v++) if (_values[v] != other._values[v]) return false;
+            return true;
+        }
+
+        private void CompleteWith(RedisResult element)
+        {
+            if (element.Resp2Type == ResultType.Array) Fail(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, element[0].ToString()!));
+            else Complete(element);
+        }
+
+        /// <summary>One call of the script as sent: one caller's, or several callers' deltas added up.</summary>
+        private sealed class Send(CombinedScriptCall first)
+        {
+            public List<CombinedScriptCall> Calls { get; } = [first];
+
+            /// <summary>Each caller's delta, once a second caller has joined; null while the send is one caller's.</summary>
+            public List<long>? Deltas { get; private set; }
+
+            public long Sum { get; private set; }
+
+            public bool TryAdd(CombinedScriptCall call)
+            {
+                var first = Calls[0];
+                if (!first.SameCounterAs(call)) return false;
+                var sum = Deltas is null ? first.Delta : Sum;
+                var delta = call.Delta;
+                if ((sum < 0 && delta > 0) || (sum > 0 && delta < 0)) return false;
+                long added;
+                try
+                {
+                    added = checked(sum + delta);
+                }
+                catch (OverflowException)
+                {
+                    return false;
+                }
+                Deltas ??= [first.Delta];
+                Deltas.Add(delta);
+                Sum = added;
+                Calls.Add(call);
+                return true;
+            }
+
+            public void Complete(RedisResult element)
+            {
+                if (Deltas is null)
+                {
+                    Calls[0].CompleteWith(element);
+                    return;
+                }
+                if (element.Resp2Type == ResultType.Array)
+                {
+                    // The sum overflows, yet the first callers alone might not: each goes again on its own, so exactly
+                    // those whose delta still fits succeed. Any other refusal (not an integer) is every caller's.
+                    if (element[0].ToString()!.Contains("overflow", StringComparison.OrdinalIgnoreCase))
+                        foreach (var call in Calls)
+                            call.CompleteFrom(call._batcher.Enqueue(new CombinedScriptCall(call._batcher, call._script, call._keys, call._values, mayAdd: false)));
+                    else
+                        foreach (var call in Calls) call.CompleteWith(element);
+                    return;
+                }
+                // As if the calls ran one after another in queue order: the last caller is answered the sum's result,
+                // each earlier one that value less the deltas after its own.
+                var value = (long)element;
+                for (var i = Calls.Count - 1; i >= 0; i--)
+                {
+                    Calls[i].Complete(RedisResult.Create(value));
+                    value -= Deltas[i];
+                }
+            }
         }
     }
 }
@@ -310,4 +419,13 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
 /// <param name="Lua">The script text.</param>
 /// <param name="KeysPerCall">Keys each call brings; all of one call's keys share a hash slot.</param>
 /// <param name="ValuesPerCall">Values each call brings.</param>
-public sealed record CombinedScript(string Lua, int KeysPerCall, int ValuesPerCall);
+public sealed record CombinedScript(string Lua, int KeysPerCall, int ValuesPerCall)
+{
+    /// <summary>
+    /// The script adds each call's first value, a 64-bit integer delta, to a counter named by the call's keys and
+    /// answers the counter's new value (or refuses the call, e.g. on overflow). Calls of one counter queued together
+    /// may then go as one call of their deltas' sum: each caller is answered the value it would have seen had the calls
+    /// run one after another in queue order, and a refused sum falls back to one call per caller.
+    /// </summary>
+    public bool AddsDeltas { get; init; }
+}

@@ -20,6 +20,7 @@ internal static partial class RedisScripts
     // a refused increment writes nothing and fails its call alone. Only a result equal to delta can mean a new key
     // (every existing key is indexed already), so the index is touched only then. Lua numbers are doubles: beyond
     // 2^53 the comparison may say yes for an old key (a harmless second ZADD), and the answer is read back exactly.
+    // AddsDeltas: increments of one counter queued together arrive as one call of their sum (see RedisBatcher).
     public static readonly CombinedScript StateIncrement = new("""
         local out = {}
         for i = 1, #KEYS, 2 do
@@ -33,5 +34,5 @@ internal static partial class RedisScripts
           out[#out + 1] = v
         end
         return out
-        """, KeysPerCall: 2, ValuesPerCall: 2);
+        """, KeysPerCall: 2, ValuesPerCall: 2) { AddsDeltas = true };
 }

@@ -67,6 +67,47 @@ public sealed class StateStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConcurrentIncrementsOfOneCounterAnswerAsIfTheyRanOneAfterAnother()
+    {
+        // Increments of one counter queued together reach Redis as one call of their sum; every caller must still get
+        // its own value of one serial history: sorted by answer, each answer less its delta is the one before it.
+        var deltas = Enumerable.Range(1, 300).Select(i => (long)(i % 7 + 1)).ToArray();
+        var answers = await Task.WhenAll(deltas.Select(d => _state.IncrementAsync("hot", d)));
+        var history = answers.Zip(deltas).OrderBy(a => a.First).ToArray();
+        var before = 0L;
+        foreach (var (answer, delta) in history)
+        {
+            Assert.Equal(before, answer - delta);
+            before = answer;
+        }
+        Assert.Equal(deltas.Sum(), await _state.GetAsync<long>("hot"));
+        Assert.Equal(["hot"], (await _state.KeysAsync("hot")).Keys);
+
+        // Decrements and increments at once: not added up across signs, and the total is exact.
+        await Task.WhenAll(Enumerable.Range(0, 300).Select(i => i % 3 == 0 ? _state.DecrementAsync("hot", 2) : _state.IncrementAsync("hot")));
+        Assert.Equal(deltas.Sum() + 200 - 200, await _state.GetAsync<long>("hot"));
+    }
+
+    [Fact]
+    public async Task ConcurrentIncrementsPastTheLimitFailExactlyWhereOneByOneTheyWould()
+    {
+        // Added up, eight increments of 1 overflow; one after another, three fit and five do not.
+        await _state.IncrementAsync("near-max", long.MaxValue - 3);
+        var calls = Enumerable.Range(0, 8).Select(_ => _state.IncrementAsync("near-max")).ToArray();
+        await Task.WhenAll(calls).ContinueWith(_ => { });
+        Assert.Equal([long.MaxValue - 2, long.MaxValue - 1, long.MaxValue], calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result).Order());
+        Assert.All(calls.Where(c => c.IsFaulted), c => Assert.Equal(HornbeamError.Conflict, Assert.IsType<HornbeamException>(c.Exception!.InnerException).Error));
+        Assert.Equal(long.MaxValue, await _state.GetAsync<long>("near-max"));
+
+        // Text is refused to every caller alike, and stays as it was.
+        await _state.SetAsync("text", "Alice");
+        var refused = Enumerable.Range(0, 8).Select(_ => _state.IncrementAsync("text")).ToArray();
+        await Task.WhenAll(refused).ContinueWith(_ => { });
+        Assert.All(refused, c => Assert.Equal(HornbeamError.Conflict, Assert.IsType<HornbeamException>(c.Exception!.InnerException).Error));
+        Assert.Equal("Alice", await _state.GetAsync<string>("text"));
+    }
+
+    [Fact]
     public async Task KeysMadeByConcurrentIncrementsAndSetsAreAllListed()
     {
         // Concurrent writes share one script call in Redis; each new key must still get its index entry.
