@@ -24,7 +24,11 @@ public interface IStateStore
     /// <summary>state_delete; deleting an absent key is not an error.</summary>
     Task DeleteAsync(string key);
 
-    /// <summary>state_incr: adds <paramref name="delta"/> atomically, starting from 0, and answers the new value.</summary>
+    /// <summary>
+    /// state_incr: adds <paramref name="delta"/> atomically, starting from 0, and answers the new value. Concurrent
+    /// increments of one key may reach Redis as one increment of their sum; each still answers its own value of one
+    /// serial history.
+    /// </summary>
     Task<long> IncrementAsync(string key, long delta = 1);
 
     /// <summary>state_decr: subtracts <paramref name="delta"/> atomically (no floor) and answers the new value.</summary>
