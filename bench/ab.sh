@@ -4,15 +4,17 @@
 # prints requests/s per round and the node's CPU time per request (user and system, from /proc). Everything runs on
 # loopback and stops when the script does. For hot-path work: `bash bench/ab.sh main HEAD incr`.
 #
-#   bash bench/ab.sh REV_A REV_B [incr|get] [ROUNDS (3)] [SECONDS per round (6)]
+#   bash bench/ab.sh REV_A REV_B [incr|incr-keys|get] [ROUNDS (3)] [SECONDS per round (6)]
+#
+# incr and get hit one key; incr-keys spreads increments over 10,000 counters at random.
 #
 # AB_ENV_A / AB_ENV_B add environment variables to one side's node (e.g. AB_ENV_B="DOTNET_TieredPGO=0"), so a runtime
 # setting can be compared on one revision: `AB_ENV_B=... bash bench/ab.sh HEAD HEAD incr`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-REV_A=${1:?usage: bench/ab.sh REV_A REV_B [incr|get] [ROUNDS] [SECONDS]}
-REV_B=${2:?usage: bench/ab.sh REV_A REV_B [incr|get] [ROUNDS] [SECONDS]}
+REV_A=${1:?usage: bench/ab.sh REV_A REV_B [incr|incr-keys|get] [ROUNDS] [SECONDS]}
+REV_B=${2:?usage: bench/ab.sh REV_A REV_B [incr|incr-keys|get] [ROUNDS] [SECONDS]}
 ROUTE=${3:-incr}
 ROUNDS=${4:-3}
 SECS=${5:-6}
@@ -67,8 +69,14 @@ for side in a b; do
   curl -fsS --max-time 5 -X POST -H "X-Api-Key: $KEY" "${URL[$side]}/state/incr/ab:ctr" >/dev/null
 done
 
-if [[ $ROUTE == get ]]; then METHOD=GET; PATH_=/state/ab:ctr; else METHOD=POST; PATH_=/state/incr/ab:ctr; fi
+case $ROUTE in
+  get) METHOD=GET; PATH_=/state/ab:ctr ;;
+  incr) METHOD=POST; PATH_=/state/incr/ab:ctr ;;
+  incr-keys) METHOD=POST; PATH_=/state/incr/ab:k ;;  # each request increments one of 10,000 counters, at random
+  *) echo "unknown route $ROUTE (incr, incr-keys or get)" >&2; exit 2 ;;
+esac
 printf 'wrk.method = "%s"\nwrk.headers["X-Api-Key"] = "%s"\n' "$METHOD" "$KEY" >"$TMP/req.lua"
+[[ $ROUTE == incr-keys ]] && printf 'request = function() return wrk.format(nil, wrk.path .. math.random(1, 10000)) end\n' >>"$TMP/req.lua"
 run() { wrk -t2 -c32 -d"$2" -s "$TMP/req.lua" "${URL[$1]}$PATH_" | awk '/Requests\/sec/{printf "%d", $2}'; }
 cpu() { awk '{print $14 + 0, $15 + 0}' "/proc/${NODE[$1]}/stat"; }
 
