@@ -283,7 +283,28 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
 
         public override void IssueCombined(IBatch batch, List<Command> members)
         {
-            var sends = Sends(members);
+            if (_script.AddsDeltas && SharesACounter(members))
+            {
+                IssueSends(batch, members, Sends(members));
+                return;
+            }
+            var allKeys = new RedisKey[members.Count * _script.KeysPerCall];
+            var allValues = new RedisValue[members.Count * _script.ValuesPerCall];
+            for (var i = 0; i < members.Count; i++)
+            {
+                var call = (CombinedScriptCall)members[i];
+                call._keys.CopyTo(allKeys, i * _script.KeysPerCall);
+                call._values.CopyTo(allValues, i * _script.ValuesPerCall);
+            }
+            CompleteAllFrom(batch.ScriptEvaluateAsync(_script.Lua, allKeys, allValues), members, static (answer, all) =>
+            {
+                var elements = Elements(answer, all.Count);
+                for (var i = 0; i < elements.Length; i++) ((CombinedScriptCall)all[i]).CompleteWith(elements[i]);
+            });
+        }
+
+        private void IssueSends(IBatch batch, List<Command> members, List<Send> sends)
+        {
             var allKeys = new RedisKey[sends.Count * _script.KeysPerCall];
             var allValues = new RedisValue[sends.Count * _script.ValuesPerCall];
             for (var i = 0; i < sends.Count; i++)
@@ -295,11 +316,32 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
             }
             CompleteAllFrom(batch.ScriptEvaluateAsync(_script.Lua, allKeys, allValues), members, (answer, _) =>
             {
-                var elements = (RedisResult[])answer!;
-                if (elements.Length != sends.Count)
-                    throw new RedisException($"The combined script answered {elements.Length} results for {sends.Count} calls.");
+                var elements = Elements(answer, sends.Count);
                 for (var i = 0; i < elements.Length; i++) sends[i].Complete(elements[i]);
             });
+        }
+
+        private static RedisResult[] Elements(RedisResult answer, int calls)
+        {
+            var elements = (RedisResult[])answer!;
+            if (elements.Length != calls)
+                throw new RedisException($"The combined script answered {elements.Length} results for {calls} calls.");
+            return elements;
+        }
+
+        /// <summary>Whether two calls name the same counter; only then are sends built (most groups are of distinct keys).</summary>
+        private static bool SharesACounter(List<Command> members)
+        {
+            if (members.Count > 16)
+            {
+                var seen = new HashSet<RedisKey>();
+                foreach (CombinedScriptCall call in members) if (!seen.Add(call._keys[0])) return true;
+                return false;
+            }
+            for (var i = 1; i < members.Count; i++)
+                for (var j = 0; j < i; j++)
+                    if (((CombinedScriptCall)members[i])._keys[0] == ((CombinedScriptCall)members[j])._keys[0]) return true;
+            return false;
         }
 
         /// <summary>
@@ -313,7 +355,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
             Dictionary<RedisKey, Send>? open = null;
             foreach (CombinedScriptCall call in members)
             {
-                if (call._mayAdd && members.Count > 1)
+                if (call._mayAdd)
                 {
                     open ??= new Dictionary<RedisKey, Send>(members.Count);
                     if (open.TryGetValue(call._keys[0], out var same) && same.TryAdd(call)) continue;
