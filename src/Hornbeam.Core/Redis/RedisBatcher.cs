@@ -334,13 +334,13 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         {
             if (members.Count > 16)
             {
-                var seen = new HashSet<RedisKey>();
-                foreach (CombinedScriptCall call in members) if (!seen.Add(call._keys[0])) return true;
+                var seen = new HashSet<RedisValue>();
+                foreach (CombinedScriptCall call in members) if (!seen.Add(call.CounterName)) return true;
                 return false;
             }
             for (var i = 1; i < members.Count; i++)
                 for (var j = 0; j < i; j++)
-                    if (((CombinedScriptCall)members[i])._keys[0] == ((CombinedScriptCall)members[j])._keys[0]) return true;
+                    if (((CombinedScriptCall)members[i]).SameCounterAs((CombinedScriptCall)members[j])) return true;
             return false;
         }
 
@@ -352,14 +352,14 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         private static List<Send> Sends(List<Command> members)
         {
             var sends = new List<Send>(members.Count);
-            Dictionary<RedisKey, Send>? open = null;
+            Dictionary<RedisValue, Send>? open = null;
             foreach (CombinedScriptCall call in members)
             {
                 if (call._mayAdd)
                 {
-                    open ??= new Dictionary<RedisKey, Send>(members.Count);
-                    if (open.TryGetValue(call._keys[0], out var same) && same.TryAdd(call)) continue;
-                    open[call._keys[0]] = AddTo(sends, new Send(call));
+                    open ??= new Dictionary<RedisValue, Send>(members.Count);
+                    if (open.TryGetValue(call.CounterName, out var same) && same.TryAdd(call)) continue;
+                    open[call.CounterName] = AddTo(sends, new Send(call));
                 }
                 else AddTo(sends, new Send(call));
             }
@@ -374,10 +374,15 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
 
         private long Delta => (long)_values[0];
 
+        // Hashed to find calls of one counter: the last value when there is one besides the delta (the state key, for
+        // StateIncrement), as comparing a RedisKey built from a prefix against one of another prefix allocates both.
+        private RedisValue CounterName => _values.Length > 1 ? _values[^1] : (string?)_keys[0];
+
+        // The same keys and other values; the values first, being the cheaper compare.
         private bool SameCounterAs(CombinedScriptCall other)
         {
-            for (var k = 0; k < _keys.Length; k++) if (_keys[k] != other._keys[k]) return false;
             for (var v = 1; v < _values.Length; v++) if (_values[v] != other._values[v]) return false;
+            for (var k = 0; k < _keys.Length; k++) if (_keys[k] != other._keys[k]) return false;
             return true;
         }
 
