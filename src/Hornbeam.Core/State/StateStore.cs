@@ -151,6 +151,13 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
     {
         if (json.Length > maxValueBytes)
             throw new HornbeamException(HornbeamError.TooLarge, $"The value is {json.Length} bytes; at most {maxValueBytes} bytes are allowed.");
+        // Printable ASCII with no space and no escape is what writing it compact would give back byte for byte, so
+        // such a value (a client library's usual JSON) is only checked, not parsed into a document and written again.
+        if (json.Length > 0 && json.IndexOfAnyExceptInRange((byte)'!', (byte)'~') < 0 && json.IndexOf((byte)'\\') < 0)
+        {
+            CheckOneValue(json);
+            return json.ToArray();
+        }
         var reader = new Utf8JsonReader(json);
         JsonDocument document;
         try
@@ -173,6 +180,22 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
             var buffer = new ArrayBufferWriter<byte>(json.Length);
             using (var writer = new Utf8JsonWriter(buffer, CompactJson)) document.RootElement.WriteTo(writer);
             return buffer.WrittenSpan.ToArray();
+        }
+    }
+
+    private static void CheckOneValue(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            reader.Read();
+            reader.Skip();
+            if (reader.Read())
+                throw new HornbeamException(HornbeamError.InvalidInput, $"The body holds more than one JSON value (extra content at byte {reader.TokenStartIndex}).");
+        }
+        catch (JsonException e)
+        {
+            throw new HornbeamException(HornbeamError.InvalidInput, $"The body is not valid JSON: {e.Message}", e);
         }
     }
 

@@ -39,6 +39,17 @@ public sealed class StateApiTests : IAsyncLifetime
         Assert.Equal(JsonDocument.Parse(json).RootElement.ToString(), got.GetProperty("value").ToString());
     }
 
+    [Theory]
+    [InlineData("{ \"a\" : [1, 2.50] ,\n \"b\":\"\\u00e9\" }", "{\"a\":[1,2.50],\"b\":\"é\"}")]
+    [InlineData("{\"n\":1.50,\"s\":\"x y\",\"t\":true}", "{\"n\":1.50,\"s\":\"x y\",\"t\":true}")]
+    [InlineData("{\"n\":-0.0,\"e\":1E3,\"s\":\"x\"}", "{\"n\":-0.0,\"e\":1E3,\"s\":\"x\"}")]
+    public async Task ValuesAreStoredCompactWithTheirNumbersAsSent(string sent, string stored)
+    {
+        Assert.Equal(HttpStatusCode.NoContent, (await _client.PutAsync("/state/compact", Http.Json(sent))).StatusCode);
+        var body = await (await _client.GetAsync("/state/compact")).Content.ReadAsStringAsync();
+        Assert.Equal($"{{\"key\":\"compact\",\"value\":{stored}}}", body);
+    }
+
     [Fact]
     public async Task SetAcceptsAValueSentWithoutAJsonContentType()
     {
@@ -169,6 +180,9 @@ public sealed class StateApiTests : IAsyncLifetime
     [InlineData("")]
     [InlineData("1 2")]
     [InlineData("[1,]")]
+    [InlineData("{}{}")]
+    [InlineData("[1,2")]
+    [InlineData("01")]
     public async Task InvalidJsonReturnsBadRequestAndKeepsTheStoredValue(string body)
     {
         await _client.PutAsync("/state/doc", Http.Json("\"kept\""));
