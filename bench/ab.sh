@@ -4,17 +4,17 @@
 # prints requests/s per round and the node's CPU time per request (user and system, from /proc). Everything runs on
 # loopback and stops when the script does. For hot-path work: `bash bench/ab.sh main HEAD incr`.
 #
-#   bash bench/ab.sh REV_A REV_B [incr|incr-keys|get] [ROUNDS (3)] [SECONDS per round (6)]
+#   bash bench/ab.sh REV_A REV_B [incr|incr-keys|get|put] [ROUNDS (3)] [SECONDS per round (6)]
 #
-# incr and get hit one key; incr-keys spreads increments over 10,000 counters at random.
+# incr, get and put (1 KB) hit one key; incr-keys spreads increments over 10,000 counters at random.
 #
 # AB_ENV_A / AB_ENV_B add environment variables to one side's node (e.g. AB_ENV_B="DOTNET_TieredPGO=0"), so a runtime
 # setting can be compared on one revision: `AB_ENV_B=... bash bench/ab.sh HEAD HEAD incr`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-REV_A=${1:?usage: bench/ab.sh REV_A REV_B [incr|incr-keys|get] [ROUNDS] [SECONDS]}
-REV_B=${2:?usage: bench/ab.sh REV_A REV_B [incr|incr-keys|get] [ROUNDS] [SECONDS]}
+REV_A=${1:?usage: bench/ab.sh REV_A REV_B [incr|incr-keys|get|put] [ROUNDS] [SECONDS]}
+REV_B=${2:?usage: bench/ab.sh REV_A REV_B [incr|incr-keys|get|put] [ROUNDS] [SECONDS]}
 ROUTE=${3:-incr}
 ROUNDS=${4:-3}
 SECS=${5:-6}
@@ -73,9 +73,19 @@ case $ROUTE in
   get) METHOD=GET; PATH_=/state/ab:ctr ;;
   incr) METHOD=POST; PATH_=/state/incr/ab:ctr ;;
   incr-keys) METHOD=POST; PATH_=/state/incr/ab:k ;;  # each request increments one of 10,000 counters, at random
-  *) echo "unknown route $ROUTE (incr, incr-keys or get)" >&2; exit 2 ;;
+  put) METHOD=PUT; PATH_=/state/ab:put ;;  # a 1 KB compact JSON object, as bench/run.sh's PUT row sends
+  *) echo "unknown route $ROUTE (incr, incr-keys, get or put)" >&2; exit 2 ;;
 esac
 printf 'wrk.method = "%s"\nwrk.headers["X-Api-Key"] = "%s"\n' "$METHOD" "$KEY" >"$TMP/req.lua"
+if [[ $ROUTE == put ]]; then
+  python3 - >>"$TMP/req.lua" <<'EOF2'
+import json
+doc = {"id": "user:4711", "name": "alice", "roles": ["reader", "writer"], "n": 1, "active": True, "pad": ""}
+doc["pad"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
+print('wrk.headers["Content-Type"] = "application/json"')
+print("wrk.body = " + json.dumps(json.dumps(doc, separators=(",", ":"))))
+EOF2
+fi
 [[ $ROUTE == incr-keys ]] && printf 'request = function() return wrk.format(nil, wrk.path .. math.random(1, 10000)) end\n' >>"$TMP/req.lua"
 run() { wrk -t2 -c32 -d"$2" -s "$TMP/req.lua" "${URL[$1]}$PATH_" | awk '/Requests\/sec/{printf "%d", $2}'; }
 cpu() { awk '{print $14 + 0, $15 + 0}' "/proc/${NODE[$1]}/stat"; }
