@@ -14,7 +14,8 @@ public static class StateApi
     public static RouteGroupBuilder MapState(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/state").WithTags("State");
-        // Singletons taken once from the app's services: a state call then opens no DI scope (see AppService).
+        // The named handlers below get their singletons from the app's services once, through these lambdas, not as
+        // bound parameters: a state call then opens no DI scope (see AppService).
         var state = new AppService<IStateStore>(routes.ServiceProvider);
         var options = new AppService<IOptions<HornbeamOptions>>(routes.ServiceProvider);
 
