@@ -71,8 +71,20 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     {
         if (node == _node.Name) return await CallHereAsync(module, function, args, timeout, cancellationToken);
 
-        var (stream, payload) = await PrepareRemoteAsync(node, args);
-        await EnsureSubscribedAsync();
+        // The caller's timeout covers the whole call: finding the node, the first subscription to replies, the send
+        // and the reply. On a loaded machine the first two alone have taken seconds.
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        RedisKey stream;
+        byte[] payload;
+        try
+        {
+            (stream, payload) = await PrepareRemoteAsync(node, args).WaitAsync(Left(deadline), cancellationToken);
+            await EnsureSubscribedAsync().WaitAsync(Left(deadline), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw TimedOut(node, module, function, timeout);
+        }
         var id = Guid.NewGuid().ToString("N");
         var pending = new Pending(node, new TaskCompletionSource<RpcReply>(TaskCreationOptions.RunContinuationsAsynchronously));
         _pending[id] = pending;
@@ -80,10 +92,9 @@ internal sealed class RpcClient : IRpcClient, IHostedService
         var outcome = "error";
         try
         {
-            var deadline = DateTimeOffset.UtcNow + timeout;
-            await SendAsync(stream, node, id, RpcWire.Call, module, function, payload, deadline).WaitAsync(cancellationToken);
-            var left = deadline - DateTimeOffset.UtcNow;
-            var reply = await pending.Reply.Task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken);
+            // A send given up on here may still land: the serving node drops a call whose deadline has passed.
+            await SendAsync(stream, node, id, RpcWire.Call, module, function, payload, deadline).WaitAsync(Left(deadline), cancellationToken);
+            var reply = await pending.Reply.Task.WaitAsync(Left(deadline), cancellationToken);
             if (reply.Ok) outcome = "ok";
             return reply.Ok ? reply.Result : throw Failure(node, module, function, reply);
         }
@@ -176,6 +187,8 @@ internal sealed class RpcClient : IRpcClient, IHostedService
 
     private static string Display(string module, string function) =>
         module == RpcModules.FunctionsModule ? function : $"{module}:{function}";
+
+    private static TimeSpan Left(DateTimeOffset deadline) => deadline - DateTimeOffset.UtcNow is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
 
     private static HornbeamException TimedOut(string node, string module, string function, TimeSpan timeout) =>
         new(HornbeamError.Timeout, $"node '{node}' did not answer '{Display(module, function)}' within {timeout.TotalMilliseconds:0} ms.");
