@@ -312,7 +312,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                 var first = sends[i].Calls[0];
                 first._keys.CopyTo(allKeys, i * _script.KeysPerCall);
                 first._values.CopyTo(allValues, i * _script.ValuesPerCall);
-                if (sends[i].Deltas is not null) allValues[i * _script.ValuesPerCall] = sends[i].Sum;
+                allValues[i * _script.ValuesPerCall] = sends[i].Sum;
             }
             CompleteAllFrom(batch.ScriptEvaluateAsync(_script.Lua, allKeys, allValues), members, (answer, _) =>
             {
@@ -359,17 +359,13 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                 {
                     open ??= new Dictionary<RedisValue, Send>(members.Count);
                     if (open.TryGetValue(call.CounterName, out var same) && same.TryAdd(call)) continue;
-                    open[call.CounterName] = AddTo(sends, new Send(call));
+                    var send = new Send(call);
+                    sends.Add(send);
+                    open[call.CounterName] = send;
                 }
-                else AddTo(sends, new Send(call));
+                else sends.Add(new Send(call));
             }
             return sends;
-        }
-
-        private static Send AddTo(List<Send> sends, Send send)
-        {
-            sends.Add(send);
-            return send;
         }
 
         private long Delta => (long)_values[0];
@@ -397,29 +393,25 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         {
             public List<CombinedScriptCall> Calls { get; } = [first];
 
-            /// <summary>Each caller's delta, once a second caller has joined; null while the send is one caller's.</summary>
-            public List<long>? Deltas { get; private set; }
+            /// <summary>Each caller's delta, in the order of <see cref="Calls"/>.</summary>
+            private readonly List<long> _deltas = [first.Delta];
 
-            public long Sum { get; private set; }
+            public long Sum { get; private set; } = first.Delta;
 
             public bool TryAdd(CombinedScriptCall call)
             {
-                var first = Calls[0];
-                if (!first.SameCounterAs(call)) return false;
-                var sum = Deltas is null ? first.Delta : Sum;
                 var delta = call.Delta;
-                if ((sum < 0 && delta > 0) || (sum > 0 && delta < 0)) return false;
+                if (!Calls[0].SameCounterAs(call) || (Sum < 0 && delta > 0) || (Sum > 0 && delta < 0)) return false;
                 long added;
                 try
                 {
-                    added = checked(sum + delta);
+                    added = checked(Sum + delta);
                 }
                 catch (OverflowException)
                 {
                     return false;
                 }
-                Deltas ??= [first.Delta];
-                Deltas.Add(delta);
+                _deltas.Add(delta);
                 Sum = added;
                 Calls.Add(call);
                 return true;
@@ -427,9 +419,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
 
             public void Complete(RedisResult element)
             {
-                if (Deltas is null)
+                if (Calls is [var only])
                 {
-                    Calls[0].CompleteWith(element);
+                    only.CompleteWith(element);
                     return;
                 }
                 if (element.Resp2Type == ResultType.Array)
@@ -449,7 +441,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                 for (var i = Calls.Count - 1; i >= 0; i--)
                 {
                     Calls[i].Complete(RedisResult.Create(value));
-                    value -= Deltas[i];
+                    value -= _deltas[i];
                 }
             }
         }

@@ -168,12 +168,12 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
             if (reader.Read())
             {
                 document.Dispose();
-                throw new HornbeamException(HornbeamError.InvalidInput, $"The body holds more than one JSON value (extra content at byte {reader.TokenStartIndex}).");
+                throw MoreThanOneValue(reader);
             }
         }
         catch (JsonException e)
         {
-            throw new HornbeamException(HornbeamError.InvalidInput, $"The body is not valid JSON: {e.Message}", e);
+            throw NotJson(e);
         }
         using (document)
         {
@@ -190,14 +190,18 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         {
             reader.Read();
             reader.Skip();
-            if (reader.Read())
-                throw new HornbeamException(HornbeamError.InvalidInput, $"The body holds more than one JSON value (extra content at byte {reader.TokenStartIndex}).");
+            if (reader.Read()) throw MoreThanOneValue(reader);
         }
         catch (JsonException e)
         {
-            throw new HornbeamException(HornbeamError.InvalidInput, $"The body is not valid JSON: {e.Message}", e);
+            throw NotJson(e);
         }
     }
+
+    private static HornbeamException MoreThanOneValue(Utf8JsonReader reader) =>
+        new(HornbeamError.InvalidInput, $"The body holds more than one JSON value (extra content at byte {reader.TokenStartIndex}).");
+
+    private static HornbeamException NotJson(JsonException e) => new(HornbeamError.InvalidInput, $"The body is not valid JSON: {e.Message}", e);
 
     private static string EncodeCursor(byte[] key) => Base64Url.EncodeToString(key);
 
