@@ -125,10 +125,16 @@ public sealed class LocalRedisProcess : IDisposable
     /// Kills the server within a second of this test host's death, however it dies: ProcessExit does not run when the
     /// host is killed, and a redis-server left behind holds its port and memory. The watchdog ends with the server.
     /// </summary>
+    /// <remarks>
+    /// While the server lives the watchdog asks only whether its pid does. It must not read the server's command line
+    /// then: a starting redis-server rewrites it for its process title, and a read at that moment comes back empty
+    /// (about one start in three, read in a tight loop), which once made the watchdog take the server for gone and
+    /// leave it behind. The command line is read once, at the end, to be sure the pid is still a redis-server.
+    /// </remarks>
     private static void StartWatchdog(int serverPid)
     {
         var script = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do " +
-                     $"grep -q redis-server /proc/{serverPid}/cmdline 2>/dev/null || exit 0; sleep 1; done; " +
+                     $"kill -0 {serverPid} 2>/dev/null || exit 0; sleep 1; done; " +
                      $"grep -q redis-server /proc/{serverPid}/cmdline 2>/dev/null && kill -9 {serverPid}";
         using var watchdog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script]) { UseShellExecute = false });
     }
