@@ -1,4 +1,6 @@
 using Hornbeam.Tests.Infrastructure;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hornbeam.Tests;
 
@@ -15,6 +17,27 @@ public sealed class OpenApiDocumentTests
         var committed = File.Exists(path) ? (await File.ReadAllTextAsync(path)).ReplaceLineEndings("\n") : "";
         Assert.True(committed == served,
             "openapi.yaml is stale. Regenerate it with: HORNBEAM_UPDATE_OPENAPI=1 dotnet test --filter OpenApiYamlAtTheRootIsTheDocumentTheServiceServes");
+    }
+
+    [Fact]
+    public async Task EveryRouteTheServiceAnswersIsInTheOpenApiDocument()
+    {
+        await using var api = await HornbeamApiFactory.StartAsync();
+        var paths = (await (await api.CreateClient().GetAsync("/openapi/v1.json")).ReadJsonAsync()).GetProperty("paths");
+        var missing = new List<string>();
+        foreach (var endpoint in api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>())
+        {
+            // Left out on purpose: the redirect from / to Swagger UI and the document's own routes.
+            if (endpoint.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IExcludeFromDescriptionMetadata>() is { ExcludeFromDescription: true }) continue;
+            // As the document writes routes: "{key}" for a catch-all "{**key}" or a constrained "{key:int}", no trailing slash.
+            var route = "/" + System.Text.RegularExpressions.Regex.Replace(endpoint.RoutePattern.RawText!, @"\{\*{0,2}(\w+)[^}]*\}", "{$1}").Trim('/');
+            if (route.StartsWith("/openapi/")) continue;
+            var methods = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["GET"];
+            foreach (var method in methods)
+                if (!paths.TryGetProperty(route, out var item) || !item.TryGetProperty(method.ToLowerInvariant(), out _))
+                    missing.Add($"{method} {route}");
+        }
+        Assert.True(missing.Count == 0, "Not in the OpenAPI document: " + string.Join(", ", missing));
     }
 
     [Fact]

@@ -32,6 +32,7 @@ public static class OpenApiSetup
             };
             // The document is the same whichever replica or test host serves it.
             document.Servers = [];
+            AddMetrics(document);
             return Task.CompletedTask;
         }).AddOperationTransformer((operation, context, _) =>
         {
@@ -46,6 +47,39 @@ public static class OpenApiSetup
             }
             return Task.CompletedTask;
         }));
+
+    /// <summary>
+    /// <c>GET /metrics</c> is OpenTelemetry's Prometheus exporter, a plain request delegate the document generator does
+    /// not see, so it is described here by hand. Like the health routes it needs no key.
+    /// </summary>
+    private static void AddMetrics(OpenApiDocument document)
+    {
+        document.Paths ??= new OpenApiPaths();
+        document.Paths["/metrics"] = new OpenApiPathItem
+        {
+            Operations = new Dictionary<HttpMethod, OpenApiOperation>
+            {
+                [HttpMethod.Get] = new()
+                {
+                    Tags = new HashSet<OpenApiTagReference> { new("Health", document) },
+                    Summary = "Metrics for Prometheus to scrape, in its text format (OpenMetrics when the Accept header asks for it)",
+                    OperationId = "Metrics",
+                    Responses = new OpenApiResponses
+                    {
+                        ["200"] = new OpenApiResponse
+                        {
+                            Description = "OK",
+                            Content = new Dictionary<string, OpenApiMediaType>
+                            {
+                                ["text/plain"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
+                                ["application/openmetrics-text"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
+                            },
+                        },
+                    },
+                },
+            },
+        };
+    }
 
     private const string BearerScheme = "Bearer";
     private const string HeaderScheme = "ApiKey";

@@ -42,7 +42,7 @@ public static class TelemetrySetup
 
     public static WebApplication MapHornbeamTelemetry(this WebApplication app)
     {
-        // A plain request delegate, not a route handler, so it is documented in the README rather than in OpenAPI.
+        // A plain request delegate, not a route handler: the OpenAPI document describes it by hand (OpenApiSetup.AddMetrics).
         app.MapPrometheusScrapingEndpoint("/metrics").WithName("Metrics");
         return app;
     }
