@@ -130,13 +130,20 @@ public sealed class LocalRedisProcess : IDisposable
     /// then: a starting redis-server rewrites it for its process title, and a read at that moment comes back empty
     /// (about one start in three, read in a tight loop), which once made the watchdog take the server for gone and
     /// leave it behind. The command line is read once, at the end, to be sure the pid is still a redis-server.
+    /// <para>
+    /// The watchdog runs detached (<c>setsid -f</c>), not as this host's child: when the host's whole process tree is
+    /// killed, which happens to a test host that does not exit in time, a child watchdog dies with it while a server
+    /// the kill has not reached yet lives on. That left a cluster node behind after CI runs, its watchdog gone.
+    /// </para>
     /// </remarks>
     private static void StartWatchdog(int serverPid)
     {
         var script = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do " +
                      $"kill -0 {serverPid} 2>/dev/null || exit 0; sleep 1; done; " +
                      $"grep -q redis-server /proc/{serverPid}/cmdline 2>/dev/null && kill -9 {serverPid}";
-        using var watchdog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script]) { UseShellExecute = false });
+        using var watchdog = File.Exists("/usr/bin/setsid")
+            ? Process.Start(new ProcessStartInfo("/usr/bin/setsid", ["-f", "/bin/sh", "-c", script]) { UseShellExecute = false })
+            : Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script]) { UseShellExecute = false });
     }
 
     /// <summary>Stops the server the way an operator does (SIGTERM): a Redis 7 master first lets its replicas catch up.</summary>
