@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Hornbeam.Tests.Infrastructure;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,9 +29,9 @@ public sealed class OpenApiDocumentTests
         foreach (var endpoint in api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>())
         {
             // Left out on purpose: the redirect from / to Swagger UI and the document's own routes.
-            if (endpoint.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IExcludeFromDescriptionMetadata>() is { ExcludeFromDescription: true }) continue;
+            if (endpoint.Metadata.GetMetadata<IExcludeFromDescriptionMetadata>() is { ExcludeFromDescription: true }) continue;
             // As the document writes routes: "{key}" for a catch-all "{**key}" or a constrained "{key:int}", no trailing slash.
-            var route = "/" + System.Text.RegularExpressions.Regex.Replace(endpoint.RoutePattern.RawText!, @"\{\*{0,2}(\w+)[^}]*\}", "{$1}").Trim('/');
+            var route = "/" + Regex.Replace(endpoint.RoutePattern.RawText!, @"\{\*{0,2}(\w+)[^}]*\}", "{$1}").Trim('/');
             if (route.StartsWith("/openapi/")) continue;
             var methods = endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["GET"];
             foreach (var method in methods)

@@ -54,6 +54,7 @@ public static class OpenApiSetup
     /// </summary>
     private static void AddMetrics(OpenApiDocument document)
     {
+        var text = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String } };
         document.Paths ??= new OpenApiPaths();
         document.Paths["/metrics"] = new OpenApiPathItem
         {
@@ -71,8 +72,8 @@ public static class OpenApiSetup
                             Description = "OK",
                             Content = new Dictionary<string, OpenApiMediaType>
                             {
-                                ["text/plain"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
-                                ["application/openmetrics-text"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
+                                ["text/plain"] = text,
+                                ["application/openmetrics-text"] = text,
                             },
                         },
                     },

@@ -358,10 +358,11 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                 if (call._mayAdd)
                 {
                     open ??= new Dictionary<string, Send>(members.Count, StringComparer.Ordinal);
-                    if (open.TryGetValue(call.CounterName, out var same) && same.TryAdd(call)) continue;
+                    var name = call.CounterName;
+                    if (open.TryGetValue(name, out var same) && same.TryAdd(call)) continue;
                     var send = new Send(call);
                     sends.Add(send);
-                    open[call.CounterName] = send;
+                    open[name] = send;
                 }
                 else sends.Add(new Send(call));
             }
