@@ -122,6 +122,40 @@ public sealed class AccessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WithAccessControlOffAnyKeyOrNoneIsServedAndAKeysRateStillApplies()
+    {
+        Dictionary<string, string?> off = new()
+        {
+            ["Hornbeam:Auth:Enabled"] = "false",
+            ["Hornbeam:Auth:Keys:0:Name"] = "reader",
+            ["Hornbeam:Auth:Keys:0:Key"] = "read-secret",
+            ["Hornbeam:Auth:Keys:0:Scopes:0"] = "state:read",
+        };
+        await using (var api = await HornbeamApiFactory.StartAsync(settings: off))
+        {
+            using var noKey = api.CreateClient();
+            using var unknown = api.CreateClient();
+            unknown.DefaultRequestHeaders.Add("X-Api-Key", "not-a-key");
+            using var lacking = api.CreateClient();
+            lacking.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "read-secret");
+            foreach (var client in new[] { noKey, unknown, lacking })
+                Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/state/incr/open", null)).StatusCode);
+            Assert.Equal(3, (await (await noKey.GetAsync("/state/open")).ReadJsonAsync()).GetProperty("value").GetInt64());
+        }
+
+        // A rate set for a key still counts that key's requests when access control is off.
+        off["Hornbeam:Auth:Keys:0:PermitsPerSecond"] = "2";
+        await using (var api = await HornbeamApiFactory.StartAsync(settings: off))
+        {
+            using var limited = api.CreateClient();
+            limited.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "read-secret");
+            var statuses = new List<HttpStatusCode>();
+            for (var i = 0; i < 6; i++) statuses.Add((await limited.GetAsync("/state/open")).StatusCode);
+            Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
+        }
+    }
+
+    [Fact]
     public async Task TheOpenApiDocumentDeclaresTheSecuritySchemesAndScopes()
     {
         var document = await (await Client().GetAsync("/openapi/v1.json")).ReadJsonAsync();
