@@ -671,7 +671,7 @@ date=$RUN_DATE
 command=$COMMAND
 settings=scenarios ${SCENARIOS[*]}; wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS alternating rounds after a $WARMUP warm-up each (and $START_WARMUP per route once after start-up); listing at -c$LIST_CONNECTIONS; redis-benchmark -c$CONNECTIONS -n$REDIS_REQUESTS; $KEYS filler keys; nodes started by a scenario first get $FRESH_WARMUP per contender; SSE $SSE_SUBSCRIBERS subscribers, $SSE_MESSAGES messages at $SSE_RATE/s after $SSE_WARMUP uncounted ones
 machine=$(nproc) cores ($cpu), $(awk -v k="$mem_kib" 'BEGIN {printf "%.1f GiB", k / 1048576}') memory, Linux $(uname -r); load average at start $(cut -d' ' -f1-3 /proc/loadavg)
-software=.NET $(dotnet --list-runtimes | awk '/AspNetCore/ {v=$2} END {print v}') (ASP.NET Core; Server GC without DATAS and thread-pool hill climbing off, as the runtimeconfigs ship), redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2), webdis $(dpkg-query -W -f='${Version}' webdis 2>/dev/null || echo '?'), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)
+software=.NET $(dotnet --list-runtimes | awk '/AspNetCore/ {v=$2} END {print v}') (ASP.NET Core; Server GC, thread-pool hill climbing off, as the runtimeconfigs ship), redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2), webdis $(dpkg-query -W -f='${Version}' webdis 2>/dev/null || echo '?'), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)
 source=$source
 EOF
 }
