@@ -16,8 +16,6 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
 {
     public Task InvokeAsync(HttpContext context)
     {
-        // With access control off and no rate limit nothing reads the key, so a key a client sends anyway is not hashed.
-        if (!access.Enabled && !access.RateLimited) return next(context);
         var presented = Presented(context.Request);
         // Resolved on every route, so the rate limiter counts a key's requests wherever they go. Only the limiter reads
         // the key from the request's items, so without one the request gets no items dictionary.

@@ -67,11 +67,13 @@ public static class AccessSetup
 
     public static WebApplication UseHornbeamAccess(this WebApplication app)
     {
-        if (!app.Services.GetRequiredService<AccessState>().Enabled)
+        var access = app.Services.GetRequiredService<AccessState>();
+        if (!access.Enabled)
             app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this service.");
-        app.UseMiddleware<AccessMiddleware>();
+        // With access control off and no rate limit nothing reads a key, so a key a client sends anyway is not looked up.
+        if (access.Enabled || access.RateLimited) app.UseMiddleware<AccessMiddleware>();
         // With no rate configured anywhere the limiter would only hand out no-op leases; leave it out of the pipeline.
-        if (app.Services.GetRequiredService<AccessState>().RateLimited) app.UseRateLimiter();
+        if (access.RateLimited) app.UseRateLimiter();
         return app;
     }
 
