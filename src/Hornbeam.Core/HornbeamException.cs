@@ -11,7 +11,7 @@ public enum HornbeamError
     Conflict,
     /// <summary>The input is larger than the configured limit (413).</summary>
     TooLarge,
-    /// <summary>Redis cannot be reached or did not answer in time (503).</summary>
+    /// <summary>Redis cannot be reached or refused the command: the change was certainly not applied; retry (503).</summary>
     Unavailable,
     /// <summary>The caller may not do this, e.g. register a host outside the allow-list (403).</summary>
     Forbidden,
@@ -23,6 +23,13 @@ public enum HornbeamError
     Timeout,
     /// <summary>This node is at a configured capacity limit; another node or a retry may succeed (503).</summary>
     Overloaded,
+    /// <summary>
+    /// Redis may have applied the change but did not confirm it (no answer within the deadline, or fewer replicas than
+    /// <c>Hornbeam:Redis:WaitReplicas</c> acknowledged it): retry only with the same <c>Idempotency-Key</c> (503).
+    /// </summary>
+    OutcomeUnknown,
+    /// <summary>Something failed that is no caller's doing (500).</summary>
+    Internal,
 }
 
 /// <summary>A failure the caller can act on; the message says what was wrong and never carries a stack trace.</summary>
@@ -30,4 +37,79 @@ public class HornbeamException(HornbeamError error, string message, Exception? i
 {
     /// <summary>The kind of failure.</summary>
     public HornbeamError Error { get; } = error;
+}
+
+/// <summary>
+/// The one encoding of an error kind on every wire: HTTP ProblemDetails, RPC replies, hook streams and stored tasks all
+/// carry the same <c>type</c> URN (and HTTP status), so a failure keeps its kind across replicas.
+/// </summary>
+public static class HornbeamErrors
+{
+    /// <summary>Every problem type starts with this.</summary>
+    public const string TypePrefix = "urn:hornbeam:problem:";
+
+    /// <summary>The problem type URN of <paramref name="error"/>, e.g. <c>urn:hornbeam:problem:conflict</c>.</summary>
+    public static string Type(HornbeamError error) => TypePrefix + Code(error);
+
+    /// <summary>The last part of the problem type, e.g. <c>conflict</c>.</summary>
+    public static string Code(HornbeamError error) => error switch
+    {
+        HornbeamError.InvalidInput => "invalid-input",
+        HornbeamError.NotFound => "not-found",
+        HornbeamError.Conflict => "conflict",
+        HornbeamError.TooLarge => "too-large",
+        HornbeamError.Unavailable => "redis-unavailable",
+        HornbeamError.Forbidden => "forbidden",
+        HornbeamError.HandlerFailed => "handler-failed",
+        HornbeamError.BadGateway => "bad-gateway",
+        HornbeamError.Timeout => "timeout",
+        HornbeamError.Overloaded => "overloaded",
+        HornbeamError.OutcomeUnknown => "outcome-unknown",
+        _ => "internal",
+    };
+
+    /// <summary>The HTTP status that answers <paramref name="error"/>.</summary>
+    public static int Status(HornbeamError error) => error switch
+    {
+        HornbeamError.InvalidInput => 400,
+        HornbeamError.NotFound => 404,
+        HornbeamError.Conflict => 409,
+        HornbeamError.TooLarge => 413,
+        HornbeamError.Forbidden => 403,
+        HornbeamError.BadGateway => 502,
+        HornbeamError.Timeout => 504,
+        HornbeamError.Unavailable or HornbeamError.Overloaded or HornbeamError.OutcomeUnknown => 503,
+        _ => 500,
+    };
+
+    /// <summary>A short title for <paramref name="error"/>.</summary>
+    public static string Title(HornbeamError error) => error switch
+    {
+        HornbeamError.InvalidInput => "Invalid input",
+        HornbeamError.NotFound => "Not found",
+        HornbeamError.Conflict => "Conflict with stored data",
+        HornbeamError.TooLarge => "Payload too large",
+        HornbeamError.Unavailable => "Redis unavailable",
+        HornbeamError.Forbidden => "Forbidden",
+        HornbeamError.HandlerFailed => "Handler failed",
+        HornbeamError.BadGateway => "Bad gateway",
+        HornbeamError.Timeout => "Timed out",
+        HornbeamError.Overloaded => "At capacity",
+        HornbeamError.OutcomeUnknown => "Outcome unknown",
+        _ => "Internal error",
+    };
+
+    /// <summary>Reads a problem type (the full URN or its last part) back into its kind; false for any other text.</summary>
+    public static bool TryParse(string? type, out HornbeamError error)
+    {
+        var code = type is not null && type.StartsWith(TypePrefix, StringComparison.Ordinal) ? type[TypePrefix.Length..] : type;
+        foreach (var candidate in Enum.GetValues<HornbeamError>())
+        {
+            if (Code(candidate) != code) continue;
+            error = candidate;
+            return true;
+        }
+        error = HornbeamError.Internal;
+        return false;
+    }
 }

@@ -3,32 +3,22 @@ namespace Hornbeam.Api.Problems;
 /// <summary>The stable <c>type</c> of every ProblemDetails Hornbeam answers, one per kind of error.</summary>
 public static class ProblemTypes
 {
-    public const string InvalidInput = "urn:hornbeam:problem:invalid-input";
-    public const string NotFound = "urn:hornbeam:problem:not-found";
-    public const string Conflict = "urn:hornbeam:problem:conflict";
-    public const string TooLarge = "urn:hornbeam:problem:too-large";
-    public const string RedisUnavailable = "urn:hornbeam:problem:redis-unavailable";
-    public const string Unauthorized = "urn:hornbeam:problem:unauthorized";
-    public const string Forbidden = "urn:hornbeam:problem:forbidden";
-    public const string RateLimited = "urn:hornbeam:problem:rate-limited";
-    public const string HandlerFailed = "urn:hornbeam:problem:handler-failed";
-    public const string BadGateway = "urn:hornbeam:problem:bad-gateway";
-    public const string Timeout = "urn:hornbeam:problem:timeout";
-    public const string Overloaded = "urn:hornbeam:problem:overloaded";
-    public const string Internal = "urn:hornbeam:problem:internal";
+    public const string InvalidInput = HornbeamErrors.TypePrefix + "invalid-input";
+    public const string NotFound = HornbeamErrors.TypePrefix + "not-found";
+    public const string Conflict = HornbeamErrors.TypePrefix + "conflict";
+    public const string TooLarge = HornbeamErrors.TypePrefix + "too-large";
+    public const string RedisUnavailable = HornbeamErrors.TypePrefix + "redis-unavailable";
+    public const string OutcomeUnknown = HornbeamErrors.TypePrefix + "outcome-unknown";
+    public const string Unauthorized = HornbeamErrors.TypePrefix + "unauthorized";
+    public const string Forbidden = HornbeamErrors.TypePrefix + "forbidden";
+    public const string RateLimited = HornbeamErrors.TypePrefix + "rate-limited";
+    public const string HandlerFailed = HornbeamErrors.TypePrefix + "handler-failed";
+    public const string BadGateway = HornbeamErrors.TypePrefix + "bad-gateway";
+    public const string Timeout = HornbeamErrors.TypePrefix + "timeout";
+    public const string Overloaded = HornbeamErrors.TypePrefix + "overloaded";
+    public const string Internal = HornbeamErrors.TypePrefix + "internal";
 
-    public static (int Status, string Type, string Title) For(HornbeamError error) => error switch
-    {
-        HornbeamError.InvalidInput => (StatusCodes.Status400BadRequest, InvalidInput, "Invalid input"),
-        HornbeamError.NotFound => (StatusCodes.Status404NotFound, NotFound, "Not found"),
-        HornbeamError.Conflict => (StatusCodes.Status409Conflict, Conflict, "Conflict with stored data"),
-        HornbeamError.TooLarge => (StatusCodes.Status413PayloadTooLarge, TooLarge, "Payload too large"),
-        HornbeamError.Unavailable => (StatusCodes.Status503ServiceUnavailable, RedisUnavailable, "Redis unavailable"),
-        HornbeamError.Forbidden => (StatusCodes.Status403Forbidden, Forbidden, "Forbidden"),
-        HornbeamError.HandlerFailed => (StatusCodes.Status500InternalServerError, HandlerFailed, "Handler failed"),
-        HornbeamError.BadGateway => (StatusCodes.Status502BadGateway, BadGateway, "Bad gateway"),
-        HornbeamError.Timeout => (StatusCodes.Status504GatewayTimeout, Timeout, "Timed out"),
-        HornbeamError.Overloaded => (StatusCodes.Status503ServiceUnavailable, Overloaded, "At capacity"),
-        _ => (StatusCodes.Status500InternalServerError, Internal, "Internal error"),
-    };
+    /// <summary>Status, type and title of an error kind: the same encoding Core uses on RPC replies, hook streams and tasks.</summary>
+    public static (int Status, string Type, string Title) For(HornbeamError error) =>
+        (HornbeamErrors.Status(error), HornbeamErrors.Type(error), HornbeamErrors.Title(error));
 }
