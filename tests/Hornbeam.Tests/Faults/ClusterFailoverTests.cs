@@ -37,9 +37,11 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
         try
         {
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
+            load.Phase = "master killed";
             master.Stop();
             output.WriteLine($"master {master.Port} of the counter's slot killed");
             await topology.Redis.WaitUntilHealthyAsync(FaultSuite.Step);
+            load.Phase = "cluster ok again";
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the failover");
         }
         finally

@@ -23,7 +23,7 @@ public enum IncrementOutcome
 }
 
 /// <summary>One request's answer: which replica, what came back, how long it took.</summary>
-public sealed record IncrementAnswer(string Replica, IncrementOutcome Outcome, long? Value, TimeSpan Latency, DateTime At, string? Detail);
+public sealed record IncrementAnswer(string Replica, IncrementOutcome Outcome, long? Value, TimeSpan Latency, string Phase, string? Detail);
 
 /// <summary>
 /// Concurrent clients sending <c>POST /state/incr/{key}</c> round-robin to Hornbeam replicas until stopped, recording
@@ -48,6 +48,11 @@ public sealed class IncrementLoad
     }
 
     public string Key { get; }
+
+    /// <summary>What the test is doing now (e.g. "master killed"); each answer is counted under the phase its request started in.</summary>
+    public string Phase { get => Volatile.Read(ref _phase); set => Volatile.Write(ref _phase, value); }
+
+    private string _phase = "before the fault";
 
     public IReadOnlyCollection<IncrementAnswer> Answers => _answers;
 
@@ -85,6 +90,7 @@ public sealed class IncrementLoad
     /// </summary>
     public async Task WaitUntilAcknowledgedByAsync(IEnumerable<ApiProcess> replicas, TimeSpan timeout)
     {
+        Phase = "healed, load stopped";
         foreach (var replica in replicas)
             await Poll.UntilAsync(async () => (await SendAsync(replica)).Outcome == IncrementOutcome.Acknowledged, timeout,
                 $"{replica.Name} acknowledges increments again");
@@ -104,16 +110,17 @@ public sealed class IncrementLoad
     public async Task<IncrementAnswer> SendAsync(ApiProcess replica)
     {
         var started = Stopwatch.GetTimestamp();
+        var phase = Phase;
         IncrementAnswer answer;
         try
         {
             using var response = await replica.Client.PostAsync($"/state/incr/{Key}", null);
             var body = await response.Content.ReadAsStringAsync();
-            answer = Classify(replica.Name, response, body, Stopwatch.GetElapsedTime(started));
+            answer = Classify(replica.Name, response, body, Stopwatch.GetElapsedTime(started), phase);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
         {
-            answer = new(replica.Name, IncrementOutcome.NoAnswer, null, Stopwatch.GetElapsedTime(started), DateTime.UtcNow, e.Message);
+            answer = new(replica.Name, IncrementOutcome.NoAnswer, null, Stopwatch.GetElapsedTime(started), phase, e.Message);
         }
         _answers.Enqueue(answer);
         return answer;
@@ -128,27 +135,26 @@ public sealed class IncrementLoad
         }
     }
 
-    private static IncrementAnswer Classify(string replica, HttpResponseMessage response, string body, TimeSpan latency)
+    private static IncrementAnswer Classify(string replica, HttpResponseMessage response, string body, TimeSpan latency, string phase)
     {
-        var at = DateTime.UtcNow;
         try
         {
             var json = JsonDocument.Parse(body).RootElement;
             if (response.StatusCode == HttpStatusCode.OK && json.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Number)
-                return new(replica, IncrementOutcome.Acknowledged, value.GetInt64(), latency, at, null);
+                return new(replica, IncrementOutcome.Acknowledged, value.GetInt64(), latency, phase, null);
             if (response.StatusCode == HttpStatusCode.ServiceUnavailable &&
                 response.Content.Headers.ContentType?.MediaType == "application/problem+json" &&
                 json.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.Number && status.GetInt32() == 503 &&
                 json.TryGetProperty("type", out var type))
             {
-                if (type.GetString() == UnavailableType) return new(replica, IncrementOutcome.NotApplied, null, latency, at, null);
-                if (type.GetString() == OutcomeUnknownType) return new(replica, IncrementOutcome.OutcomeUnknown, null, latency, at, null);
+                if (type.GetString() == UnavailableType) return new(replica, IncrementOutcome.NotApplied, null, latency, phase, null);
+                if (type.GetString() == OutcomeUnknownType) return new(replica, IncrementOutcome.OutcomeUnknown, null, latency, phase, null);
             }
         }
         catch (JsonException)
         {
         }
-        return new(replica, IncrementOutcome.Unexpected, null, latency, at, $"{(int)response.StatusCode} {response.Content.Headers.ContentType}: {body}");
+        return new(replica, IncrementOutcome.Unexpected, null, latency, phase, $"{(int)response.StatusCode} {response.Content.Headers.ContentType}: {body}");
     }
 
     /// <summary>
@@ -172,6 +178,9 @@ public sealed class IncrementLoad
                          $"values handed out twice={duplicates.Count}; slowest answer={slowest.TotalMilliseconds:F0} ms");
         foreach (var group in answers.GroupBy(a => a.Replica).OrderBy(g => g.Key))
             output.WriteLine($"  {group.Key}: " + string.Join(" ", group.GroupBy(a => a.Outcome).Select(o => $"{o.Key}={o.Count()}")));
+        foreach (var group in answers.GroupBy(a => a.Phase))
+            output.WriteLine($"  {group.Key}: " + string.Join(" ", group.GroupBy(a => a.Outcome).Select(o => $"{o.Key}={o.Count()}")) +
+                             $" slowest={group.Max(a => a.Latency).TotalMilliseconds:F0} ms");
 
         Assert.True(unexpected.Count == 0, $"{unexpected.Count} answers were neither 200 nor a 503 of a known kind, e.g. " +
                                            string.Join(" | ", unexpected.Take(3).Select(a => $"{a.Replica}: {a.Detail}")));

@@ -46,6 +46,7 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
         try
         {
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
+            load.Phase = "Redis frozen";
             await topology.Redis.PauseAsync();
             var frozen = Stopwatch.StartNew();
             try
@@ -58,6 +59,7 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
             finally
             {
                 await topology.Redis.ResumeAsync();
+                load.Phase = "Redis resumed";
             }
             output.WriteLine($"redis-server frozen for {frozen.ElapsedMilliseconds} ms with Hornbeam:Redis:DeadlineMs={DeadlineMs}");
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the freeze");

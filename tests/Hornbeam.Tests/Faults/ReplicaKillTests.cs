@@ -37,6 +37,7 @@ public sealed class ReplicaKillTests(ReplicaKillTests.Topology topology, ITestOu
         {
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
             // As a load balancer would once its health check fails; requests already sent to the victim stay in flight.
+            load.Phase = "replica killed";
             load.Exclude(victim);
             victim.Kill();
             output.WriteLine($"{victim.Name} killed");

@@ -36,12 +36,17 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
         {
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
             var oldMaster = (await topology.Redis.AgreedMasterAsync())!;
+            load.Phase = "master killed";
             oldMaster.Stop();
             var promoted = await topology.Redis.WaitForPromotionAsync(oldMaster, FaultSuite.Step);
             output.WriteLine($"master {oldMaster.Port} killed; Sentinel promoted {promoted.Port}; restarting {oldMaster.Port} with its old config (master)");
+            load.Phase = "replica promoted";
             await oldMaster.RestartAsync();
+            load.Phase = "old master restarted";
+            var restarted = System.Diagnostics.Stopwatch.StartNew();
             await topology.Redis.WaitUntilStableAsync(promoted, FaultSuite.Step);
-            output.WriteLine($"Sentinel demoted {oldMaster.Port}: it replicates from {promoted.Port}");
+            output.WriteLine($"Sentinel demoted {oldMaster.Port} {restarted.ElapsedMilliseconds} ms after its restart: it replicates from {promoted.Port}");
+            load.Phase = "old master demoted";
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the failover");
         }
         finally
