@@ -42,6 +42,7 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
     public async Task AFrozenRedisGetsEveryRequestAnAnswerWithinTheDeadlineAndAppliesNoneBeyondTheUnknowns()
     {
         var load = new IncrementLoad(topology.Replicas, "faults:pause");
+        var frozenFor = TimeSpan.Zero;
         load.Start(FaultSuite.Clients, FaultSuite.LoadAtMost);
         try
         {
@@ -61,6 +62,7 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
                 await topology.Redis.ResumeAsync();
                 load.Phase = "Redis resumed";
             }
+            frozenFor = frozen.Elapsed;
             output.WriteLine($"redis-server frozen for {frozen.ElapsedMilliseconds} ms with Hornbeam:Redis:DeadlineMs={DeadlineMs}");
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the freeze");
         }
@@ -70,7 +72,7 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
         }
 
         await load.WaitUntilAcknowledgedByAsync(topology.Replicas, FaultSuite.Step);
-        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, $"Redis frozen {Frozen.TotalSeconds:F0} s (DeadlineMs={DeadlineMs})");
+        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, $"Redis frozen {frozenFor.TotalSeconds:F1} s (DeadlineMs={DeadlineMs})");
         var late = load.Answers.Where(a => a.Latency > TimeSpan.FromMilliseconds(DeadlineMs) + Slack).ToList();
         Assert.True(late.Count == 0, $"{late.Count} requests took longer than the deadline ({DeadlineMs} ms) + {Slack.TotalMilliseconds} ms, " +
                                      $"the slowest {late.Max(a => a.Latency).TotalMilliseconds:F0} ms ({late.MaxBy(a => a.Latency)!.Outcome})");
