@@ -52,9 +52,14 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
         public Task Done { get; set; } = Task.CompletedTask;
 
         /// <summary>True once the runner or the shutdown took the task's end; only the one that did writes it.</summary>
-        public bool Claimed => Volatile.Read(ref _claimed) == 1;
+        public bool Claimed => Volatile.Read(ref _claimed) != 0;
 
-        public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
+        /// <summary>True while the runner writes the end its work produced (what a stopping node waits for).</summary>
+        public bool Recording => Volatile.Read(ref _claimed) == 1;
+
+        public bool TryClaimForRunner() => Interlocked.CompareExchange(ref _claimed, 1, 0) == 0;
+
+        public bool TryClaimForShutdown() => Interlocked.CompareExchange(ref _claimed, 2, 0) == 0;
     }
 
     /// <summary>
@@ -116,7 +121,7 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
                 state = "failed";
             }
             // A shutdown that claimed the end first has written the dead-node failure.
-            if (run.TryClaim() && await FinishAsync(id, run.Finisher, end)) CountState(state);
+            if (run.TryClaimForRunner() && await FinishAsync(id, run.Finisher, end)) CountState(state);
         }
         finally
         {
@@ -157,8 +162,9 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
                 CountState("finish_retried");
                 logger.LogWarning("Could not record the end of task {TaskId} (attempt {Attempt}: {Message}); retrying.", id, attempt, e.Message);
             }
-            catch (Exception e) when (IsTransient(e) || e is ObjectDisposedException)
+            catch (Exception e)
             {
+                // Out of time, shut down (the connection is gone), or a failure no retry mends: nobody awaits this run, so say it here.
                 logger.LogError(e, "Gave up recording the end of task {TaskId} after {Attempts} attempts; once its lease lapses, waiters see it failed (outcome unknown).", id, attempt);
                 return false;
             }
@@ -302,11 +308,12 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
         await stopping;
         try
         {
-            await Task.WhenAll(_running.Values.Select(run => run.Done)).WaitAsync(cancellationToken);
+            // Only ends already known: work that ignores its cancellation is not waited for, its failure is written.
+            await Task.WhenAll(_running.Values.Where(run => run.Recording).Select(run => run.Done)).WaitAsync(cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            logger.LogWarning("Stopped before {Count} finished tasks recorded their end; their leases will lapse.", _running.Count);
+            logger.LogWarning("Stopped before {Count} finished tasks recorded their end; their leases will lapse.", _running.Values.Count(run => run.Recording));
         }
         await base.StopAsync(cancellationToken);
     }
@@ -316,7 +323,7 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
         // Claim and fail first, then cancel: a cancelled run writes nothing, and one whose work ended first keeps its own end.
         foreach (var (id, run) in _running.ToArray())
         {
-            if (!run.TryClaim()) continue;
+            if (!run.TryClaimForShutdown()) continue;
             try
             {
                 if ((int)await Db.ScriptEvaluateAsync(RedisScripts.TaskFinish, [keys.Task(id), keys.TaskLease(id)],
