@@ -4,6 +4,7 @@ using Hornbeam.Tests.Cluster;
 using Hornbeam.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
+using Xunit.Abstractions;
 
 namespace Hornbeam.Tests.PubSub;
 
@@ -12,7 +13,7 @@ namespace Hornbeam.Tests.PubSub;
 /// in the publish answer and in the listing alike.
 /// </summary>
 [Trait("Redis", "Cluster")]
-public sealed class PubSubDeadReplicaTests(PubSubReplicaPair pair) : IClassFixture<PubSubReplicaPair>
+public sealed class PubSubDeadReplicaTests(PubSubReplicaPair pair, ITestOutputHelper output) : IClassFixture<PubSubReplicaPair>
 {
     private static async Task<long> PublishedToAsync(HttpClient client, string topic)
     {
@@ -58,6 +59,7 @@ public sealed class PubSubDeadReplicaTests(PubSubReplicaPair pair) : IClassFixtu
                 seen.Add(counts);
                 return counts.All(c => c == 2);
             }, TimeSpan.FromSeconds(20), "the dead replica's subscribers stop counting");
+            output.WriteLine($"the dead replica stopped counting {clock.Elapsed} after it stopped writing to Redis");
             var bound = PubSubReplicaPair.NodeExpiry + PubSubReplicaPair.Heartbeat + TimeSpan.FromSeconds(1);
             Assert.True(clock.Elapsed < bound, $"the dead replica counted for {clock.Elapsed}, more than NodeExpiry plus a heartbeat and a second ({bound})");
             Assert.All(seen, counts => Assert.All(counts, c => Assert.InRange(c, 2, 4)));
