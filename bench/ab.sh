@@ -10,6 +10,9 @@
 #
 # AB_ENV_A / AB_ENV_B add environment variables to one side's node (e.g. AB_ENV_B="DOTNET_TieredPGO=0"), so a runtime
 # setting can be compared on one revision: `AB_ENV_B=... bash bench/ab.sh HEAD HEAD incr`.
+#
+# AB_REPLICA=1 gives the redis-server one replica, for settings that need one:
+# `AB_REPLICA=1 AB_ENV_B=Hornbeam__Redis__WaitReplicas=1 bash bench/ab.sh HEAD HEAD incr`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,6 +52,15 @@ build "$REV_B" b
 REDIS_PORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no --logfile '' >/dev/null &
 PIDS+=($!)
+if [[ ${AB_REPLICA:-0} == 1 ]]; then
+  redis-server --bind 127.0.0.1 --port "$(free_port)" --save '' --appendonly no --daemonize no --logfile '' \
+    --replicaof 127.0.0.1 "$REDIS_PORT" >/dev/null &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    [[ $(redis-cli -p "$REDIS_PORT" info replication | tr -d '\r' | awk -F: '/^connected_slaves/{print $2}') == 1 ]] && break
+    sleep 0.2
+  done
+fi
 KEY=ab-$RANDOM$RANDOM
 declare -A URL NODE
 for side in a b; do

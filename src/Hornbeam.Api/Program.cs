@@ -6,6 +6,7 @@ using Hornbeam.Api.Functions;
 using Hornbeam.Api.Health;
 using Hornbeam.Api.Hooks;
 using Hornbeam.Api.Hosting;
+using Hornbeam.Api.Idempotency;
 using Hornbeam.Api.Ml;
 using Hornbeam.Api.OpenApi;
 using Hornbeam.Api.PubSub;
@@ -26,6 +27,7 @@ var app = builder.Build();
 
 app.UseHornbeamApi();
 app.UseHornbeamAccess();
+app.UseIdempotency();
 app.UseWhen(context => context.Request.Path.StartsWithSegments("/ws"), ws => ws.UseWebSockets());
 app.MapHornbeamOpenApi();
 app.MapHornbeamTelemetry();

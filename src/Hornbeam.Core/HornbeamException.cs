@@ -28,6 +28,10 @@ public enum HornbeamError
     /// <c>Hornbeam:Redis:WaitReplicas</c> acknowledged it): retry only with the same <c>Idempotency-Key</c> (503).
     /// </summary>
     OutcomeUnknown,
+    /// <summary>An <c>Idempotency-Key</c> already used for a different request (422).</summary>
+    IdempotencyKeyReused,
+    /// <summary>A request with the same <c>Idempotency-Key</c> has not answered yet, or its node stopped before it did (409).</summary>
+    IdempotencyKeyInUse,
     /// <summary>Something failed that is no caller's doing (500).</summary>
     Internal,
 }
@@ -65,6 +69,8 @@ public static class HornbeamErrors
         HornbeamError.Timeout => "timeout",
         HornbeamError.Overloaded => "overloaded",
         HornbeamError.OutcomeUnknown => "outcome-unknown",
+        HornbeamError.IdempotencyKeyReused => "idempotency-key-reused",
+        HornbeamError.IdempotencyKeyInUse => "idempotency-key-in-use",
         _ => "internal",
     };
 
@@ -73,7 +79,8 @@ public static class HornbeamErrors
     {
         HornbeamError.InvalidInput => 400,
         HornbeamError.NotFound => 404,
-        HornbeamError.Conflict => 409,
+        HornbeamError.Conflict or HornbeamError.IdempotencyKeyInUse => 409,
+        HornbeamError.IdempotencyKeyReused => 422,
         HornbeamError.TooLarge => 413,
         HornbeamError.Forbidden => 403,
         HornbeamError.BadGateway => 502,
@@ -96,6 +103,8 @@ public static class HornbeamErrors
         HornbeamError.Timeout => "Timed out",
         HornbeamError.Overloaded => "At capacity",
         HornbeamError.OutcomeUnknown => "Outcome unknown",
+        HornbeamError.IdempotencyKeyReused => "Idempotency-Key reused",
+        HornbeamError.IdempotencyKeyInUse => "Idempotency-Key in use",
         _ => "Internal error",
     };
 

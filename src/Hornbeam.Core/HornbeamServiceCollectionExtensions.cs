@@ -1,6 +1,7 @@
 using Hornbeam.Cluster;
 using Hornbeam.Functions;
 using Hornbeam.Hooks;
+using Hornbeam.Idempotency;
 using Hornbeam.Ml;
 using Hornbeam.PubSub;
 using Hornbeam.Redis;
@@ -28,15 +29,21 @@ public static class HornbeamServiceCollectionExtensions
             .ValidateOnStart();
         if (configure is not null) options.Configure(configure);
         services.AddSingleton<IValidateOptions<HornbeamOptions>, HornbeamOptionsValidator>();
+        services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RedisOptions>, RedisOptionsValidator>());
+        services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section)
+            .Validate(o => o.Validate() is null, "Hornbeam:Idempotency: WindowSeconds must be at least 1 and MaxStoredAnswerBytes 0 or more.").ValidateOnStart();
+        services.TryAddSingleton<IIdempotencyStore, IdempotencyStore>();
 
         services.TryAddSingleton(sp => new RedisConnection(
             sp.GetRequiredService<IConfiguration>().GetConnectionString("Redis")
                 ?? throw new InvalidOperationException("ConnectionStrings:Redis is not set; give a StackExchange.Redis connection string such as 'localhost:6379'."),
+            sp.GetRequiredService<IOptions<RedisOptions>>().Value,
             sp.GetRequiredService<ILogger<RedisConnection>>()));
         // Registered first so the connection exists before any other Hornbeam service starts.
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => sp.GetRequiredService<RedisConnection>()));
         services.TryAddSingleton<IConnectionMultiplexer>(sp => sp.GetRequiredService<RedisConnection>().Multiplexer);
-        services.TryAddSingleton(sp => new RedisBatcher(sp.GetRequiredService<IConnectionMultiplexer>()));
+        services.TryAddSingleton(sp => new RedisBatcher(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RedisOptions>>().Value));
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
 
         services.TryAddSingleton<NodeIdentity>();
@@ -48,6 +55,12 @@ public static class HornbeamServiceCollectionExtensions
         services.AddMlCache();
         services.AddPubSub();
         return new HornbeamBuilder(services);
+    }
+
+    private sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, RedisOptions options) =>
+            options.Validate() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
     }
 
     private sealed class HornbeamOptionsValidator : IValidateOptions<HornbeamOptions>

@@ -45,6 +45,20 @@ public static class OpenApiSetup
                     new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(HeaderScheme, context.Document)] = [scope.Scope] },
                 ];
             }
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Idempotency.IdempotencyMetadata>().Any()) DescribeIdempotencyKey(operation);
+            if (operation.Responses?.TryGetValue("503", out var unavailable) == true && unavailable is OpenApiResponse outage
+                && outage.Content?.ContainsKey("application/problem+json") == true)
+            {
+                outage.Description = "Redis could not serve the request. The problem type says whether it may have applied: " +
+                                     "urn:hornbeam:problem:redis-unavailable (certainly not; retry), urn:hornbeam:problem:outcome-unknown " +
+                                     "(it may have; retry only with the same Idempotency-Key), urn:hornbeam:problem:overloaded (this node is at capacity; retry).";
+                outage.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                outage.Headers["Retry-After"] = new OpenApiHeader
+                {
+                    Description = "Seconds to wait before retrying.",
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
+                };
+            }
             return Task.CompletedTask;
         }));
 
@@ -80,6 +94,26 @@ public static class OpenApiSetup
                 },
             },
         };
+    }
+
+    private static void DescribeIdempotencyKey(OpenApiOperation operation)
+    {
+        operation.Parameters ??= [];
+        operation.Parameters.Add(new OpenApiParameter
+        {
+            Name = "Idempotency-Key",
+            In = ParameterLocation.Header,
+            Required = false,
+            Description = "Any unique text (a UUID): a repeat of this request with the same key, from the same credential and within " +
+                          "Hornbeam:Idempotency:WindowSeconds, gets the first answer back instead of applying again, on any replica. The same key with a different request answers 422; while the first has not " +
+                          "answered, 409.",
+            Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = 255, Pattern = "^[!-~]+$" },
+        });
+        if (operation.Responses?.TryGetValue("409", out var inUse) == true && inUse is OpenApiResponse conflict)
+            conflict.Description = "Conflict: the stored data does not allow this (urn:hornbeam:problem:conflict), or a request with " +
+                                   "the same Idempotency-Key has not answered yet (urn:hornbeam:problem:idempotency-key-in-use).";
+        if (operation.Responses?.TryGetValue("422", out var reused) == true && reused is OpenApiResponse unprocessable)
+            unprocessable.Description = "The Idempotency-Key was already used for a different request (urn:hornbeam:problem:idempotency-key-reused).";
     }
 
     private const string BearerScheme = "Bearer";

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Diagnostics;
-using StackExchange.Redis;
 
 namespace Hornbeam.Api.Problems;
 
@@ -8,16 +7,14 @@ internal sealed class HornbeamExceptionHandler(IProblemDetailsService problems, 
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
+        // Redis failures first: whether the request may have applied decides which 503 the client gets.
+        if (Hornbeam.Redis.RedisFailures.Classify(exception, ChangesData(context)) is { } redis) exception = redis;
         var (status, type, title, detail) = exception switch
         {
             HornbeamException e => With(ProblemTypes.For(e.Error), e.Message),
             BadHttpRequestException e => e.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? With(ProblemTypes.For(HornbeamError.TooLarge), e.Message)
                 : (e.StatusCode, ProblemTypes.InvalidInput, "Invalid input", Describe(e)),
-            RedisConnectionException or RedisTimeoutException => With(ProblemTypes.For(HornbeamError.Unavailable),
-                "Redis did not answer; retry shortly. Hornbeam reconnects by itself when Redis is back."),
-            RedisServerException e when IsTransient(e) => With(ProblemTypes.For(HornbeamError.Unavailable),
-                $"Redis cannot serve this right now ({e.Message.Split(' ')[0]}: a failover or restart is under way); retry shortly."),
             OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, ProblemTypes.Internal, "Client closed request", "The client went away."),
             _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", "An unexpected error occurred; it has been logged."),
         };
@@ -36,15 +33,27 @@ internal sealed class HornbeamExceptionHandler(IProblemDetailsService problems, 
         });
     }
 
-    // A cluster mid-failover, or a server still loading its data, answers these until it can serve again.
-    private static bool IsTransient(RedisServerException e) =>
-        e.Message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal) || e.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal) ||
-        e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) ||
-        e.Message.StartsWith("READONLY", StringComparison.Ordinal) || e.Message.StartsWith("NOREPLICAS", StringComparison.Ordinal);
+    private static bool ChangesData(HttpContext context) =>
+        !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method)
+        && context.GetEndpoint()?.Metadata.GetMetadata<ChangesNothingMetadata>() is null;
 
     private static (int, string, string, string) With((int Status, string Type, string Title) kind, string detail) => (kind.Status, kind.Type, kind.Title, detail);
 
     // Binding messages name the parameter and the text that failed; a JSON error says where.
     private static string Describe(BadHttpRequestException e) =>
         e.InnerException is System.Text.Json.JsonException json ? $"The body is not valid JSON: {json.Message}" : e.Message;
+}
+
+/// <summary>A POST route that only reads (a multi-key get): a Redis failure there never leaves an unknown outcome.</summary>
+internal sealed record ChangesNothingMetadata
+{
+    public static readonly ChangesNothingMetadata Instance = new();
+}
+
+/// <summary>Marks routes for the exception handler.</summary>
+public static class ProblemConventions
+{
+    /// <summary>The route only reads, whatever its method.</summary>
+    public static TBuilder ChangesNothing<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(ChangesNothingMetadata.Instance);
 }

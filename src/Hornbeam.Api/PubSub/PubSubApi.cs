@@ -1,4 +1,5 @@
 using Hornbeam.Api.Access;
+using Hornbeam.Api.Idempotency;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Hornbeam.Api.State;
@@ -18,7 +19,7 @@ public static class PubSubApi
 
         group.MapGet("/", Topics).WithName("PubSubTopics")
             .WithSummary("List topics that have subscribers, with their subscriber counts across live nodes");
-        group.MapPost("/{**topic}", Publish).WithName("PubSubPublish")
+        group.MapPost("/{**topic}", Publish).WithName("PubSubPublish").AcceptsIdempotencyKey()
             .WithSummary("publish: send any JSON value to every subscriber of a topic on every replica; answers how many it reached")
             .Accepts<JsonElement>("application/json", "*/*")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);

@@ -1,7 +1,10 @@
 using System.Text.Json;
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Hosting;
+using Hornbeam.Api.Idempotency;
+using Hornbeam.Idempotency;
 using Hornbeam.Api.Json;
+using Hornbeam.Api.Problems;
 using Hornbeam.State;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -24,16 +27,16 @@ public static class StateApi
             .WithSummary("state_keys: list keys, optionally by prefix, one page at a time")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapPost("/multi", (HttpRequest http) => GetMulti(http, state.Value, options.Value))
-            .WithName("StateGetMulti").RequireScope(Scopes.StateRead)
+            .WithName("StateGetMulti").RequireScope(Scopes.StateRead).ChangesNothing()
             .WithSummary("state_get_multi: get many keys at once; absent keys map to null")
             .Accepts<StateMultiRequest>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/incr/{**key}", (string key, long delta = 1) => Increment(key, state.Value, delta))
-            .WithName("StateIncr").RequireScope(Scopes.StateWrite)
+        group.MapPost("/incr/{**key}", (string key, HttpContext http, long delta = 1) => Increment(key, state.Value, http, delta))
+            .WithName("StateIncr").RequireScope(Scopes.StateWrite).AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("state_incr: atomically add delta (default 1) to a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapPost("/decr/{**key}", (string key, long delta = 1) => Decrement(key, state.Value, delta))
-            .WithName("StateDecr").RequireScope(Scopes.StateWrite)
+        group.MapPost("/decr/{**key}", (string key, HttpContext http, long delta = 1) => Decrement(key, state.Value, http, delta))
+            .WithName("StateDecr").RequireScope(Scopes.StateWrite).AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("state_decr: atomically subtract delta (default 1) from a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("/{**key}", (string key) => Get(key, state.Value))
@@ -85,16 +88,22 @@ public static class StateApi
         return TypedResults.NoContent();
     }
 
-    public static async Task<RawJson<CounterValue>> Increment(string key, IStateStore state, long delta = 1)
+    public static async Task<RawJson<CounterValue>> Increment(string key, IStateStore state, HttpContext http, long delta = 1)
     {
         key = RouteKey.Decode(key);
-        return Counter(key, await state.IncrementAsync(key, delta));
+        // With an Idempotency-Key the increment and the record of its answer are one script, so a retry applies it once.
+        var once = http.Features.Get<IdempotentRequest>();
+        return Counter(key, once is null ? await state.IncrementAsync(key, delta) : await state.IncrementAsync(key, delta, once));
     }
 
-    public static async Task<RawJson<CounterValue>> Decrement(string key, IStateStore state, long delta = 1)
+    public static async Task<RawJson<CounterValue>> Decrement(string key, IStateStore state, HttpContext http, long delta = 1)
     {
         key = RouteKey.Decode(key);
-        return Counter(key, await state.DecrementAsync(key, delta));
+        var once = http.Features.Get<IdempotentRequest>();
+        if (once is null) return Counter(key, await state.DecrementAsync(key, delta));
+        if (delta == long.MinValue)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"delta {delta} cannot be negated; use increment with {long.MaxValue} plus one instead.");
+        return Counter(key, await state.IncrementAsync(key, -delta, once));
     }
 
     // Written by hand like the other hot routes' answers: no serializer lookup, no async serialisation.

@@ -4,13 +4,16 @@ namespace Hornbeam.PubSub;
 
 /// <summary>
 /// The seed's <c>publish(topic, message)</c>, and subscribing, across every node that shares the Redis. Event ids are a per-topic
-/// sequence, ordered across the cluster; recent messages stay in a bounded history so a subscriber can resume after a reconnect.
+/// sequence, ordered across the cluster, that starts from the time (unix ms × 1000) and counts up by one, so ids keep increasing
+/// when a topic's sequence expires with its history or Redis loses it; recent messages stay in a bounded history so a subscriber
+/// can resume after a reconnect.
 /// </summary>
 public interface IPubSub
 {
     /// <summary>
     /// Publishes <paramref name="value"/> (serialized as JSON) to every subscriber of <paramref name="topic"/> on every live node.
-    /// Answers the event id and the number of subscribers registered at publish time on live nodes.
+    /// Answers the event id and the number of subscribers registered at publish time on live nodes: those cluster presence holds
+    /// live, so a node that died stops counting when presence declares it dead.
     /// </summary>
     Task<PublishResult> PublishAsync<T>(string topic, T value, JsonSerializerOptions? json = null);
 
@@ -24,7 +27,7 @@ public interface IPubSub
     /// </summary>
     Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId = null, CancellationToken cancellationToken = default);
 
-    /// <summary>The number of subscribers of <paramref name="topic"/> on live nodes, and its last event id.</summary>
+    /// <summary>The number of subscribers of <paramref name="topic"/> on live nodes (as for a publish), and its last event id.</summary>
     Task<PubSubTopic> TopicAsync(string topic);
 
     /// <summary>Topics that have subscribers on live nodes, by name.</summary>
@@ -34,7 +37,10 @@ public interface IPubSub
 /// <summary>What a publish did: the message's event <paramref name="Id"/> and how many subscribers it was delivered to.</summary>
 public sealed record PublishResult(long Subscribers, long Id);
 
-/// <summary>A topic, its subscriber count across live nodes, and the id of its last message (0 when none).</summary>
+/// <summary>
+/// A topic, its subscriber count across live nodes, and the id its next message follows: its last message's, or where a sequence
+/// started by a subscriber begins (0 when the topic has no sequence).
+/// </summary>
 public sealed record PubSubTopic(string Topic, long Subscribers, long LastEventId);
 
 /// <summary>What a <see cref="PubSubMessage"/> carries.</summary>

@@ -9,7 +9,10 @@ public sealed class PubSubOptions
     /// <summary>Most messages a topic's history keeps for replay after a reconnect.</summary>
     public int HistoryLength { get; set; } = 1000;
 
-    /// <summary>How long a message stays in history; older ones are not replayed.</summary>
+    /// <summary>
+    /// How long a message stays in history; older ones are not replayed. A topic's keys (history, sequence) expire this long
+    /// after its last publish, once no node counts subscribers for it; a later publish starts a new sequence from the time.
+    /// </summary>
     public TimeSpan HistoryAge { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Messages one subscriber may have waiting; one more ends that subscription with an overflow event.</summary>
@@ -21,7 +24,10 @@ public sealed class PubSubOptions
     /// <summary>How often a node refreshes its subscriber counts in Redis.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long a node's counts keep counting without a refresh; after that the node is taken for dead.</summary>
+    /// <summary>
+    /// How long a node's count entry stays in Redis without a refresh. A count counts only while cluster presence holds its node
+    /// live (<c>Hornbeam:Cluster:NodeExpiry</c>), so this bounds the keys, not how long a dead node counts.
+    /// </summary>
     public TimeSpan NodeExpiry { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>Interval of the SSE comment heartbeat (<c>: ping</c>) and of WebSocket keep-alive pings.</summary>

@@ -16,14 +16,17 @@ using StackExchange.Redis;
 namespace Hornbeam.PubSub;
 
 /// <summary>
-/// The Redis implementation of <see cref="IPubSub"/>. Publishing is one Lua script (sequence, history, count, PUBLISH). Each node
+/// The Redis implementation of <see cref="IPubSub"/>. Publishing is one Lua script (sequence, history, counts, PUBLISH). Each node
 /// holds one Redis subscription per topic and fans it out to its local subscribers; it keeps its subscriber count per topic in
-/// Redis with an expiry that a heartbeat refreshes, so the counts of a node that dies stop counting within <see cref="PubSubOptions.NodeExpiry"/>.
+/// Redis under its instance (name and start time) with an expiry that a heartbeat refreshes. A count counts only while cluster
+/// presence holds that instance live, so a node that dies stops counting when presence declares it dead; its entries go with
+/// their expiry (<see cref="PubSubOptions.NodeExpiry"/>) or at the first count that finds them dead.
 /// </summary>
 internal sealed class RedisPubSub(
     IServiceProvider services,
     RedisKeys keys,
     NodeIdentity node,
+    IClusterPresence presence,
     IOptions<PubSubOptions> pubSubOptions,
     IOptions<HornbeamOptions> hornbeamOptions,
     ILogger<RedisPubSub> logger) : IPubSub, IHostedLifecycleService, IAsyncDisposable
@@ -31,6 +34,8 @@ internal sealed class RedisPubSub(
     private const int HistoryPage = 500;
     private readonly PubSubOptions _options = pubSubOptions.Value;
     private readonly HornbeamOptions _hornbeam = hornbeamOptions.Value;
+    // A restarted node with the same name is another instance: the counts its previous process left never count for it.
+    private readonly string _instance = $"{node.Name}#{node.StartedAt.ToUnixTimeMilliseconds()}";
     private readonly Dictionary<string, TopicHub> _hubs = new(StringComparer.Ordinal); // locked on itself
     private int _local; // subscriptions on this node, under the _hubs lock
     // A node's count for a topic is written under its stripe's gate, so a stale count never overwrites a newer one.
@@ -57,9 +62,10 @@ internal sealed class RedisPubSub(
         var k = keys.PubSubTopic(topic);
         var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.PubSubPublish,
             [k.Sequence, k.History, k.Nodes, k.Alive],
-            [value, NowMs(), _options.HistoryLength, (long)_options.HistoryAge.TotalMilliseconds, keys.PubSubChannel(topic)]))!;
-        HornbeamMetrics.PublishFanOut.Record((long)result[1]);
-        return new PublishResult((long)result[1], (long)result[0]);
+            [value, NowMs(), _options.HistoryLength, (long)_options.HistoryAge.TotalMilliseconds, keys.PubSubChannel(topic), SequenceTtlMs]))!;
+        var subscribers = await CountLiveAsync(topic, (RedisResult[])result[1]!);
+        HornbeamMetrics.PublishFanOut.Record(subscribers);
+        return new PublishResult(subscribers, (long)result[0]);
     }
 
     public Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId = null, CancellationToken cancellationToken = default) =>
@@ -107,7 +113,73 @@ internal sealed class RedisPubSub(
         ValidateTopic(topic);
         var k = keys.PubSubTopic(topic);
         var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.PubSubCount, [k.Sequence, k.Nodes, k.Alive], [NowMs()]))!;
-        return new PubSubTopic(topic, (long)result[0], (long)result[1]);
+        return new PubSubTopic(topic, await CountLiveAsync(topic, (RedisResult[])result[1]!), (long)result[0]);
+    }
+
+    /// <summary>
+    /// A topic's sequence lives as long as its history (and at least as long as a count, so the heartbeat of a subscribed node
+    /// keeps it): after that it is gone, and the next one starts from the time, above every id the old one gave.
+    /// </summary>
+    private long SequenceTtlMs => (long)Math.Max(_options.HistoryAge.TotalMilliseconds, _options.NodeExpiry.TotalMilliseconds);
+
+    /// <summary>
+    /// Sums the counts (<c>instance, count, ...</c>) of the instances cluster presence holds live: this one, those live in memory,
+    /// and, asked of Redis, any other. Counts of instances found dead are dropped so no later count asks about them again.
+    /// </summary>
+    private async ValueTask<long> CountLiveAsync(string topic, RedisResult[] counts)
+    {
+        long sum = 0;
+        List<(string Instance, long Count)>? unsure = null;
+        IReadOnlyCollection<NodeInfo>? known = null;
+        for (var i = 0; i + 1 < counts.Length; i += 2)
+        {
+            var instance = (string)counts[i]!;
+            var count = (long)counts[i + 1];
+            if (instance == _instance || IsLive(instance, known ??= presence.KnownNodes)) sum += count;
+            else (unsure ??= []).Add((instance, count));
+        }
+        if (unsure is null) return sum;
+        IReadOnlyList<NodeInfo> live;
+        try
+        {
+            live = await presence.LiveNodesAsync();
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // Not confirmed live: not counted, and not dropped either.
+            logger.LogDebug("Could not read live nodes to count topic {Topic}: {Message}", topic, e.Message);
+            return sum;
+        }
+        foreach (var (instance, count) in unsure)
+        {
+            if (IsLive(instance, live)) sum += count;
+            else _ = ForgetAsync(topic, instance);
+        }
+        return sum;
+    }
+
+    private static bool IsLive(string instance, IEnumerable<NodeInfo> nodes)
+    {
+        var hash = instance.LastIndexOf('#');
+        if (hash < 0 || !long.TryParse(instance.AsSpan(hash + 1), out var startedAt)) return false;
+        var name = instance.AsSpan(0, hash);
+        foreach (var n in nodes)
+            if (name.SequenceEqual(n.Node) && n.StartedAt.ToUnixTimeMilliseconds() == startedAt) return true;
+        return false;
+    }
+
+    private async Task ForgetAsync(string topic, string instance)
+    {
+        var k = keys.PubSubTopic(topic);
+        try
+        {
+            await Db.ScriptEvaluateAsync(RedisScripts.PubSubForget, [k.Nodes, k.Alive], [instance]);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // Its entry still expires with NodeExpiry.
+            logger.LogDebug("Could not drop the count of dead instance {Instance} on topic {Topic}: {Message}", instance, topic, e.Message);
+        }
     }
 
     public async Task<IReadOnlyList<PubSubTopic>> TopicsAsync()
@@ -135,7 +207,7 @@ internal sealed class RedisPubSub(
             var now = NowMs();
             var expiryMs = (long)_options.NodeExpiry.TotalMilliseconds;
             var register = Db.ScriptEvaluateAsync(RedisScripts.PubSubRegister, [k.Sequence, k.Nodes, k.Alive],
-                [node.Name, members.Length, now + expiryMs, expiryMs]);
+                [_instance, members.Length, now + expiryMs, expiryMs, now, SequenceTtlMs]);
             if (members.Length > 0) _ = Db.SortedSetAddAsync(keys.PubSubTopics, topic, now + expiryMs, CommandFlags.FireAndForget);
             var sequence = (long)await register;
             foreach (var member in members) member.SetAfterOnce(sequence);
@@ -176,11 +248,16 @@ internal sealed class RedisPubSub(
         }
     }
 
-    /// <summary>Messages (<paramref name="after"/>, <paramref name="upTo"/>] from history, with a gap notice for those it no longer holds.</summary>
+    /// <summary>
+    /// Messages (<paramref name="after"/>, <paramref name="upTo"/>] from history, with a gap notice for those it no longer holds.
+    /// After 0 (a subscriber that has seen nothing) it is what history holds, with no gap before it: ids start from the time, so
+    /// most ids below the first never existed.
+    /// </summary>
     internal async IAsyncEnumerable<PubSubMessage> CatchUpAsync(string topic, long after, long upTo, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var history = keys.PubSubTopic(topic).History;
         var cutoff = NowMs() - (long)_options.HistoryAge.TotalMilliseconds;
+        var fromStart = after == 0;
         var expected = after + 1;
         while (expected <= upTo)
         {
@@ -188,13 +265,14 @@ internal sealed class RedisPubSub(
             foreach (var entry in page)
             {
                 if (!TryParseEntry((byte[])entry!, out var id, out var publishedAt, out var json) || publishedAt < cutoff || id < expected) continue;
-                if (id > expected) yield return Gap(topic, expected - 1, id - 1, "history no longer holds the messages after the last event id");
+                if (id > expected && !fromStart) yield return Gap(topic, expected - 1, id - 1, "history no longer holds the messages after the last event id");
                 yield return new PubSubMessage(topic, id, PubSubMessageKind.Message, json);
                 expected = id + 1;
+                fromStart = false;
             }
             if (page.Length < HistoryPage) break;
         }
-        if (expected <= upTo) yield return Gap(topic, expected - 1, upTo, "history no longer holds the messages after the last event id");
+        if (expected <= upTo && !fromStart) yield return Gap(topic, expected - 1, upTo, "history no longer holds the messages after the last event id");
     }
 
     // History members are "id:publishedAtMs:json".
@@ -291,6 +369,8 @@ internal sealed class RedisPubSub(
                 lock (_hubs) topics = [.. _hubs.Keys];
                 try
                 {
+                    // The registry lists a topic while some node refreshes it; every node sweeps it, so it holds no topic for long.
+                    _ = Db.SortedSetRemoveRangeByScoreAsync(keys.PubSubTopics, double.NegativeInfinity, NowMs(), Exclude.Stop, CommandFlags.FireAndForget);
                     await Task.WhenAll(topics.Select(SyncCountAsync));
                 }
                 catch (Exception e) when (e is RedisException or ObjectDisposedException)

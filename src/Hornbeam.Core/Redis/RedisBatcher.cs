@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net;
 using StackExchange.Redis;
 
 namespace Hornbeam.Redis;
@@ -25,8 +26,15 @@ namespace Hornbeam.Redis;
 /// increment, a set) queued at the same moment may run in either order, as they would from concurrent requests:
 /// await a call before issuing one that depends on it.
 /// </para>
+/// <para>
+/// With <see cref="RedisOptions.WaitReplicas"/> above 0, every server that took a write in a drain is sent one
+/// <c>WAIT</c> right after it, on the same connection, and a write answers only once that many replicas hold it; when
+/// fewer confirm, it fails with <see cref="HornbeamError.OutcomeUnknown"/>. WAIT holds the connection until the
+/// replicas answer or its timeout passes: the one blocking command Hornbeam sends on the shared multiplexer, because
+/// Redis counts only the writes of the connection that asks.
+/// </para>
 /// </remarks>
-public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWorkItem
+public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? options = null) : IThreadPoolWorkItem
 {
     // Bounds one write, so one drain does not hold a huge batch while new commands queue behind it.
     private const int MaxBatch = 256;
@@ -36,6 +44,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     private readonly List<Group> _groups = [];
     private int _draining;
     private bool? _isCluster;
+    private readonly int _waitReplicas = options?.WaitReplicas ?? 0;
+    private readonly int _waitTimeoutMs = Math.Max(10, (options ?? new RedisOptions()).DeadlineMs / 2);
+    private readonly Dictionary<EndPoint, Confirmation> _confirmations = [];
 
     /// <summary>GET, batched; GETs of one slot queued together go out as one MGET.</summary>
     public Task<RedisValue> StringGetAsync(RedisKey key) => Enqueue(new StringGet(key));
@@ -44,9 +55,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     public async Task<RedisValue[]> StringGetAsync(RedisKey[] keys) =>
         IsCluster() ? await Task.WhenAll(Array.ConvertAll(keys, StringGetAsync)) : await Enqueue(new StringGetMany(keys));
 
-    /// <summary>EVALSHA (EVAL the first time), batched.</summary>
-    public Task<RedisResult> ScriptEvaluateAsync(string script, RedisKey[] keys, RedisValue[] values) =>
-        Enqueue(new ScriptEvaluate(script, keys, values));
+    /// <summary>EVALSHA (EVAL the first time), batched; a script that <paramref name="writes"/> is confirmed by replicas when configured.</summary>
+    public Task<RedisResult> ScriptEvaluateAsync(string script, RedisKey[] keys, RedisValue[] values, bool writes = true) =>
+        Enqueue(new ScriptEvaluate(script, keys, values, writes));
 
     /// <summary>
     /// One call of a <see cref="CombinedScript"/>, batched: calls of one slot queued together run as one script call.
@@ -105,6 +116,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
                 }
             }
             _issued.Clear();
+            if (_confirmations.Count > 0) SendWaits();
             if (taken == MaxBatch) continue;
 
             // Hand the drain back, then take it again if a command slipped in after the last TryDequeue.
@@ -135,6 +147,12 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
             {
                 try
                 {
+                    if (_waitReplicas > 0 && group.Members[0].Writes)
+                    {
+                        // One script call serves the group, so one server takes all of it.
+                        var confirmation = ConfirmationFor(group.Members[0].FirstKey);
+                        foreach (var member in group.Members) member.ConfirmBy(confirmation);
+                    }
                     group.Members[0].IssueCombined(batch, group.Members);
                     _issued.AddRange(group.Members);
                 }
@@ -151,6 +169,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     {
         try
         {
+            if (_waitReplicas > 0 && command.Writes) command.ConfirmBy(ConfirmationFor(command.FirstKey));
             command.Issue(batch);
             _issued.Add(command);
         }
@@ -158,6 +177,22 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         {
             command.Fail(e);
         }
+    }
+
+    /// <summary>The confirmation of this drain's writes to the server that owns <paramref name="key"/>, made before they are sent.</summary>
+    private Confirmation ConfirmationFor(RedisKey key)
+    {
+        var server = redis.GetServer(key);
+        if (!_confirmations.TryGetValue(server.EndPoint, out var confirmation))
+            _confirmations[server.EndPoint] = confirmation = new Confirmation(server, _waitReplicas, _waitTimeoutMs);
+        return confirmation;
+    }
+
+    /// <summary>One WAIT per server that took writes, sent after them on the same connection.</summary>
+    private void SendWaits()
+    {
+        foreach (var confirmation in _confirmations.Values) confirmation.Send();
+        _confirmations.Clear();
     }
 
     /// <summary>
@@ -174,8 +209,48 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
 
     private sealed record Group(object Combination, int Slot, List<Command> Members);
 
+    /// <summary>Completes with null once enough replicas hold one server's writes of a drain, else with the failure to report.</summary>
+    private sealed class Confirmation(IServer server, int replicas, int timeoutMs)
+    {
+        private readonly int _replicas = replicas;
+        private readonly int _timeoutMs = timeoutMs;
+        private readonly TaskCompletionSource<Exception?> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<Exception?> Task => _done.Task;
+
+        public void Send()
+        {
+            Task<RedisResult> wait;
+            try
+            {
+                wait = server.ExecuteAsync("WAIT", _replicas, _timeoutMs);
+            }
+            catch (Exception e)
+            {
+                _done.TrySetResult(Unconfirmed(e.Message, e));
+                return;
+            }
+            wait.ContinueWith(static (t, state) =>
+            {
+                var self = (Confirmation)state!;
+                if (t.IsCompletedSuccessfully && (long)t.Result >= self._replicas) self._done.TrySetResult(null);
+                else if (t.IsCompletedSuccessfully) self._done.TrySetResult(self.Unconfirmed($"{(long)t.Result} of {self._replicas} confirmed it within {self._timeoutMs} ms", null));
+                else self._done.TrySetResult(self.Unconfirmed(t.Exception?.InnerException?.Message ?? "WAIT was cancelled", t.Exception?.InnerException));
+            }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        private HornbeamException Unconfirmed(string why, Exception? inner) => new(HornbeamError.OutcomeUnknown,
+            $"Redis applied the change but not enough replicas confirmed holding it ({why}; Hornbeam:Redis:WaitReplicas is {_replicas}), " +
+            "so a failover may still lose it. Retry only with the same Idempotency-Key.", inner);
+    }
+
     private abstract class Command
     {
+        /// <summary>Whether the command changes data, and so waits for replicas when they must confirm writes.</summary>
+        public virtual bool Writes => false;
+
+        public abstract void ConfirmBy(Confirmation confirmation);
+
         /// <summary>Commands with the same non-null combination (and slot) can go to Redis as one.</summary>
         public virtual object? Combination => null;
 
@@ -194,20 +269,37 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
     private abstract class Command<T> : Command
     {
         private readonly TaskCompletionSource<T> _done = new();
+        private Confirmation? _confirmation;
 
         public Task<T> Task => _done.Task;
 
+        public override void ConfirmBy(Confirmation confirmation) => _confirmation = confirmation;
+
         public override void Fail(Exception e) => _done.TrySetException(e);
 
-        protected void Complete(T result) => _done.TrySetResult(result);
+        /// <summary>Answers <paramref name="result"/>; a write that replicas must confirm answers once they have.</summary>
+        protected void Complete(T result)
+        {
+            if (_confirmation is null)
+            {
+                _done.TrySetResult(result);
+                return;
+            }
+            _confirmation.Task.ContinueWith(static (t, state) =>
+            {
+                var (command, result) = ((Command<T>, T))state!;
+                if (t.Result is { } failure) command._done.TrySetException(failure);
+                else command._done.TrySetResult(result);
+            }, (this, result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
 
         protected void CompleteFrom(Task<T> sent) =>
             sent.ContinueWith(static (t, state) =>
             {
-                var done = ((Command<T>)state!)._done;
-                if (t.IsCompletedSuccessfully) done.TrySetResult(t.Result);
-                else if (t.IsCanceled) done.TrySetCanceled();
-                else done.TrySetException(t.Exception!.InnerExceptions);
+                var command = (Command<T>)state!;
+                if (t.IsCompletedSuccessfully) command.Complete(t.Result);
+                else if (t.IsCanceled) command._done.TrySetCanceled();
+                else command._done.TrySetException(t.Exception!.InnerExceptions);
             }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         /// <summary>Completes every member from the one combined command's answer, split by <paramref name="complete"/>.</summary>
@@ -261,8 +353,12 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         public override void Issue(IBatch batch) => CompleteFrom(batch.StringGetAsync(keys));
     }
 
-    private sealed class ScriptEvaluate(string script, RedisKey[] keys, RedisValue[] values) : Command<RedisResult>
+    private sealed class ScriptEvaluate(string script, RedisKey[] keys, RedisValue[] values, bool writes) : Command<RedisResult>
     {
+        public override bool Writes => writes;
+
+        public override RedisKey FirstKey => keys.Length > 0 ? keys[0] : default;
+
         public override void Issue(IBatch batch) => CompleteFrom(batch.ScriptEvaluateAsync(script, keys, values));
     }
 
@@ -276,6 +372,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis) : IThreadPoolWork
         private readonly bool _mayAdd = mayAdd && script.AddsDeltas;
 
         public override object Combination => _script;
+
+        public override bool Writes => _script.Writes;
 
         public override RedisKey FirstKey => _keys[0];
 
@@ -475,4 +573,7 @@ public sealed record CombinedScript(string Lua, int KeysPerCall, int ValuesPerCa
     /// run one after another in queue order, and a refused sum falls back to one call per caller.
     /// </summary>
     public bool AddsDeltas { get; init; }
+
+    /// <summary>The script changes data, so its calls wait for replicas when they must confirm writes.</summary>
+    public bool Writes { get; init; } = true;
 }

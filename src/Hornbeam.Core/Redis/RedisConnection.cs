@@ -8,7 +8,7 @@ namespace Hornbeam.Redis;
 /// Owns the one shared <see cref="ConnectionMultiplexer"/>. It connects when the host starts, without failing when
 /// Redis is down: commands then fail fast (no backlog) and the multiplexer reconnects by itself when Redis returns.
 /// </summary>
-public sealed class RedisConnection(string configuration, ILogger<RedisConnection> logger) : IHostedService, IAsyncDisposable
+public sealed class RedisConnection(string configuration, RedisOptions redisOptions, ILogger<RedisConnection> logger) : IHostedService, IAsyncDisposable
 {
     private ConnectionMultiplexer? _multiplexer;
 
@@ -16,17 +16,28 @@ public sealed class RedisConnection(string configuration, ILogger<RedisConnectio
     public IConnectionMultiplexer Multiplexer =>
         _multiplexer ?? throw new InvalidOperationException("Redis is not connected yet: the host has not started Hornbeam's RedisConnection.");
 
-    /// <summary>The StackExchange.Redis options Hornbeam uses for a connection string.</summary>
-    public static ConfigurationOptions Options(string configuration)
+    /// <summary>The StackExchange.Redis options Hornbeam uses for a connection string, with the default deadline.</summary>
+    public static ConfigurationOptions Options(string configuration) => Options(configuration, new RedisOptions());
+
+    /// <summary>
+    /// The StackExchange.Redis options Hornbeam uses for a connection string (a single server, Sentinel endpoints with
+    /// <c>serviceName=</c>, or cluster nodes). A command not answered within <see cref="RedisOptions.DeadlineMs"/>
+    /// fails; timeouts given in the connection string win.
+    /// </summary>
+    public static ConfigurationOptions Options(string configuration, RedisOptions redis)
     {
         var options = ConfigurationOptions.Parse(configuration);
         options.AbortOnConnectFail = false;
-        // A request while Redis is unreachable should get a 503 now, not after queueing for the timeout; the timeout itself
-        // only covers a Redis that is connected but slow, so it keeps StackExchange.Redis's default of 5 s.
+        // A request while Redis is unreachable should get a 503 now, not after queueing for the timeout.
         options.BacklogPolicy = BacklogPolicy.FailFast;
-        if (!configuration.Contains("connectTimeout", StringComparison.OrdinalIgnoreCase)) options.ConnectTimeout = 2000;
-        if (!configuration.Contains("syncTimeout", StringComparison.OrdinalIgnoreCase)) options.SyncTimeout = 5000;
-        if (!configuration.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase)) options.AsyncTimeout = 5000;
+        // StackExchange.Redis looks for overdue commands once per heartbeat, so a command can fail up to one heartbeat
+        // after its timeout: the two together stay within the deadline.
+        var heartbeat = Math.Max(50, redis.DeadlineMs / 4);
+        var timeout = redis.DeadlineMs - heartbeat;
+        options.HeartbeatInterval = TimeSpan.FromMilliseconds(heartbeat);
+        if (!configuration.Contains("connectTimeout", StringComparison.OrdinalIgnoreCase)) options.ConnectTimeout = Math.Min(2000, redis.DeadlineMs);
+        if (!configuration.Contains("syncTimeout", StringComparison.OrdinalIgnoreCase)) options.SyncTimeout = timeout;
+        if (!configuration.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase)) options.AsyncTimeout = timeout;
         options.ReconnectRetryPolicy = new ExponentialRetry(250, 2000);
         return options;
     }
@@ -35,7 +46,7 @@ public sealed class RedisConnection(string configuration, ILogger<RedisConnectio
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (_multiplexer is not null) return;
-        _multiplexer = await ConnectionMultiplexer.ConnectAsync(Options(configuration));
+        _multiplexer = await ConnectionMultiplexer.ConnectAsync(Options(configuration, redisOptions));
         if (!_multiplexer.IsConnected)
             logger.LogWarning("Redis at {Endpoints} is not reachable yet; requests get 503 until it is, and Hornbeam keeps retrying.",
                 string.Join(", ", _multiplexer.GetEndPoints().Select(e => e.ToString())));

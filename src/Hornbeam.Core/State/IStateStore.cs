@@ -4,7 +4,7 @@ namespace Hornbeam.State;
 
 /// <summary>
 /// Shared state, the seed's <c>state_*</c> functions: JSON values and atomic 64-bit counters under string keys, in Redis.
-/// A counter is an ordinary value: <see cref="IncrementAsync"/> on a key set to <c>41</c> answers 42.
+/// A counter is an ordinary value: <see cref="IncrementAsync(string, long)"/> on a key set to <c>41</c> answers 42.
 /// Calls in flight at the same moment go to Redis together; calls not awaited one after another may run in either order.
 /// </summary>
 public interface IStateStore
@@ -33,6 +33,13 @@ public interface IStateStore
 
     /// <summary>state_decr: subtracts <paramref name="delta"/> atomically (no floor) and answers the new value.</summary>
     Task<long> DecrementAsync(string key, long delta = 1);
+
+    /// <summary>
+    /// state_incr at most once per <paramref name="once"/>: the increment and the record of its answer are written in
+    /// one step, so a retry of a request whose outcome was unknown answers the first value if it was applied and applies
+    /// it now if it was not. A key reused for another request throws <see cref="HornbeamError.IdempotencyKeyReused"/>.
+    /// </summary>
+    Task<long> IncrementAsync(string key, long delta, Idempotency.IdempotentRequest once);
 
     /// <summary>state_get_multi: every requested key, mapped to its JSON or null when absent.</summary>
     Task<IReadOnlyDictionary<string, byte[]?>> GetManyJsonAsync(IReadOnlyCollection<string> keys);

@@ -3,6 +3,7 @@ using System.Buffers.Text;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Hornbeam.Idempotency;
 using Hornbeam.Redis;
 using Hornbeam.Telemetry;
 using Microsoft.Extensions.Options;
@@ -11,7 +12,8 @@ using StackExchange.Redis;
 namespace Hornbeam.State;
 
 /// <summary>The Redis implementation of <see cref="IStateStore"/>: one value key and one bucket-index entry per state key.</summary>
-internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batcher, RedisKeys keys, IOptions<HornbeamOptions> options) : IStateStore
+internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batcher, RedisKeys keys, IOptions<HornbeamOptions> options,
+    IOptions<IdempotencyOptions> idempotency) : IStateStore
 {
     private static readonly JsonWriterOptions CompactJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly HornbeamOptions _options = options.Value;
@@ -64,18 +66,40 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         ValidateKey(key);
         try
         {
-            var result = await batcher.ScriptEvaluateAsync(RedisScripts.StateIncrement, [keys.StateValue(key), keys.StateIndexFor(key)], [delta, key]);
-            return (long)result;
+            return (long)await batcher.ScriptEvaluateAsync(RedisScripts.StateIncrement, [keys.StateValue(key), keys.StateIndexFor(key)], [delta, key]);
         }
-        catch (RedisServerException e) when (e.Message.Contains("overflow", StringComparison.OrdinalIgnoreCase))
+        catch (RedisServerException e) when (NotCountable(e, key, delta) is { } refused)
         {
-            throw new HornbeamException(HornbeamError.Conflict, $"Adding {delta} to '{key}' would overflow a 64-bit integer; the value is unchanged.", e);
-        }
-        catch (RedisServerException e) when (e.Message.Contains("not an integer", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new HornbeamException(HornbeamError.Conflict, $"The value of '{key}' is not a 64-bit integer, so it cannot be incremented; the value is unchanged.", e);
+            throw refused;
         }
     }
+
+    public async Task<long> IncrementAsync(string key, long delta, IdempotentRequest once)
+    {
+        Count("incr");
+        ValidateKey(key);
+        RedisResult[] answer;
+        try
+        {
+            answer = (RedisResult[])(await batcher.ScriptEvaluateAsync(RedisScripts.StateIncrementOnce,
+                [keys.StateValue(key), keys.StateIndexFor(key), keys.StateIdempotencyRecord(key, once)],
+                [delta, key, once.Fingerprint, idempotency.Value.WindowSeconds * 1000L]))!;
+        }
+        catch (RedisServerException e) when (NotCountable(e, key, delta) is { } refused)
+        {
+            throw refused;
+        }
+        if ((int)answer[0] == 2) throw IdempotencyStore.Reused();
+        return (long)answer[1];
+    }
+
+    /// <summary>Redis's refusal of an increment (overflow, not an integer) as the caller's conflict; null for any other error.</summary>
+    private static HornbeamException? NotCountable(RedisServerException e, string key, long delta) =>
+        e.Message.Contains("overflow", StringComparison.OrdinalIgnoreCase)
+            ? new(HornbeamError.Conflict, $"Adding {delta} to '{key}' would overflow a 64-bit integer; the value is unchanged.", e)
+            : e.Message.Contains("not an integer", StringComparison.OrdinalIgnoreCase)
+                ? new(HornbeamError.Conflict, $"The value of '{key}' is not a 64-bit integer, so it cannot be incremented; the value is unchanged.", e)
+                : null;
 
     public Task<long> DecrementAsync(string key, long delta = 1)
     {

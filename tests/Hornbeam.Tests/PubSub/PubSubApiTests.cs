@@ -84,10 +84,11 @@ public sealed class PubSubApiTests
         await using var fast = await SseStream.OpenAsync(client, "/pubsub/video");
         var frame = JsonSerializer.Serialize(new string('x', 16 * 1024));
         const int count = 60;
+        var before = fast.StartsAfter;
         for (var i = 1; i <= count; i++)
         {
             await client.PostAsync("/pubsub/video", Http.Json(frame));
-            Assert.Equal(i.ToString(), (await fast.NextAsync()).Id);
+            Assert.Equal((before + i).ToString(), (await fast.NextAsync()).Id);
         }
 
         var events = new List<SseEvent>();
@@ -96,7 +97,7 @@ public sealed class PubSubApiTests
         Assert.Equal(4, events[^1].Json.GetProperty("buffer_capacity").GetInt32());
         var ids = events.SkipLast(1).Select(e => long.Parse(e.Id!)).ToArray();
         Assert.True(ids.Length < count, $"the slow client got all {ids.Length} messages");
-        Assert.Equal(Enumerable.Range(1, ids.Length).Select(i => (long)i), ids);
+        Assert.Equal(Enumerable.Range(1, ids.Length).Select(i => slow.StartsAfter + i), ids);
         Assert.Equal(ids[^1], events[^1].Json.GetProperty("last_event_id").GetInt64());
         Assert.Equal(1, (await (await client.PostAsync("/pubsub/video", Http.Json("0"))).ReadJsonAsync()).GetProperty("subscribers").GetInt64());
     }
@@ -110,12 +111,13 @@ public sealed class PubSubApiTests
         await using var one = await SseStream.OpenAsync(a.CreateClient(), "/pubsub/news");
         await using var two = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/news");
         await using var three = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/alerts/fire");
-        await a.CreateClient().PostAsync("/pubsub/news", Http.Json("1"));
+        var news = await (await a.CreateClient().PostAsync("/pubsub/news", Http.Json("1"))).ReadJsonAsync();
 
         var list = await (await a.CreateClient().GetAsync("/pubsub")).ReadJsonAsync();
         var topics = list.GetProperty("topics").EnumerateArray()
             .ToDictionary(t => t.GetProperty("topic").GetString()!, t => (t.GetProperty("subscribers").GetInt64(), t.GetProperty("last_event_id").GetInt64()));
-        Assert.Equal(new Dictionary<string, (long, long)> { ["alerts/fire"] = (1, 0), ["news"] = (2, 1) }, topics);
+        // A topic never published still has a last id: the one its subscribers' first message will follow.
+        Assert.Equal(new Dictionary<string, (long, long)> { ["alerts/fire"] = (1, three.StartsAfter), ["news"] = (2, news.GetProperty("id").GetInt64()) }, topics);
     }
 
     [Fact]
@@ -182,7 +184,7 @@ public sealed class PubSubApiTests
         await (await client.GetAsync("/ws/t")).AssertProblemAsync(400, ProblemTypes.InvalidInput);
 
         var ok = await (await client.PostAsync("/pubsub/t", Http.Json("\"fine\""))).ReadJsonAsync();
-        Assert.Equal(1, ok.GetProperty("id").GetInt64());
+        Assert.Equal(stream.StartsAfter + 1, ok.GetProperty("id").GetInt64());
         Assert.Equal("\"fine\"", (await stream.NextAsync()).Data);
     }
 
@@ -196,16 +198,17 @@ public sealed class PubSubApiTests
         {
             var published = await (await client.PostAsync("/pubsub/chat:general", Http.Json($"{{\"n\":{i}}}"))).ReadJsonAsync();
             Assert.Equal(1, published.GetProperty("subscribers").GetInt64());
-            Assert.Equal(i, published.GetProperty("id").GetInt64());
+            Assert.Equal(first.StartsAfter + i, published.GetProperty("id").GetInt64());
         }
-        Assert.Equal(["1", "2", "3"], (await first.TakeAsync(3)).Select(e => e.Id));
+        var ids = (await first.TakeAsync(3)).Select(e => e.Id).ToArray();
+        Assert.Equal([1, 2, 3], ids.Select(id => long.Parse(id!) - first.StartsAfter));
         var list = await (await client.GetAsync("/pubsub")).ReadJsonAsync();
         Assert.Equal(1, list.GetProperty("topics")[0].GetProperty("subscribers").GetInt64());
         await first.DisposeAsync();
 
-        await using var again = await SseStream.OpenAsync(client, "/pubsub/chat:general", lastEventId: "1");
+        await using var again = await SseStream.OpenAsync(client, "/pubsub/chat:general", lastEventId: ids[0]);
         var replayed = await again.TakeAsync(2);
-        Assert.Equal(["2", "3"], replayed.Select(e => e.Id));
+        Assert.Equal(ids[1..], replayed.Select(e => e.Id));
         Assert.Equal(3, replayed[1].Json.GetProperty("n").GetInt32());
     }
 }

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Hornbeam.Cluster;
 using Hornbeam.PubSub;
 using Hornbeam.Redis;
 using Hornbeam.Tests.Infrastructure;
@@ -16,16 +18,17 @@ public sealed class PubSubCoreTests
         var prefix = TestPrefix.New();
         await using var node = await CoreHost.StartAsync(prefix);
         var pubsub = node.Get<IPubSub>();
-        Assert.Equal(0, (await pubsub.PublishAsync("notifications", new { type = "alert" })).Subscribers);
+        var first = await pubsub.PublishAsync("notifications", new { type = "alert" });
+        Assert.Equal(0, first.Subscribers);
 
         var subscription = await pubsub.SubscribeAsync("notifications");
-        Assert.Equal(1, subscription.StartsAfter);
+        Assert.Equal(first.Id, subscription.StartsAfter);
         var published = await pubsub.PublishAsync("notifications", new { type = "alert", message = "restart" });
-        Assert.Equal(new PublishResult(1, 2), published);
+        Assert.Equal(new PublishResult(1, first.Id + 1), published);
         await using (var messages = subscription.GetAsyncEnumerator())
         {
             Assert.True(await messages.MoveNextAsync());
-            Assert.Equal(2, messages.Current.Id);
+            Assert.Equal(first.Id + 1, messages.Current.Id);
             Assert.Equal(PubSubMessageKind.Message, messages.Current.Kind);
             Assert.Equal("{\"type\":\"alert\",\"message\":\"restart\"}", System.Text.Encoding.UTF8.GetString(messages.Current.Json));
         }
@@ -60,33 +63,45 @@ public sealed class PubSubCoreTests
             await Poll.UntilAsync(() => Task.FromResult(received.Count >= expected), because: "the fast subscriber reads each message");
         }
         await reading.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), received);
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => fast.StartsAfter + i), received);
 
         var slowItems = new List<PubSubMessage>();
         await foreach (var m in slow) slowItems.Add(m);
-        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), slowItems.Where(m => m.Kind == PubSubMessageKind.Message).Select(m => m.Id));
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => slow.StartsAfter + i), slowItems.Where(m => m.Kind == PubSubMessageKind.Message).Select(m => m.Id));
         var overflow = slowItems[^1];
         Assert.Equal(PubSubMessageKind.Overflow, overflow.Kind);
-        Assert.Equal(8, overflow.Id);
+        Assert.Equal(slow.StartsAfter + 8, overflow.Id);
         Assert.Contains("fell more than 8 messages behind", System.Text.Encoding.UTF8.GetString(overflow.Json));
     }
 
     [Fact]
-    public async Task AnotherNodesCountStopsCountingWhenItsHeartbeatExpires()
+    public async Task AnotherNodesCountStopsCountingWhenClusterPresenceDeclaresItDeadAndAnEarlierProcessOfItsNameNeverCounts()
     {
         var prefix = TestPrefix.New();
         await using var node = await CoreHost.StartAsync(prefix);
         var pubsub = node.Get<IPubSub>();
         await using var local = await pubsub.SubscribeAsync("jobs");
-        // A node that died without a clean shutdown: its count is in Redis, and nothing refreshes its expiry.
-        var keys = new RedisKeys(prefix).PubSubTopic("jobs");
+        // A node that died without a clean shutdown: present for a moment more, and its count is in Redis for a minute more.
+        var allKeys = new RedisKeys(prefix);
+        var keys = allKeys.PubSubTopic("jobs");
         var db = node.Get<IConnectionMultiplexer>().GetDatabase();
-        await db.HashSetAsync(keys.Nodes, "dead-node", 4);
-        await db.SortedSetAddAsync(keys.Alive, "dead-node", DateTimeOffset.UtcNow.AddMilliseconds(300).ToUnixTimeMilliseconds());
+        var now = DateTimeOffset.UtcNow;
+        var started = now.AddMinutes(-1);
+        await db.HashSetAsync(allKeys.ClusterNodeInfo, "ghost@core", JsonSerializer.Serialize(new NodeInfo("ghost@core", started, now, new Dictionary<string, IReadOnlyList<string>>(), [])));
+        await db.SortedSetAddAsync(allKeys.ClusterNodes, "ghost@core", now.AddMilliseconds(700).ToUnixTimeMilliseconds());
+        var ghost = $"ghost@core#{started.ToUnixTimeMilliseconds()}";
+        var earlier = $"ghost@core#{started.AddMinutes(-5).ToUnixTimeMilliseconds()}";
+        foreach (var (instance, count) in new[] { (ghost, 4), (earlier, 10) })
+        {
+            await db.HashSetAsync(keys.Nodes, instance, count);
+            await db.SortedSetAddAsync(keys.Alive, instance, now.AddMinutes(1).ToUnixTimeMilliseconds());
+        }
 
         Assert.Equal(5, (await pubsub.PublishAsync("jobs", 1)).Subscribers);
-        await Poll.UntilAsync(async () => (await pubsub.PublishAsync("jobs", 2)).Subscribers == 1, because: "a dead node's count expires");
-        Assert.False(await db.HashExistsAsync(keys.Nodes, "dead-node"), "publishing prunes the dead node's entry");
+        Assert.Equal(5, (await pubsub.TopicAsync("jobs")).Subscribers);
+        await Poll.UntilAsync(async () => (await pubsub.PublishAsync("jobs", 2)).Subscribers == 1, because: "a dead node stops counting when its presence lapses");
+        Assert.Equal(1, (await pubsub.TopicAsync("jobs")).Subscribers);
+        await Poll.UntilAsync(async () => (await db.HashKeysAsync(keys.Nodes)).Length == 1, because: "counting drops the dead instances' entries");
     }
 
     [Fact]
@@ -95,21 +110,22 @@ public sealed class PubSubCoreTests
         var prefix = TestPrefix.New();
         await using var node = await CoreHost.StartAsync(prefix, h => h.Services.Configure<PubSubOptions>(o => o.HistoryAge = TimeSpan.FromSeconds(1)));
         var pubsub = node.Get<IPubSub>();
-        await pubsub.PublishAsync("old", 1);
-        await pubsub.PublishAsync("old", 2);
+        var one = (await pubsub.PublishAsync("old", 1)).Id;
+        var two = (await pubsub.PublishAsync("old", 2)).Id;
 
+        // From 0 (seen nothing): what history holds, with no gap for the ids below the first, which never existed.
         await using (var fresh = await pubsub.SubscribeAsync("old", lastEventId: 0))
         await using (var items = fresh.GetAsyncEnumerator())
         {
             Assert.True(await items.MoveNextAsync());
-            Assert.Equal((PubSubMessageKind.Message, 1L), (items.Current.Kind, items.Current.Id));
+            Assert.Equal((PubSubMessageKind.Message, one), (items.Current.Kind, items.Current.Id));
         }
 
         await Poll.UntilAsync(async () =>
         {
-            await using var late = await pubsub.SubscribeAsync("old", lastEventId: 0);
+            await using var late = await pubsub.SubscribeAsync("old", lastEventId: one);
             await using var items = late.GetAsyncEnumerator();
-            return await items.MoveNextAsync() && items.Current is { Kind: PubSubMessageKind.Gap, Id: 2 };
+            return await items.MoveNextAsync() && items.Current.Kind == PubSubMessageKind.Gap && items.Current.Id == two;
         }, because: "messages past the history age are not replayed");
     }
 }

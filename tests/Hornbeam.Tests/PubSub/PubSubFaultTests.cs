@@ -15,24 +15,28 @@ public sealed class PubSubFaultTests
         await using var sse = await SseStream.OpenAsync(client, "/pubsub/alerts");
         await client.PostAsync("/pubsub/alerts", Http.Json("{\"n\":1}"));
         var first = await sse.NextAsync();
-        Assert.Equal("1", first.Id);
+        Assert.Equal((sse.StartsAfter + 1).ToString(), first.Id);
 
         redis.Stop();
         var notice = await sse.NextAsync(TimeSpan.FromSeconds(15));
         Assert.Equal("reconnect", notice.Event);
-        Assert.Equal(1, notice.Json.GetProperty("last_event_id").GetInt64());
+        Assert.Equal(first.Id, notice.Json.GetProperty("last_event_id").GetInt64().ToString());
         Assert.Null(await sse.NextOrEndAsync());
         await (await client.GetAsync("/pubsub/alerts")).AssertProblemAsync(503, Api.Problems.ProblemTypes.RedisUnavailable);
 
         await redis.RestartAsync();
         await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK,
             TimeSpan.FromSeconds(20), "the node recovers without a restart");
-        await using var again = await SseStream.OpenAsync(client, "/pubsub/alerts", lastEventId: notice.Id ?? "1");
+        await using var again = await SseStream.OpenAsync(client, "/pubsub/alerts", lastEventId: notice.Id ?? first.Id);
         await client.PostAsync("/pubsub/alerts", Http.Json("{\"n\":2}"));
-        // Redis came back empty, so ids restarted: the stream says so, then carries on with live messages.
-        SseEvent next;
-        do next = await again.NextAsync(); while (next.Event == "gap");
+        // Redis came back empty, so a new sequence started (from the time, above the old ids): the stream announces the gap,
+        // then carries on with live messages.
+        var gap = await again.NextAsync();
+        Assert.Equal("gap", gap.Event);
+        Assert.Equal(long.Parse(first.Id!), gap.Json.GetProperty("last_event_id").GetInt64());
+        var next = await again.NextAsync();
         Assert.Equal(2, next.Json.GetProperty("n").GetInt32());
+        Assert.True(long.Parse(next.Id!) > long.Parse(first.Id!), $"ids stay increasing across the lost sequence: {first.Id}, then {next.Id}");
     }
 
     [Fact]
@@ -42,12 +46,13 @@ public sealed class PubSubFaultTests
         var client = api.CreateClient();
         await using var sse = await SseStream.OpenAsync(client, "/pubsub/news");
         await client.PostAsync("/pubsub/news", Http.Json("\"one\""));
-        Assert.Equal("1", (await sse.NextAsync()).Id);
+        var one = sse.StartsAfter + 1;
+        Assert.Equal(one.ToString(), (await sse.NextAsync()).Id);
 
         var stopping = api.DisposeAsync();
         var notice = await sse.NextAsync();
         Assert.Equal("reconnect", notice.Event);
-        Assert.Equal(1, notice.Json.GetProperty("last_event_id").GetInt64());
+        Assert.Equal(one, notice.Json.GetProperty("last_event_id").GetInt64());
         await stopping;
     }
 

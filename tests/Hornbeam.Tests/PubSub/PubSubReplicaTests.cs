@@ -86,7 +86,7 @@ public sealed class PubSubReplicaTests
 
         foreach (var received in new[] { receivedA, receivedB })
         {
-            Assert.Equal(Enumerable.Range(1, count).Select(i => i.ToString()), received.Select(e => e.Id));
+            Assert.Equal(Enumerable.Range(1, count).Select(i => (onA.StartsAfter + i).ToString()), received.Select(e => e.Id));
             Assert.All(received, e => Assert.Equal(idOf[long.Parse(e.Id!)].ToString(), e.Data));
         }
     }
@@ -100,25 +100,26 @@ public sealed class PubSubReplicaTests
         var publisher = a.CreateClient();
 
         var first = await SseStream.OpenAsync(a.CreateClient(), "/pubsub/chat:general");
+        var id = Enumerable.Range(0, 9).Select(i => (first.StartsAfter + i).ToString()).ToArray(); // id[n] is the n-th message's
         for (var i = 1; i <= 3; i++) await PublishAsync(publisher, "chat:general", i.ToString());
         var seen = await first.TakeAsync(3);
-        Assert.Equal(["1", "2", "3"], seen.Select(e => e.Id));
+        Assert.Equal(id[1..4], seen.Select(e => e.Id));
         await first.DisposeAsync();
 
         for (var i = 4; i <= 6; i++) await PublishAsync(publisher, "chat:general", i.ToString());
-        await using var again = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/chat:general", lastEventId: "3");
-        Assert.Equal(3, again.Subscribed.Json.GetProperty("last_event_id").GetInt64());
+        await using var again = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/chat:general", lastEventId: id[3]);
+        Assert.Equal(id[3], again.StartsAfter.ToString());
         Assert.Equal(3000, again.Subscribed.Retry);
         await PublishAsync(publisher, "chat:general", "7");
         await PublishAsync(publisher, "chat:general", "8");
         var resumed = await again.TakeAsync(5);
-        Assert.Equal(["4", "5", "6", "7", "8"], resumed.Select(e => e.Id));
+        Assert.Equal(id[4..9], resumed.Select(e => e.Id));
         Assert.Equal(["4", "5", "6", "7", "8"], resumed.Select(e => e.Data));
         Assert.All(resumed, e => Assert.Equal("message", e.Event));
 
         // Clients that cannot set headers pass the id in the query.
-        await using var byQuery = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/chat:general?last_event_id=6");
-        Assert.Equal(["7", "8"], (await byQuery.TakeAsync(2)).Select(e => e.Id));
+        await using var byQuery = await SseStream.OpenAsync(b.CreateClient(), $"/pubsub/chat:general?last_event_id={id[6]}");
+        Assert.Equal(id[7..9], (await byQuery.TakeAsync(2)).Select(e => e.Id));
     }
 
     [Fact]
@@ -130,19 +131,21 @@ public sealed class PubSubReplicaTests
         const int count = 300;
         var publisher = a.CreateClient();
         var done = 0;
+        long before = 0; // the id the first message follows
         var publishing = Task.Run(async () =>
         {
             for (var i = 1; i <= count; i++)
             {
-                await PublishAsync(publisher, "ticks", i.ToString());
+                var id = (await PublishAsync(publisher, "ticks", i.ToString())).GetProperty("id").GetInt64();
+                if (i == 1) Volatile.Write(ref before, id - 1);
                 Volatile.Write(ref done, i);
             }
         });
         await Poll.UntilAsync(() => Task.FromResult(Volatile.Read(ref done) >= 20), because: "publishing has started");
-        await using var late = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/ticks", lastEventId: "10");
+        await using var late = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/ticks", lastEventId: (before + 10).ToString());
         var events = await late.TakeAsync(count - 10);
         await publishing;
-        Assert.Equal(Enumerable.Range(11, count - 10).Select(i => i.ToString()), events.Select(e => e.Id));
+        Assert.Equal(Enumerable.Range(11, count - 10).Select(i => (before + i).ToString()), events.Select(e => e.Id));
     }
 
     [Fact]
@@ -152,17 +155,18 @@ public sealed class PubSubReplicaTests
         var settings = new Dictionary<string, string?> { ["Hornbeam:PubSub:HistoryLength"] = "5" };
         await using var a = await HornbeamApiFactory.StartAsync(prefix, settings);
         var client = a.CreateClient();
-        for (var i = 1; i <= 10; i++) await PublishAsync(client, "feed", i.ToString());
+        var before = (await PublishAsync(client, "feed", "1")).GetProperty("id").GetInt64() - 1;
+        for (var i = 2; i <= 10; i++) await PublishAsync(client, "feed", i.ToString());
 
-        await using var stream = await SseStream.OpenAsync(client, "/pubsub/feed", lastEventId: "2");
+        await using var stream = await SseStream.OpenAsync(client, "/pubsub/feed", lastEventId: (before + 2).ToString());
         var gap = await stream.NextAsync();
         Assert.Equal("gap", gap.Event);
-        Assert.Equal("5", gap.Id);
-        Assert.Equal(2, gap.Json.GetProperty("last_event_id").GetInt64());
-        Assert.Equal(5, gap.Json.GetProperty("resumes_after").GetInt64());
-        Assert.Equal(["6", "7", "8", "9", "10"], (await stream.TakeAsync(5)).Select(e => e.Id));
+        Assert.Equal((before + 5).ToString(), gap.Id);
+        Assert.Equal(before + 2, gap.Json.GetProperty("last_event_id").GetInt64());
+        Assert.Equal(before + 5, gap.Json.GetProperty("resumes_after").GetInt64());
+        Assert.Equal(Enumerable.Range(6, 5).Select(i => (before + i).ToString()), (await stream.TakeAsync(5)).Select(e => e.Id));
 
         await PublishAsync(client, "feed", "11");
-        Assert.Equal("11", (await stream.NextAsync()).Id);
+        Assert.Equal((before + 11).ToString(), (await stream.NextAsync()).Id);
     }
 }

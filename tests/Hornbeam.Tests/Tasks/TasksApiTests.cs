@@ -110,7 +110,7 @@ public sealed class TasksApiTests
     }
 
     [Fact]
-    public async Task ATaskWhoseNodeStopsMidRunEndsFailedNotStuck()
+    public async Task ATaskWhoseHostIsDisposedMidRunEndsFailedOutcomeUnknownWhenAwaitedFromAnotherHost()
     {
         var prefix = TestPrefix.New();
         var a = await StartAsync(prefix);
@@ -119,8 +119,10 @@ public sealed class TasksApiTests
         var waiter = b.CreateClient().GetAsync($"/tasks/{id}?timeout_ms=20000");
         await a.DisposeAsync();
 
-        var problem = await (await waiter).AssertProblemAsync(500, ProblemTypes.HandlerFailed);
-        Assert.Contains("stopped before the task finished", problem.GetProperty("detail").GetString());
+        var problem = await (await waiter).AssertProblemAsync(503, ProblemTypes.OutcomeUnknown);
+        Assert.Contains("stopped (shut down, crashed or lost Redis) before this task finished", problem.GetProperty("detail").GetString());
+        Assert.Contains("may have happened", problem.GetProperty("detail").GetString());
+        Assert.Equal("failed", problem.GetProperty("task_status").GetString());
     }
 
     [Fact]
@@ -137,7 +139,7 @@ public sealed class TasksApiTests
     }
 
     [Fact]
-    public async Task ATaskWhoseNodeDiesWithoutAWordIsFailedByAWaiterOnceItsLeaseLapses()
+    public async Task ATaskWhoseNodeDiesWithoutAWordIsFailedOutcomeUnknownByAWaiterOnceItsLeaseLapses()
     {
         // A crashed node leaves a running task whose lease nobody renews; write that state as it would be left.
         var prefix = TestPrefix.New();
@@ -149,8 +151,9 @@ public sealed class TasksApiTests
         await db.StringSetAsync(keys.TaskLease(id), "ghost@nowhere", TimeSpan.FromMilliseconds(400));
 
         var clock = Stopwatch.StartNew();
-        var problem = await (await api.CreateClient().GetAsync($"/tasks/{id}?timeout_ms=10000")).AssertProblemAsync(500, ProblemTypes.HandlerFailed);
-        Assert.Contains("ghost@nowhere", problem.GetProperty("detail").GetString());
+        var problem = await (await api.CreateClient().GetAsync($"/tasks/{id}?timeout_ms=10000")).AssertProblemAsync(503, ProblemTypes.OutcomeUnknown);
+        Assert.Contains("Node 'ghost@nowhere' stopped (shut down, crashed or lost Redis) before this task finished", problem.GetProperty("detail").GetString());
+        Assert.Equal(ProblemTypes.OutcomeUnknown, (await db.HashGetAsync(keys.Task(id), "error_type")).ToString());
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the waiter noticed the lapsed lease soon after it lapsed ({clock.Elapsed})");
     }
 }

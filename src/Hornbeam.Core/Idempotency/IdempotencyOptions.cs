@@ -1,0 +1,24 @@
+namespace Hornbeam.Idempotency;
+
+/// <summary>How long answers are remembered for retries with an <c>Idempotency-Key</c>, bound from <c>Hornbeam:Idempotency</c>.</summary>
+public sealed class IdempotencyOptions
+{
+    /// <summary>The configuration section these options bind to.</summary>
+    public const string Section = "Hornbeam:Idempotency";
+
+    /// <summary>Longest <c>Idempotency-Key</c> accepted, in characters.</summary>
+    public const int MaxKeyLength = 255;
+
+    /// <summary>How long a key's first answer is kept: a repeat within this window gets it back instead of applying again.</summary>
+    public int WindowSeconds { get; set; } = 3600;
+
+    /// <summary>Largest answer body kept for replay, in bytes; a larger successful answer is replayed without its body.</summary>
+    public int MaxStoredAnswerBytes { get; set; } = 64 * 1024;
+
+    internal string? Validate()
+    {
+        if (WindowSeconds < 1) return "Hornbeam:Idempotency:WindowSeconds must be at least 1.";
+        if (MaxStoredAnswerBytes < 0) return "Hornbeam:Idempotency:MaxStoredAnswerBytes must be 0 or more.";
+        return null;
+    }
+}
