@@ -28,6 +28,8 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
         protected override void StopRedis() => Redis?.Dispose();
     }
 
+    private const string Fault = "Redis Cluster failover, old master back as a replica (WaitReplicas=1)";
+
     [Fact]
     public async Task KillingTheCountersMasterLosesNoAcknowledgedIncrementAndAppliesNoneBeyondTheUnknowns()
     {
@@ -37,12 +39,30 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
         try
         {
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
+            var replica = await ReplicaOfAsync(master);
             load.Phase = "master killed";
             master.Stop();
             output.WriteLine($"master {master.Port} of the counter's slot killed");
+            // The cluster reports ok until its nodes notice the death, so wait for the promotion itself first.
+            await Poll.UntilAsync(async () => await LocalRedisSentinel.RoleAsync(replica) == "master", FaultSuite.Step,
+                $"the cluster promotes {replica.Port}, the replica of {master.Port}");
             await topology.Redis.WaitUntilHealthyAsync(FaultSuite.Step);
-            load.Phase = "cluster ok again";
+            output.WriteLine($"{replica.Port} promoted");
+            // The promoted replica has no replica of its own, so no write to its slots can be confirmed (WaitReplicas=1)
+            // until the failed node is back: restarted empty with its old cluster config, it rejoins as the new master's replica.
+            load.Phase = "replica promoted";
+            await master.RestartAsync();
+            await Poll.UntilAsync(async () => await Resp.TryCommandAsync(master.Port, "INFO", "replication") is { } info &&
+                                              info.Contains("role:slave") && info.Contains("master_link_status:up"),
+                FaultSuite.Step, "the old master rejoins as a replica");
+            output.WriteLine($"{master.Port} restarted: it replicates the promoted master");
+            load.Phase = "old master rejoined as replica";
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the failover");
+        }
+        catch
+        {
+            load.WriteCounts(output, Fault);
+            throw;
         }
         finally
         {
@@ -50,7 +70,19 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
         }
 
         await load.WaitUntilAcknowledgedByAsync(topology.Replicas, FaultSuite.Step);
-        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, "Redis Cluster failover (WaitReplicas=1)");
+        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, Fault);
+    }
+
+    private async Task<LocalRedisProcess> ReplicaOfAsync(LocalRedisProcess master)
+    {
+        LocalRedisProcess? replica = null;
+        await Poll.UntilAsync(async () =>
+        {
+            var info = await Resp.TryCommandAsync(master.Port, "INFO", "replication") ?? "";
+            replica = topology.Redis.Nodes.FirstOrDefault(n => info.Contains($"port={n.Port},state=online"));
+            return replica is not null;
+        }, FaultSuite.Step, $"{master.Port} has an online replica");
+        return replica!;
     }
 
     private async Task<LocalRedisProcess> MasterOfAsync(RedisKey key)

@@ -157,14 +157,35 @@ public sealed class IncrementLoad
         return new(replica, IncrementOutcome.Unexpected, null, latency, phase, $"{(int)response.StatusCode} {response.Content.Headers.ContentType}: {body}");
     }
 
+    /// <summary>The counts by outcome, replica and phase, and every value answered twice with who answered it.</summary>
+    public void WriteCounts(ITestOutputHelper output, string fault, long? final = null)
+    {
+        var answers = _answers.ToList();
+        int Count(IncrementOutcome outcome) => answers.Count(a => a.Outcome == outcome);
+        var twice = answers.Where(a => a.Outcome == IncrementOutcome.Acknowledged).GroupBy(a => a.Value).Where(g => g.Count() > 1).ToList();
+        var slowest = answers.Count == 0 ? TimeSpan.Zero : answers.Max(a => a.Latency);
+        output.WriteLine($"{fault}: {answers.Count} requests: 200={Count(IncrementOutcome.Acknowledged)} " +
+                         $"outcome-unknown={Count(IncrementOutcome.OutcomeUnknown)} not-applied={Count(IncrementOutcome.NotApplied)} " +
+                         $"no-answer={Count(IncrementOutcome.NoAnswer)} unexpected={Count(IncrementOutcome.Unexpected)}; " +
+                         $"final value={final?.ToString() ?? "(not read)"}; values handed out twice={twice.Count}; slowest answer={slowest.TotalMilliseconds:F0} ms");
+        foreach (var group in answers.GroupBy(a => a.Replica).OrderBy(g => g.Key))
+            output.WriteLine($"  {group.Key}: " + string.Join(" ", group.GroupBy(a => a.Outcome).Select(o => $"{o.Key}={o.Count()}")));
+        foreach (var group in answers.GroupBy(a => a.Phase))
+            output.WriteLine($"  {group.Key}: " + string.Join(" ", group.GroupBy(a => a.Outcome).Select(o => $"{o.Key}={o.Count()}")) +
+                             $" slowest={group.Max(a => a.Latency).TotalMilliseconds:F0} ms");
+        foreach (var value in twice.Take(10))
+            output.WriteLine($"  value {value.Key} answered by: " + string.Join(", ", value.Select(a => $"{a.Replica} ({a.Phase}, {a.Latency.TotalMilliseconds:F0} ms)")));
+    }
+
     /// <summary>
     /// The exactly-once contract against the counter's <paramref name="final"/> value (the counter started absent): every
     /// answer is a 200 or a 503 of one of the two kinds; every 200 handed out a distinct value and is still counted; and
     /// nothing was applied beyond the 200s and the answers that said (or could not say) it may have been.
-    /// Prints the counts first, so they are in the output whether or not the assertions hold.
+    /// Writes the counts first, so they are in the output whether or not the assertions hold.
     /// </summary>
     public void AssertExactlyOnce(long final, ITestOutputHelper output, string fault, bool noAnswerAllowed = false)
     {
+        WriteCounts(output, fault, final);
         var answers = _answers.ToList();
         var acknowledged = answers.Where(a => a.Outcome == IncrementOutcome.Acknowledged).Select(a => a.Value!.Value).ToList();
         var unknown = answers.Count(a => a.Outcome == IncrementOutcome.OutcomeUnknown);
@@ -172,15 +193,6 @@ public sealed class IncrementLoad
         var noAnswer = answers.Where(a => a.Outcome == IncrementOutcome.NoAnswer).ToList();
         var unexpected = answers.Where(a => a.Outcome == IncrementOutcome.Unexpected).ToList();
         var duplicates = acknowledged.GroupBy(v => v).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
-        var slowest = answers.Count == 0 ? TimeSpan.Zero : answers.Max(a => a.Latency);
-        output.WriteLine($"{fault}: {answers.Count} requests: 200={acknowledged.Count} outcome-unknown={unknown} not-applied={notApplied} " +
-                         $"no-answer={noAnswer.Count} unexpected={unexpected.Count}; final value={final}; " +
-                         $"values handed out twice={duplicates.Count}; slowest answer={slowest.TotalMilliseconds:F0} ms");
-        foreach (var group in answers.GroupBy(a => a.Replica).OrderBy(g => g.Key))
-            output.WriteLine($"  {group.Key}: " + string.Join(" ", group.GroupBy(a => a.Outcome).Select(o => $"{o.Key}={o.Count()}")));
-        foreach (var group in answers.GroupBy(a => a.Phase))
-            output.WriteLine($"  {group.Key}: " + string.Join(" ", group.GroupBy(a => a.Outcome).Select(o => $"{o.Key}={o.Count()}")) +
-                             $" slowest={group.Max(a => a.Latency).TotalMilliseconds:F0} ms");
 
         Assert.True(unexpected.Count == 0, $"{unexpected.Count} answers were neither 200 nor a 503 of a known kind, e.g. " +
                                            string.Join(" | ", unexpected.Take(3).Select(a => $"{a.Replica}: {a.Detail}")));

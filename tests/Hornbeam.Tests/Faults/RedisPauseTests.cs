@@ -66,6 +66,11 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
             output.WriteLine($"redis-server frozen for {frozen.ElapsedMilliseconds} ms with Hornbeam:Redis:DeadlineMs={DeadlineMs}");
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the freeze");
         }
+        catch
+        {
+            load.WriteCounts(output, "Redis frozen");
+            throw;
+        }
         finally
         {
             await load.StopAsync();
@@ -75,6 +80,6 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
         load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, $"Redis frozen {frozenFor.TotalSeconds:F1} s (DeadlineMs={DeadlineMs})");
         var late = load.Answers.Where(a => a.Latency > TimeSpan.FromMilliseconds(DeadlineMs) + Slack).ToList();
         Assert.True(late.Count == 0, $"{late.Count} requests took longer than the deadline ({DeadlineMs} ms) + {Slack.TotalMilliseconds} ms, " +
-                                     $"the slowest {late.Max(a => a.Latency).TotalMilliseconds:F0} ms ({late.MaxBy(a => a.Latency)!.Outcome})");
+                                     $"the slowest {late.MaxBy(a => a.Latency)?.Latency.TotalMilliseconds:F0} ms ({late.MaxBy(a => a.Latency)?.Outcome})");
     }
 }

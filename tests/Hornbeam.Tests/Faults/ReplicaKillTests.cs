@@ -43,6 +43,11 @@ public sealed class ReplicaKillTests(ReplicaKillTests.Topology topology, ITestOu
             output.WriteLine($"{victim.Name} killed");
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "the other replicas keep answering");
         }
+        catch
+        {
+            load.WriteCounts(output, "Hornbeam replica SIGKILLed");
+            throw;
+        }
         finally
         {
             await load.StopAsync();

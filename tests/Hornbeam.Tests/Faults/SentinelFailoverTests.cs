@@ -27,6 +27,8 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
         protected override void StopRedis() => Redis?.Dispose();
     }
 
+    private const string Fault = "Sentinel failover, old master restarted (WaitReplicas=1)";
+
     [Fact]
     public async Task AFailoverWithTheOldMasterRestartedLosesNoAcknowledgedIncrementAndAppliesNoneBeyondTheUnknowns()
     {
@@ -43,11 +45,17 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
             load.Phase = "replica promoted";
             await oldMaster.RestartAsync();
             load.Phase = "old master restarted";
+            output.WriteLine($"just after the restart: {await topology.Redis.DescribeAsync()}");
             var restarted = System.Diagnostics.Stopwatch.StartNew();
             await topology.Redis.WaitUntilStableAsync(promoted, FaultSuite.Step);
             output.WriteLine($"Sentinel demoted {oldMaster.Port} {restarted.ElapsedMilliseconds} ms after its restart: it replicates from {promoted.Port}");
             load.Phase = "old master demoted";
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the failover");
+        }
+        catch
+        {
+            load.WriteCounts(output, Fault);
+            throw;
         }
         finally
         {
@@ -55,6 +63,6 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
         }
 
         await load.WaitUntilAcknowledgedByAsync(topology.Replicas, FaultSuite.Step);
-        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, "Sentinel failover, old master restarted (WaitReplicas=1)");
+        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, Fault);
     }
 }

@@ -135,6 +135,24 @@ public sealed class LocalRedisSentinel : IDisposable
         return promoted!;
     }
 
+    /// <summary>Each data node's port, role and (for a replica) the master it follows and its link, for a test's output.</summary>
+    public async Task<string> DescribeAsync()
+    {
+        var parts = new List<string>();
+        foreach (var node in Nodes)
+        {
+            var role = (await Resp.TryCommandAsync(node.Port, "ROLE"))?.Split('\n');
+            parts.Add(role switch
+            {
+                null => $"{node.Port}: down",
+                ["slave", _, var master, var state, ..] => $"{node.Port}: replica of {master} ({state})",
+                [var name, ..] => $"{node.Port}: {name}",
+                _ => $"{node.Port}: ?",
+            });
+        }
+        return string.Join("; ", parts);
+    }
+
     /// <summary>The role a data node reports (<c>master</c>, <c>slave</c>), or null when it does not answer.</summary>
     public static async Task<string?> RoleAsync(LocalRedisProcess node) =>
         (await Resp.TryCommandAsync(node.Port, "ROLE"))?.Split('\n')[0];
