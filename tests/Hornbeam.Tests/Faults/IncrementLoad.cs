@@ -173,6 +173,8 @@ public sealed class IncrementLoad
         foreach (var group in answers.GroupBy(a => a.Phase))
             output.WriteLine($"  {group.Key}: " + string.Join(" ", group.GroupBy(a => a.Outcome).Select(o => $"{o.Key}={o.Count()}")) +
                              $" slowest={group.Max(a => a.Latency).TotalMilliseconds:F0} ms");
+        foreach (var odd in answers.Where(a => a.Outcome is IncrementOutcome.Unexpected or IncrementOutcome.NoAnswer).Take(5))
+            output.WriteLine($"  {odd.Outcome} from {odd.Replica} ({odd.Phase}, {odd.Latency.TotalMilliseconds:F0} ms): {odd.Detail}");
         foreach (var value in twice.Take(10))
             output.WriteLine($"  value {value.Key} answered by: " + string.Join(", ", value.Select(a => $"{a.Replica} ({a.Phase}, {a.Latency.TotalMilliseconds:F0} ms)")));
     }

@@ -27,6 +27,23 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
         protected override void StopRedis() => Redis?.Dispose();
     }
 
+    // What a node that answers as master ran (INFO commandstats) until it stops being master: which writes and WAITs
+    // reached the restarted old master in its window.
+    private static async Task<string> WatchWhileMasterAsync(LocalRedisProcess node)
+    {
+        var last = "(nothing)";
+        var until = DateTime.UtcNow + FaultSuite.Step;
+        while (DateTime.UtcNow < until && await LocalRedisSentinel.RoleAsync(node) == "master")
+        {
+            if (await Resp.TryCommandAsync(node.Port, "INFO", "commandstats") is { } stats)
+                last = string.Join(" ", stats.Split('\n').Select(l => l.Trim())
+                    .Where(l => l.StartsWith("cmdstat_") && !l.StartsWith("cmdstat_info") && !l.StartsWith("cmdstat_role") && !l.StartsWith("cmdstat_ping"))
+                    .Select(l => l[8..(l.IndexOf(",usec=") is var i and > 0 ? i : l.Length)]));
+            await Task.Delay(100);
+        }
+        return last;
+    }
+
     private const string Fault = "Sentinel failover, old master restarted (WaitReplicas=1)";
 
     [Fact]
@@ -45,10 +62,12 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
             load.Phase = "replica promoted";
             await oldMaster.RestartAsync();
             load.Phase = "old master restarted";
+            var whileMaster = WatchWhileMasterAsync(oldMaster);
             output.WriteLine($"just after the restart: {await topology.Redis.DescribeAsync()}");
             var restarted = System.Diagnostics.Stopwatch.StartNew();
             await topology.Redis.WaitUntilStableAsync(promoted, FaultSuite.Step);
             output.WriteLine($"Sentinel demoted {oldMaster.Port} {restarted.ElapsedMilliseconds} ms after its restart: it replicates from {promoted.Port}");
+            output.WriteLine($"commands the restarted old master ran while it was master: {await whileMaster}");
             load.Phase = "old master demoted";
             await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the failover");
         }
