@@ -175,6 +175,10 @@ public sealed class IncrementLoad
                              $" slowest={group.Max(a => a.Latency).TotalMilliseconds:F0} ms");
         foreach (var odd in answers.Where(a => a.Outcome is IncrementOutcome.Unexpected or IncrementOutcome.NoAnswer).Take(5))
             output.WriteLine($"  {odd.Outcome} from {odd.Replica} ({odd.Phase}, {odd.Latency.TotalMilliseconds:F0} ms): {odd.Detail}");
+        if (answers.Any(a => a.Outcome == IncrementOutcome.Unexpected))
+            foreach (var replica in _replicas)
+                foreach (var line in replica.Output.Split('\n').Where(l => l.Contains("Exception:")).Distinct().Take(3))
+                    output.WriteLine($"  {replica.Name} log: {line}");
         foreach (var value in twice.Take(10))
             output.WriteLine($"  value {value.Key} answered by: " + string.Join(", ", value.Select(a => $"{a.Replica} ({a.Phase}, {a.Latency.TotalMilliseconds:F0} ms)")));
     }
