@@ -23,12 +23,28 @@ public sealed class RedisProbe(IConnectionMultiplexer redis, RedisKeys keys, Nod
     // Slot range (first, last) -> a hash tag whose key falls in it; ranges change only when slots move.
     private readonly ConcurrentDictionary<(int, int), string> _tags = new();
 
-    /// <summary>Writes and reads back this node's probe key on every master that owns slots; never throws for a Redis failure.</summary>
-    public async Task<RedisProbeResult> ProbeAsync(CancellationToken cancellationToken = default)
+    private readonly Lock _gate = new();
+    private Task<RedisProbeResult>? _running;
+
+    /// <summary>
+    /// Writes and reads back this node's probe key on every master that owns slots; never throws for a Redis failure.
+    /// Callers that ask while a probe runs share its answer, so a flood of probe requests costs Redis one probe at a time.
+    /// </summary>
+    public Task<RedisProbeResult> ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        Task<RedisProbeResult> running;
+        lock (_gate)
+        {
+            if (_running is null || _running.IsCompleted) _running = RunAsync();
+            running = _running;
+        }
+        return running.WaitAsync(cancellationToken);
+    }
+
+    private async Task<RedisProbeResult> RunAsync()
     {
         var deadlineMs = options.Value.DeadlineMs;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(deadlineMs);
+        using var deadline = new CancellationTokenSource(deadlineMs);
         var started = Stopwatch.GetTimestamp();
         IReadOnlyList<Target> targets;
         try

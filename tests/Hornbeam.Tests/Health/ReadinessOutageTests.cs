@@ -52,6 +52,30 @@ public sealed class ReadinessOutageTests(ReadinessOutageTests.Host host) : IClas
             TimeSpan.FromSeconds(30), "ready again once Redis returns, with the same host");
     }
 
+    [Fact]
+    public async Task ReadyAnswers503WithinTheDeadlineWhileRedisHangsAndOkOnceItAnswersAgain()
+    {
+        var client = host.Api.CreateClient();
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30),
+            "ready before Redis hangs");
+
+        // DEBUG SLEEP holds the whole server, as a stalled Redis does: connections stay open and nothing answers.
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(host.Redis.ConnectionString + ",allowAdmin=true,asyncTimeout=10000");
+        var hang = admin.GetDatabase().ExecuteAsync("DEBUG", "SLEEP", "4");
+        await Poll.UntilAsync(async () =>
+        {
+            var asked = Stopwatch.StartNew();
+            var response = await client.GetAsync("/health/ready");
+            Assert.True(asked.ElapsedMilliseconds < DeadlineMs + 1000, $"a readiness answer took {asked.ElapsedMilliseconds} ms");
+            return response.StatusCode == HttpStatusCode.ServiceUnavailable;
+        }, TimeSpan.FromSeconds(3), "ready turns 503 within the deadline while Redis hangs");
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/live")).StatusCode);
+
+        await hang;
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(15), "ready again once Redis answers");
+    }
+
     /// <summary>One redis-server process of this class's own and one host on it, with a short Redis deadline.</summary>
     public sealed class Host : IAsyncLifetime
     {
@@ -61,7 +85,7 @@ public sealed class ReadinessOutageTests(ReadinessOutageTests.Host host) : IClas
 
         public async Task InitializeAsync()
         {
-            Redis = await LocalRedisProcess.StartAsync();
+            Redis = await LocalRedisProcess.StartAsync(null, "--enable-debug-command", "local");
             Api = new HornbeamApiFactory(Redis.ConnectionString, TestPrefix.New(),
                 new Dictionary<string, string?> { ["Hornbeam:Redis:DeadlineMs"] = DeadlineMs.ToString() });
         }
