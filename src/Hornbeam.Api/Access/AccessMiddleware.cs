@@ -71,7 +71,7 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
         });
     }
 
-    private static string? Presented(HttpRequest request)
+    internal static string? Presented(HttpRequest request)
     {
         var headers = request.Headers;
         if (headers.TryGetValue("X-Api-Key", out var header) && header.ToString() is { Length: > 0 } direct) return direct;
