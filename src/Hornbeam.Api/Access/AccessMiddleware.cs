@@ -40,8 +40,10 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
             if (!key.Holds(required.Scope)) return ForbiddenAsync(context, required.Scope);
         }
         if (!access.RateLimited) return next(context);
-        var permits = key?.PermitsPerSecond ?? access.Rates.PermitsPerSecond;
-        return permits <= 0 ? next(context) : LimitedAsync(context, key, permits);
+        if (key is not null) return key.Budget is { } budget ? LimitedAsync(context, budget) : next(context);
+        return access.DefaultPermits > 0
+            ? LimitedAsync(context, limiter.Budget("ip:" + FailedAttempts.Address(context), access.DefaultPermits, access.Burst(access.DefaultPermits)))
+            : next(context);
     }
 
     /// <summary>
@@ -49,13 +51,12 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
     /// When Redis cannot answer within the limiter's wait the request goes on unlimited: the limiter guards fairness,
     /// not correctness, and the request's own Redis work then answers the outage with the 503 that says what happened.
     /// </summary>
-    private async Task LimitedAsync(HttpContext context, ResolvedKey? key, int permits)
+    private async Task LimitedAsync(HttpContext context, RateBudget budget)
     {
-        var bucket = key?.Bucket ?? "ip:" + FailedAttempts.Address(context);
         TimeSpan wait;
         try
         {
-            wait = await limiter.AcquireAsync(bucket, permits, Math.Max(permits, access.Rates.Burst)).WaitAsync(access.LimiterWait);
+            wait = await limiter.AcquireAsync(budget).WaitAsync(access.LimiterWait);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -171,11 +172,15 @@ internal sealed class ApiKeyStore
 {
     private readonly (byte[] Digest, ResolvedKey Key)[] _keys;
 
-    public ApiKeyStore(IOptions<AccessOptions> options) =>
-        _keys = options.Value.Keys.Select((k, i) => (Digest(k.Key), new ResolvedKey(k.Name ?? $"key{i + 1}", [.. k.Scopes], k.PermitsPerSecond))).ToArray();
-
-    /// <summary>Whether any key has a rate of its own.</summary>
-    public bool AnyKeyLimited => _keys.Any(k => k.Key.PermitsPerSecond > 0);
+    public ApiKeyStore(IOptions<AccessOptions> options, AccessState access, SharedRateLimiter limiter) =>
+        _keys = options.Value.Keys.Select((k, i) =>
+        {
+            var name = k.Name ?? $"key{i + 1}";
+            // A key's own rate overrides the default, and 0 means no limit for this key.
+            var permits = k.PermitsPerSecond ?? access.DefaultPermits;
+            var budget = permits > 0 ? limiter.Budget("key:" + name, permits, access.Burst(permits)) : null;
+            return (Digest(k.Key), new ResolvedKey(name, [.. k.Scopes], budget));
+        }).ToArray();
 
     /// <summary>The configured key whose UTF-8 bytes are <paramref name="presented"/>, or null.</summary>
     public ResolvedKey? Find(ReadOnlySpan<byte> presented)
@@ -195,12 +200,9 @@ internal sealed class ApiKeyStore
 /// <summary>A key (its UTF-8 bytes) one connection presented and that passed the full check.</summary>
 internal sealed record VerifiedKey(byte[] Utf8, ResolvedKey Key);
 
-/// <summary>A configured key: its name (for rate-limit partitions and logs, never the secret), scopes and rate.</summary>
-internal sealed record ResolvedKey(string Name, string[] Scopes, int? PermitsPerSecond)
+/// <summary>A configured key: its name (for its budget and logs, never the secret), scopes and request budget (null: no limit).</summary>
+internal sealed record ResolvedKey(string Name, string[] Scopes, RateBudget? Budget)
 {
-    /// <summary>The name of this key's budget in Redis.</summary>
-    public string Bucket { get; } = "key:" + Name;
-
     public bool Holds(string scope) => Array.IndexOf(Scopes, scope) >= 0;
 }
 

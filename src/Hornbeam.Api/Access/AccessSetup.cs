@@ -46,10 +46,11 @@ public static class AccessSetup
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton(sp => new SharedRateLimiter(sp.GetRequiredService<RedisBatcher>(), sp.GetRequiredService<RedisKeys>()));
         services.AddSingleton<FailedAttempts>();
-        services.AddSingleton(sp => new AccessState(
+        services.AddSingleton(new AccessState(
             enabled,
-            RateLimited: rates.PermitsPerSecond > 0 || sp.GetRequiredService<ApiKeyStore>().AnyKeyLimited,
-            rates,
+            RateLimited: rates.PermitsPerSecond > 0 || access.Keys.Any(k => k.PermitsPerSecond > 0),
+            DefaultPermits: rates.PermitsPerSecond,
+            rates.Burst,
             enabled ? access.FailedAttemptsPerMinute : 0,
             // The limiter's share of the Redis deadline, so a request whose Redis hangs still ends within the deadline.
             LimiterWait: TimeSpan.FromMilliseconds(redis.DeadlineMs / 4.0),
@@ -106,7 +107,12 @@ public static class AccessSetup
 }
 
 /// <summary>Access settings read once at start-up: whether keys are checked, which limits apply, which proxies are believed.</summary>
-internal sealed record AccessState(bool Enabled, bool RateLimited, RateLimitOptions Rates, int FailedAttemptsPerMinute, TimeSpan LimiterWait, bool TrustsProxies);
+internal sealed record AccessState(bool Enabled, bool RateLimited, int DefaultPermits, int MinimumBurst, int FailedAttemptsPerMinute,
+    TimeSpan LimiterWait, bool TrustsProxies)
+{
+    /// <summary>The permits a budget of <paramref name="permits"/> per second holds: at least a second's worth.</summary>
+    public int Burst(int permits) => Math.Max(permits, MinimumBurst);
+}
 
 /// <summary>Per-key request rates, bound from <c>Hornbeam:RateLimit</c>; every replica spends from one budget per key in Redis.</summary>
 public sealed class RateLimitOptions

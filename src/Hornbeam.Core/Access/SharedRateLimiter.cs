@@ -11,17 +11,25 @@ namespace Hornbeam.Access;
 public sealed class SharedRateLimiter(RedisBatcher batcher, RedisKeys keys)
 {
     /// <summary>
-    /// Takes one permit from <paramref name="bucket"/>'s budget, which refills at <paramref name="permitsPerSecond"/>
-    /// and holds at most <paramref name="burst"/> permits (at least one). Answers <see cref="TimeSpan.Zero"/> when
-    /// admitted, otherwise how long until the next permit; a refused request takes nothing.
+    /// The budget of <paramref name="bucket"/> (an API key's or a client address's), which refills at
+    /// <paramref name="permitsPerSecond"/> and holds at most <paramref name="burst"/> permits (at least one). Prepared
+    /// once per configured key, so checking it builds nothing per request.
     /// </summary>
-    public async Task<TimeSpan> AcquireAsync(string bucket, int permitsPerSecond, int burst)
+    public RateBudget Budget(string bucket, int permitsPerSecond, int burst)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(permitsPerSecond);
         // Whole microseconds: a budget of more than a million per second is as good as none.
         var interval = Math.Max(1, 1_000_000 / permitsPerSecond);
-        var result = await batcher.ScriptEvaluateAsync(RedisScripts.RateAcquire, [keys.RateBudget(bucket)], [interval, Math.Max(1, burst)]);
-        var waitMicroseconds = (long)result;
+        return new RateBudget([keys.RateBudget(bucket)], [interval, Math.Max(1, burst)]);
+    }
+
+    /// <summary>
+    /// Takes one permit from <paramref name="budget"/>. Answers <see cref="TimeSpan.Zero"/> when admitted, otherwise
+    /// how long until the next permit; a refused request takes nothing.
+    /// </summary>
+    public async Task<TimeSpan> AcquireAsync(RateBudget budget)
+    {
+        var waitMicroseconds = (long)await batcher.ScriptEvaluateAsync(RedisScripts.RateAcquire, budget.Keys, budget.Values);
         return waitMicroseconds <= 0 ? TimeSpan.Zero : TimeSpan.FromMicroseconds(waitMicroseconds);
     }
 
@@ -34,4 +42,14 @@ public sealed class SharedRateLimiter(RedisBatcher batcher, RedisKeys keys)
         var result = await batcher.ScriptEvaluateAsync(RedisScripts.AuthFailure, [keys.AuthFailures(address)], [(long)window.TotalMilliseconds]);
         return ((long)result[0], TimeSpan.FromMilliseconds(Math.Max(0, (long)result[1])));
     }
+}
+
+/// <summary>One request budget as the limiter sends it to Redis: its key and its rate. Never changed once built.</summary>
+public sealed class RateBudget
+{
+    internal RateBudget(RedisKey[] keys, RedisValue[] values) => (Keys, Values) = (keys, values);
+
+    internal RedisKey[] Keys { get; }
+
+    internal RedisValue[] Values { get; }
 }

@@ -40,6 +40,31 @@ public sealed class SharedLimitsTests(SharedLimitsTests.Replicas replicas) : ICl
     }
 
     [Fact]
+    public async Task SteadyLoadThroughThreeReplicasIsHeldToTheKeysRate()
+    {
+        const int rate = 10;
+        var window = TimeSpan.FromSeconds(2);
+        var started = Stopwatch.StartNew();
+        var counts = await Task.WhenAll(replicas.Hosts.Select(async host =>
+        {
+            using var client = host.CreateClient();
+            int sent = 0, accepted = 0;
+            while (started.Elapsed < window)
+            {
+                using var response = await Send(client, HttpMethod.Get, "/state/steady", "steady-secret");
+                sent++;
+                if (response.StatusCode != HttpStatusCode.TooManyRequests) accepted++;
+            }
+            return (sent, accepted);
+        }));
+        var elapsed = started.Elapsed;
+        var (total, admitted) = (counts.Sum(c => c.sent), counts.Sum(c => c.accepted));
+        Assert.True(admitted <= rate + (int)Math.Ceiling(elapsed.TotalSeconds * rate),
+            $"{admitted} of {total} accepted in {elapsed.TotalMilliseconds:F0} ms by a key limited to {rate}/s across the replicas");
+        Assert.True(admitted >= Math.Min(total, rate), $"only {admitted} of {total} accepted");
+    }
+
+    [Fact]
     public async Task InvalidKeysFromOneAddressGet429AfterTheLimitOnEveryReplicaWhileAnotherAddressIsUnaffected()
     {
         const string guesser = "203.0.113.7", neighbour = "203.0.113.8";
@@ -89,6 +114,10 @@ public sealed class SharedLimitsTests(SharedLimitsTests.Replicas replicas) : ICl
                 ["Hornbeam:Auth:Keys:0:Key"] = "limited-secret",
                 ["Hornbeam:Auth:Keys:0:Scopes:0"] = "state:read",
                 ["Hornbeam:Auth:Keys:0:PermitsPerSecond"] = Permits.ToString(),
+                ["Hornbeam:Auth:Keys:2:Name"] = "steady",
+                ["Hornbeam:Auth:Keys:2:Key"] = "steady-secret",
+                ["Hornbeam:Auth:Keys:2:Scopes:0"] = "state:read",
+                ["Hornbeam:Auth:Keys:2:PermitsPerSecond"] = "10",
                 ["Hornbeam:Auth:Keys:1:Name"] = "open",
                 ["Hornbeam:Auth:Keys:1:Key"] = "open-secret",
                 ["Hornbeam:Auth:Keys:1:Scopes:0"] = "state:read",
