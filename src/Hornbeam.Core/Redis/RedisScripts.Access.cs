@@ -7,24 +7,29 @@ internal static partial class RedisScripts
     // its last permit. GCRA: one number per budget, the time at which it would be full again. Redis's clock (TIME) is
     // the one clock every replica's requests are judged by, so a replica whose clock runs behind gains nothing.
     // Combined: each call brings (budget) and (interval µs, burst); answers 0 when admitted, else µs until a permit.
-    // Calls of one budget in one script run one after another, so each sees the permits the earlier ones took.
+    // Calls of one budget in one script run one after another on its number, read once and written once (a hot key's
+    // requests arrive together), and each sees the permits the earlier ones took.
     public static readonly CombinedScript RateAcquire = new("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-        local out = {}
+        local tats, spent, out = {}, {}, {}
         for i = 1, #KEYS do
+          local k = KEYS[i]
           local interval = tonumber(ARGV[2 * i - 1])
-          local burst = tonumber(ARGV[2 * i])
-          local tat = tonumber(redis.call('GET', KEYS[i]) or 0)
+          local tat = tats[k] or tonumber(redis.call('GET', k) or 0)
           if tat < now then tat = now end
-          local wait = tat + interval - burst * interval - now
+          local wait = tat + interval - tonumber(ARGV[2 * i]) * interval - now
           if wait > 0 then
             out[i] = wait
           else
             tat = tat + interval
-            redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+            spent[k] = true
             out[i] = 0
           end
+          tats[k] = tat
+        end
+        for k in pairs(spent) do
+          redis.call('SET', k, string.format('%d', tats[k]), 'PX', math.ceil((tats[k] - now) / 1000) + 1)
         end
         return out
         """, KeysPerCall: 1, ValuesPerCall: 2);
