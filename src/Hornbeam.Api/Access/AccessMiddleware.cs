@@ -69,7 +69,7 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
             return;
         }
         var retryAfter = Seconds(wait);
-        await TooManyAsync(context, retryAfter, $"This key's rate limit is used up; retry after {retryAfter} s.");
+        await TooManyAsync(context, retryAfter, $"The rate limit of this key (of this address, for requests without a key) is used up; retry after {retryAfter} s.");
     }
 
     /// <summary>Counts an invalid key against the client's address (in Redis, for all replicas); 401, or 429 past the limit.</summary>
