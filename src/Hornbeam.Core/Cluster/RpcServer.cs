@@ -22,6 +22,7 @@ internal sealed class RpcServer(
     private readonly ClusterOptions _options = options.Value;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
+    private readonly ConcurrentQueue<(RedisValue Entry, string? ReplyTo, byte[]? Reply)> _unsettled = new();
     private readonly RedisKey _stream = keys.RpcRequests(node.Name);
     private Task? _sweep;
     private bool _subscribed;
@@ -67,6 +68,7 @@ internal sealed class RpcServer(
         {
             try
             {
+                await SettleAsync().WaitAsync(cancellationToken);
                 var left = (long)await Db.ScriptEvaluateAsync(RedisScripts.RpcRetire, [_stream],
                     [(long)_options.OrphanedRequestRetention.TotalMilliseconds]).WaitAsync(cancellationToken);
                 if (left > 0)
@@ -141,6 +143,12 @@ internal sealed class RpcServer(
                 if (!StreamsSupported) return;
                 if (!_subscribed) await TrySubscribeAsync();
                 if (!_groupReady) await TryEnsureGroupAsync();
+                else
+                {
+                    // A peer that took this node for dead (a long pause) may have set its stream to expire: it is live again.
+                    _ = Db.KeyPersistAsync(_stream, CommandFlags.FireAndForget);
+                    await SettleAsync();
+                }
                 Ring();
             }
         }
@@ -269,6 +277,23 @@ internal sealed class RpcServer(
         }
     }
 
+    // Finishes requests whose finishing failed (Redis was away), each once more per sweep until it succeeds.
+    private async Task SettleAsync()
+    {
+        for (var n = _unsettled.Count; n > 0 && _unsettled.TryDequeue(out var done); n--)
+        {
+            try
+            {
+                await DoneAsync(done.Entry, done.ReplyTo, done.Reply);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                _unsettled.Enqueue(done);
+                return;
+            }
+        }
+    }
+
     private Task DoneAsync(RedisValue entryId, string? replyTo, byte[]? reply) =>
         Db.ScriptEvaluateAsync(RedisScripts.RpcDone, [_stream],
             [RpcWire.ConsumerGroup, entryId, reply is null ? "" : replyTo ?? "", reply ?? Array.Empty<byte>()]);
@@ -304,8 +329,10 @@ internal sealed class RpcServer(
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
-                // Left pending: a restarted process of this name reports it as outcome unknown rather than running it twice.
+                // Retried by the sweep (the caller may still be waiting); were this process to die first, a restarted one
+                // reports it as outcome unknown rather than running it twice.
                 logger.LogWarning("Node {Node} could not acknowledge or answer RPC request {Entry}: {Message}", node.Name, entry.Id, e.Message);
+                _unsettled.Enqueue((entry.Id, request?.ReplyTo, reply));
             }
             Interlocked.Decrement(ref _running);
             Ring();
