@@ -114,19 +114,3 @@ public sealed class HookPlacementTests
         }
     }
 }
-
-/// <summary>Hooks that fail with the error kind their caller names, once at once and once after a chunk.</summary>
-public sealed class KindHooks
-{
-    public void Throw(string code) => throw Kind(code);
-
-    public async IAsyncEnumerable<int> StreamThenThrow(string code)
-    {
-        await Task.Yield();
-        yield return 1;
-        throw Kind(code);
-    }
-
-    private static HornbeamException Kind(string code) =>
-        new(HornbeamErrors.TryParse(code, out var kind) ? kind : throw new ArgumentException(code), $"hook says {code}");
-}
