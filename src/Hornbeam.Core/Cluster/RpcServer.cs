@@ -31,6 +31,7 @@ internal sealed class RpcServer(
     private int _draining;
     private int _again;
     private int _running;
+    private int _capped;
 
     /// <summary>False once the store answered that it has no stream commands (the embedded Garnet store).</summary>
     public bool StreamsSupported { get; private set; } = true;
@@ -227,16 +228,29 @@ internal sealed class RpcServer(
                 }
                 while (!_stopping.IsCancellationRequested)
                 {
-                    // Only this loop takes slots, so the free count can only grow while it reads; a finishing handler rings again.
-                    var free = Math.Min(ReadBatch, _options.MaxConcurrentRpcHandlers - Volatile.Read(ref _running));
-                    if (free <= 0) break;
+                    // Only this loop takes slots, so the free count can only grow while it reads.
+                    var room = _options.MaxConcurrentRpcHandlers - Volatile.Read(ref _running);
+                    if (room <= 0)
+                    {
+                        // At the cap, a finishing handler rings for the next entry. Flag first, then look again (both
+                        // sides fence), so a handler that finished in between is not missed.
+                        Interlocked.Exchange(ref _capped, 1);
+                        if (_options.MaxConcurrentRpcHandlers - Volatile.Read(ref _running) <= 0) break;
+                        continue;
+                    }
+                    var free = Math.Min(ReadBatch, room);
                     var entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, StreamPosition.NewMessages, free);
                     foreach (var entry in entries)
                     {
                         Interlocked.Increment(ref _running);
                         Track(HandleAsync(entry));
                     }
-                    if (entries.Length < free) break;
+                    if (entries.Length < free)
+                    {
+                        // The stream is drained: new entries come with their doorbell.
+                        Volatile.Write(ref _capped, 0);
+                        break;
+                    }
                 }
             }
             catch (RedisServerException e) when (e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
@@ -335,7 +349,8 @@ internal sealed class RpcServer(
                 _unsettled.Enqueue((entry.Id, request?.ReplyTo, reply));
             }
             Interlocked.Decrement(ref _running);
-            Ring();
+            // Only when entries wait behind the cap: otherwise the doorbell of the next request rings.
+            if (Volatile.Read(ref _capped) == 1) Ring();
         }
     }
 
