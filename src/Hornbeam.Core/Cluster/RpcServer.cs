@@ -348,9 +348,10 @@ internal sealed class RpcServer(
                 logger.LogWarning("Node {Node} could not acknowledge or answer RPC request {Entry}: {Message}", node.Name, entry.Id, e.Message);
                 _unsettled.Enqueue((entry.Id, request?.ReplyTo, reply));
             }
-            Interlocked.Decrement(ref _running);
-            // Only when entries wait behind the cap: otherwise the doorbell of the next request rings.
-            if (Volatile.Read(ref _capped) == 1) Ring();
+            var running = Interlocked.Decrement(ref _running);
+            // Only when entries wait behind the cap (otherwise the doorbell of the next request rings), and once a few
+            // slots are free, so a busy node takes entries in batches rather than one read per finished request.
+            if (Volatile.Read(ref _capped) == 1 && _options.MaxConcurrentRpcHandlers - running >= Math.Max(1, _options.MaxConcurrentRpcHandlers / 8)) Ring();
         }
     }
 
