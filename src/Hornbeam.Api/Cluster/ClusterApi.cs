@@ -21,7 +21,7 @@ public static class ClusterApi
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         group.MapPost("/rpc/{node}/{module}/{function}", Call).WithName("RpcCall")
             .WithSummary("rpc_call: run module:function on a node with JSON arguments and wait for its result")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status502BadGateway)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable).ProducesProblem(StatusCodes.Status504GatewayTimeout);
         group.MapPost("/rpc/{node}/{module}/{function}/cast", Cast).WithName("RpcCast")
