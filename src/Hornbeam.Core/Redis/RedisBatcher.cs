@@ -31,10 +31,11 @@ namespace Hornbeam.Redis;
 /// <c>WAIT</c> right after it, on the same connection, and a write answers only once that many replicas hold it; when
 /// fewer confirm, it fails with <see cref="HornbeamError.OutcomeUnknown"/>. WAIT holds the connection until the
 /// replicas answer or its timeout passes: the one blocking command Hornbeam sends on the shared multiplexer, because
-/// Redis counts only the writes of the connection that asks.
+/// Redis counts only the writes of the connection that asks. With Sentinel, a write also answers outcome-unknown when
+/// the server that took it is not the master the Sentinels name (<paramref name="refuses"/> says why).
 /// </para>
 /// </remarks>
-public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? options = null) : IThreadPoolWorkItem
+public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? options = null, Func<EndPoint, string?>? refuses = null) : IThreadPoolWorkItem
 {
     // Bounds one write, so one drain does not hold a huge batch while new commands queue behind it.
     private const int MaxBatch = 256;
@@ -184,7 +185,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     {
         var server = redis.GetServer(key);
         if (!_confirmations.TryGetValue(server.EndPoint, out var confirmation))
-            _confirmations[server.EndPoint] = confirmation = new Confirmation(server, _waitReplicas, _waitTimeoutMs);
+            _confirmations[server.EndPoint] = confirmation = new Confirmation(server, _waitReplicas, _waitTimeoutMs, refuses);
         return confirmation;
     }
 
@@ -210,10 +211,12 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     private sealed record Group(object Combination, int Slot, List<Command> Members);
 
     /// <summary>Completes with null once enough replicas hold one server's writes of a drain, else with the failure to report.</summary>
-    private sealed class Confirmation(IServer server, int replicas, int timeoutMs)
+    private sealed class Confirmation(IServer server, int replicas, int timeoutMs, Func<EndPoint, string?>? refuses)
     {
         private readonly int _replicas = replicas;
         private readonly int _timeoutMs = timeoutMs;
+        private readonly IServer _server = server;
+        private readonly Func<EndPoint, string?>? _refuses = refuses;
         private readonly TaskCompletionSource<Exception?> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Task<Exception?> Task => _done.Task;
@@ -223,7 +226,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
             Task<RedisResult> wait;
             try
             {
-                wait = server.ExecuteAsync("WAIT", _replicas, _timeoutMs);
+                wait = _server.ExecuteAsync("WAIT", _replicas, _timeoutMs);
             }
             catch (Exception e)
             {
@@ -233,7 +236,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
             wait.ContinueWith(static (t, state) =>
             {
                 var self = (Confirmation)state!;
-                if (t.IsCompletedSuccessfully && (long)t.Result >= self._replicas) self._done.TrySetResult(null);
+                // Asked after WAIT, the later moment: a master Sentinel replaced meanwhile does not count.
+                if (t.IsCompletedSuccessfully && (long)t.Result >= self._replicas)
+                    self._done.TrySetResult(self._refuses?.Invoke(self._server.EndPoint) is { } why ? self.Unconfirmed(why, null) : null);
                 else if (t.IsCompletedSuccessfully) self._done.TrySetResult(self.Unconfirmed($"{(long)t.Result} of {self._replicas} confirmed it within {self._timeoutMs} ms", null));
                 else self._done.TrySetResult(self.Unconfirmed(t.Exception?.InnerException?.Message ?? "WAIT was cancelled", t.Exception?.InnerException));
             }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
