@@ -64,6 +64,7 @@ public sealed class LocalRedisProcess : IDisposable
 {
     private Process? _process;
     private readonly string[] _extraArguments;
+    private string? _configFile;
 
     private LocalRedisProcess(int port, string[] extraArguments)
     {
@@ -82,13 +83,42 @@ public sealed class LocalRedisProcess : IDisposable
         return server;
     }
 
+    /// <summary>
+    /// A server (or, with <c>--sentinel</c> among the arguments, a Sentinel) run from a config file of the caller's; a
+    /// restart reads the same file again, as an operator's restart does, whatever Redis or Sentinel rewrote in it.
+    /// </summary>
+    public static async Task<LocalRedisProcess> StartWithConfigFileAsync(int port, string configFile, params string[] extraArguments)
+    {
+        var server = new LocalRedisProcess(port, extraArguments) { _configFile = configFile };
+        await server.RestartAsync();
+        return server;
+    }
+
+    /// <summary>The process id while the server runs.</summary>
+    public int? Pid => _process is { HasExited: false } p ? p.Id : null;
+
+    /// <summary>Freezes the server (SIGSTOP): its sockets stay open and it answers nothing until <see cref="ResumeAsync"/>.</summary>
+    public Task PauseAsync() => SignalAsync("-STOP");
+
+    /// <summary>Lets a paused server run again (SIGCONT); it then serves what queued up meanwhile.</summary>
+    public Task ResumeAsync() => SignalAsync("-CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        if (_process is not { HasExited: false }) throw new InvalidOperationException($"redis-server on {Port} is not running.");
+        using var kill = Process.Start("kill", [signal, _process.Id.ToString()]);
+        await kill.WaitForExitAsync();
+    }
+
     /// <summary>Starts the server (again) on the same port and waits until it answers.</summary>
     public async Task RestartAsync()
     {
         try
         {
-            _process = Process.Start(new ProcessStartInfo("redis-server",
-                ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", .. _extraArguments])
+            string[] arguments = _configFile is not null
+                ? [_configFile, .. _extraArguments]
+                : ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", .. _extraArguments];
+            _process = Process.Start(new ProcessStartInfo("redis-server", arguments)
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -106,6 +136,12 @@ public sealed class LocalRedisProcess : IDisposable
         _process.BeginErrorReadLine();
 
         var deadline = DateTime.UtcNow.AddSeconds(15);
+        // A Sentinel or a replica still loading is not a database StackExchange.Redis can ping; a plain PING is enough.
+        if (_configFile is not null)
+        {
+            await Poll.UntilAsync(async () => await Resp.TryCommandAsync(Port, "PING") is "PONG", TimeSpan.FromSeconds(15), $"redis-server on {Port} answers");
+            return;
+        }
         while (true)
         {
             try
@@ -136,11 +172,14 @@ public sealed class LocalRedisProcess : IDisposable
     /// the kill has not reached yet lives on. That left a cluster node behind after CI runs, its watchdog gone.
     /// </para>
     /// </remarks>
-    private static void StartWatchdog(int serverPid)
+    private static void StartWatchdog(int serverPid) => StartWatchdog(serverPid, "redis-server");
+
+    /// <summary>The same watchdog for any child process: it is killed when this host dies, if its command line still holds <paramref name="commandLineMarker"/>.</summary>
+    internal static void StartWatchdog(int serverPid, string commandLineMarker)
     {
         var script = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do " +
                      $"kill -0 {serverPid} 2>/dev/null || exit 0; sleep 1; done; " +
-                     $"grep -q redis-server /proc/{serverPid}/cmdline 2>/dev/null && kill -9 {serverPid}";
+                     $"grep -q '{commandLineMarker}' /proc/{serverPid}/cmdline 2>/dev/null && kill -9 {serverPid}";
         using var watchdog = File.Exists("/usr/bin/setsid")
             ? Process.Start(new ProcessStartInfo("/usr/bin/setsid", ["-f", "/bin/sh", "-c", script]) { UseShellExecute = false })
             : Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script]) { UseShellExecute = false });

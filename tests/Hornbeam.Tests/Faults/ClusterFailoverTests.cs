@@ -1,0 +1,94 @@
+using Hornbeam.Redis;
+using Hornbeam.Tests.Infrastructure;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace Hornbeam.Tests.Faults;
+
+/// <summary>
+/// Redis Cluster (three masters, one replica each) under increments through three replicas with <c>WaitReplicas=1</c>:
+/// the master holding the counter is killed and its replica takes over.
+/// </summary>
+[Collection(FaultSuite.Name)]
+public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology, ITestOutputHelper output)
+    : IClassFixture<ClusterFailoverTests.Topology>
+{
+    public sealed class Topology : FaultTopology
+    {
+        public LocalRedisCluster Redis { get; private set; } = null!;
+
+        protected override async Task<string> StartRedisAsync()
+        {
+            Redis = await LocalRedisCluster.StartAsync(masters: 3, replicasPerMaster: 1);
+            return Redis.ConnectionString;
+        }
+
+        protected override IDictionary<string, string> Settings => new Dictionary<string, string> { ["Hornbeam:Redis:WaitReplicas"] = "1" };
+
+        protected override void StopRedis() => Redis?.Dispose();
+    }
+
+    private const string Fault = "Redis Cluster failover, old master back as a replica (WaitReplicas=1)";
+
+    [Fact]
+    public async Task KillingTheCountersMasterLosesNoAcknowledgedIncrementAndAppliesNoneBeyondTheUnknowns()
+    {
+        var load = new IncrementLoad(topology.Replicas, "faults:cluster");
+        var master = await MasterOfAsync(new RedisKeys(topology.Prefix).StateValue(load.Key));
+        load.Start(FaultSuite.Clients, FaultSuite.LoadAtMost);
+        try
+        {
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
+            var replica = await ReplicaOfAsync(master);
+            load.Phase = "master killed";
+            master.Stop();
+            output.WriteLine($"master {master.Port} of the counter's slot killed");
+            // The cluster reports ok until its nodes notice the death, so wait for the promotion itself first.
+            await Poll.UntilAsync(async () => await LocalRedisSentinel.RoleAsync(replica) == "master", FaultSuite.Step,
+                $"the cluster promotes {replica.Port}, the replica of {master.Port}");
+            await topology.Redis.WaitUntilHealthyAsync(FaultSuite.Step);
+            output.WriteLine($"{replica.Port} promoted");
+            // The promoted replica has no replica of its own, so no write to its slots can be confirmed (WaitReplicas=1)
+            // until the failed node is back: restarted empty with its old cluster config, it rejoins as the new master's replica.
+            load.Phase = "replica promoted";
+            await master.RestartAsync();
+            await Poll.UntilAsync(async () => await Resp.TryCommandAsync(master.Port, "INFO", "replication") is { } info &&
+                                              info.Contains("role:slave") && info.Contains("master_link_status:up"),
+                FaultSuite.Step, "the old master rejoins as a replica");
+            output.WriteLine($"{master.Port} restarted: it replicates the promoted master");
+            load.Phase = "old master rejoined as replica";
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the failover");
+        }
+        catch
+        {
+            load.WriteCounts(output, Fault);
+            throw;
+        }
+        finally
+        {
+            await load.StopAsync();
+        }
+
+        await load.WaitUntilAcknowledgedByAsync(topology.Replicas, FaultSuite.Step);
+        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, Fault);
+    }
+
+    private async Task<LocalRedisProcess> ReplicaOfAsync(LocalRedisProcess master)
+    {
+        LocalRedisProcess? replica = null;
+        await Poll.UntilAsync(async () =>
+        {
+            var info = await Resp.TryCommandAsync(master.Port, "INFO", "replication") ?? "";
+            replica = topology.Redis.Nodes.FirstOrDefault(n => info.Contains($"port={n.Port},state=online"));
+            return replica is not null;
+        }, FaultSuite.Step, $"{master.Port} has an online replica");
+        return replica!;
+    }
+
+    private async Task<LocalRedisProcess> MasterOfAsync(RedisKey key)
+    {
+        await using var probe = await ConnectionMultiplexer.ConnectAsync(topology.Redis.ConnectionString);
+        var endpoint = await probe.GetDatabase().IdentifyEndpointAsync(key);
+        return topology.Redis.Nodes.Single(n => endpoint!.ToString()!.EndsWith(":" + n.Port));
+    }
+}

@@ -1,0 +1,26 @@
+namespace Hornbeam.Tests.Faults;
+
+/// <summary>
+/// The fault tests kill, freeze and restart real processes under load and some measure latency: they run one after
+/// another and alone, so that neither they nor the rest of the suite starve each other of the machine's cores.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class FaultSuite
+{
+    public const string Name = "Faults";
+
+    /// <summary>Concurrent clients, round-robin over the replicas.</summary>
+    public const int Clients = 12;
+
+    /// <summary>Hornbeam replicas, each a process of its own.</summary>
+    public const int Replicas = 3;
+
+    /// <summary>Increments acknowledged before a fault and again after it, so that the fault hits a running load and heals under it.</summary>
+    public const int Acknowledgements = 300;
+
+    /// <summary>The load stops by itself after this, whatever happens to the test.</summary>
+    public static readonly TimeSpan LoadAtMost = TimeSpan.FromSeconds(60);
+
+    /// <summary>Bound of each wait in a fault test.</summary>
+    public static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
+}
