@@ -54,6 +54,7 @@ public sealed class RedisConnection(string configuration, RedisOptions redisOpti
     {
         if (_multiplexer is not null) return;
         var options = Options(configuration, redisOptions);
+        if (!string.IsNullOrEmpty(options.ServiceName)) KeepWorkersForSentinelFailover();
         _multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
         // Its own small connection to the Sentinels: StackExchange.Redis keeps its view of them to itself.
         if (!string.IsNullOrEmpty(options.ServiceName) && redisOptions.WaitReplicas > 0)
@@ -61,6 +62,20 @@ public sealed class RedisConnection(string configuration, RedisOptions redisOpti
         if (!_multiplexer.IsConnected)
             logger.LogWarning("Redis at {Endpoints} is not reachable yet; requests get 503 until it is, and Hornbeam keeps retrying.",
                 string.Join(", ", _multiplexer.GetEndPoints().Select(e => e.ToString())));
+    }
+
+    /// <summary>
+    /// StackExchange.Redis switches to a new Sentinel master by blocking thread-pool threads on its own reconfiguration.
+    /// With a pool kept near one worker per core, that starved every request for seconds during a failover (answers past
+    /// the deadline); a few more workers on call keep requests moving while those threads wait.
+    /// </summary>
+    private void KeepWorkersForSentinelFailover()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        var wanted = Environment.ProcessorCount + 8;
+        if (workers >= wanted) return;
+        ThreadPool.SetMinThreads(wanted, io);
+        logger.LogInformation("Sentinel: the thread pool keeps at least {Workers} workers, so a failover does not starve requests.", wanted);
     }
 
     /// <inheritdoc />
