@@ -4,6 +4,8 @@
 # Settings (environment): HORNBEAM_LOCAL_DIR (state, logs, pids; default /tmp/hornbeam-local), HORNBEAM_LB_PORT (8080),
 # HORNBEAM_REDIS_PORT (6390), HORNBEAM_API_PORT_BASE (5100: replica i listens on base+i), HORNBEAM_REPLICAS (3),
 # HORNBEAM_API_KEY (local-key, holds every scope), HORNBEAM_API_DLL (default: a Release build made on first start).
+# Replicas inherit the environment, so any Hornbeam__* setting given to this script reaches all of them
+# (e.g. Hornbeam__RateLimit__PermitsPerSecond=20). nginx is on 127.0.0.1, the replicas' one known proxy.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +30,7 @@ start_replica() { # i
   ASPNETCORE_ENVIRONMENT=Production \
   ConnectionStrings__Redis="127.0.0.1:$redis_port" \
   Hornbeam__NodeName="api$i" \
+  Hornbeam__KnownProxies__0=127.0.0.1 \
   Hornbeam__Auth__Keys__0__Name=local \
   Hornbeam__Auth__Keys__0__Key="$api_key" \
   Hornbeam__Auth__Keys__0__Scopes__0=state:read \

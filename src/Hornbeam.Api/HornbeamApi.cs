@@ -27,7 +27,6 @@ public static class HornbeamApi
                 kestrel.AddServerHeader = false;
             });
         services.AddProblemDetails();
-        services.AddSingleton<Health.IReadinessCheck, Cluster.PresenceReadiness>();
         services.AddExceptionHandler<HornbeamExceptionHandler>();
         // Binding failures become exceptions so the handler can answer them with a ProblemDetails that says what was wrong.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

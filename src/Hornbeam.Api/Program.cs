@@ -19,6 +19,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.UseEmbeddedRedisWhenUnconfigured();
 builder.Services.AddHornbeam();
 builder.Services.AddHornbeamApi();
+builder.Services.AddHornbeamHealth();
 builder.AddHornbeamAccess();
 builder.Services.AddHornbeamTelemetry(builder.Configuration);
 builder.Services.AddHornbeamOpenApi();

@@ -43,7 +43,8 @@ public static class HornbeamServiceCollectionExtensions
         // Registered first so the connection exists before any other Hornbeam service starts.
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => sp.GetRequiredService<RedisConnection>()));
         services.TryAddSingleton<IConnectionMultiplexer>(sp => sp.GetRequiredService<RedisConnection>().Multiplexer);
-        services.TryAddSingleton(sp => new RedisBatcher(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RedisOptions>>().Value));
+        services.TryAddSingleton(sp => new RedisBatcher(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RedisOptions>>().Value,
+            sp.GetRequiredService<RedisConnection>().Refuses));
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
 
         services.TryAddSingleton<NodeIdentity>();

@@ -1,8 +1,11 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Hornbeam.Access;
 using Hornbeam.Api.Problems;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 
 namespace Hornbeam.Api.Access;
 
@@ -10,22 +13,102 @@ namespace Hornbeam.Api.Access;
 /// Checks <c>Authorization: Bearer &lt;key&gt;</c> or <c>X-Api-Key: &lt;key&gt;</c> on every route that requires a scope:
 /// 401 without a valid key, 403 when the key lacks the scope. One lookup and one comparison per request, in place of
 /// ASP.NET Core's authentication and authorization middleware, whose handler, claims and policy evaluation cost more
-/// than the Redis command behind the hottest routes.
+/// than the Redis command behind the hottest routes. Then the key's rate limit, one budget in Redis shared by every
+/// replica (one script call, batched with other requests' calls), in place of the framework's rate limiter, whose
+/// budgets live in one process. Without a limit no Redis call is made here.
 /// </summary>
-internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, AccessState access, IProblemDetailsService problems)
+internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, AccessState access, IProblemDetailsService problems,
+    SharedRateLimiter limiter, FailedAttempts failures, ILogger<AccessMiddleware> logger)
 {
+    private long _lastLimiterWarning = long.MinValue / 2;
+
     public Task InvokeAsync(HttpContext context)
     {
         var presented = Presented(context.Request);
-        // Resolved on every route, so the rate limiter counts a key's requests wherever they go. Only the limiter reads
-        // the key from the request's items, so without one the request gets no items dictionary.
-        var key = presented is null ? null : Resolve(context, presented);
-        if (key is not null && access.RateLimited) context.Items[typeof(ResolvedKey)] = key;
+        // Resolved on every route, so the rate limit counts a key's requests wherever they go.
+        ResolvedKey? key = null;
+        var remembered = false;
+        if (presented is not null) key = Resolve(context, presented, out remembered);
 
-        if (!access.Enabled || context.GetEndpoint()?.Metadata.GetMetadata<ScopeMetadata>() is not { } required) return next(context);
-        if (key is null) return UnauthorizedAsync(context, presented is null);
-        if (!key.Holds(required.Scope)) return ForbiddenAsync(context, required.Scope);
-        return next(context);
+        if (access.Enabled && context.GetEndpoint()?.Metadata.GetMetadata<ScopeMetadata>() is { } required)
+        {
+            // An address past its failed attempts is refused before its key is judged, so a 429 says nothing about
+            // whether a guess was right. Only a connection that proved its key earlier goes on.
+            if (presented is not null && !remembered && access.FailedAttemptsPerMinute > 0 && failures.BlockedFor(context) is { } left)
+                return TooManyFailuresAsync(context, left);
+            if (key is null) return presented is null ? UnauthorizedAsync(context, noKey: true) : FailedAttemptAsync(context);
+            if (!key.Holds(required.Scope)) return ForbiddenAsync(context, required.Scope);
+        }
+        if (!access.RateLimited) return next(context);
+        if (key is not null) return key.Budget is { } budget ? LimitedAsync(context, budget) : next(context);
+        return access.DefaultPermits > 0
+            ? LimitedAsync(context, limiter.Budget("ip:" + FailedAttempts.Address(context), access.DefaultPermits, access.Burst(access.DefaultPermits)))
+            : next(context);
+    }
+
+    /// <summary>
+    /// Spends one permit of the key's budget (the client address's without a key), shared by every replica in Redis.
+    /// When Redis cannot answer within the limiter's wait the request goes on unlimited: the limiter guards fairness,
+    /// not correctness, and the request's own Redis work then answers the outage with the 503 that says what happened.
+    /// </summary>
+    private async Task LimitedAsync(HttpContext context, RateBudget budget)
+    {
+        TimeSpan wait;
+        try
+        {
+            wait = await limiter.AcquireAsync(budget).WaitAsync(access.LimiterWait);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            WarnLimiterOpen(e);
+            wait = TimeSpan.Zero;
+        }
+        if (wait <= TimeSpan.Zero)
+        {
+            await next(context);
+            return;
+        }
+        var retryAfter = Seconds(wait);
+        await TooManyAsync(context, retryAfter, $"The rate limit of this key (of this address, for requests without a key) is used up; retry after {retryAfter} s.");
+    }
+
+    /// <summary>Counts an invalid key against the client's address (in Redis, for all replicas); 401, or 429 past the limit.</summary>
+    private async Task FailedAttemptAsync(HttpContext context)
+    {
+        if (access.FailedAttemptsPerMinute > 0 && await failures.CountAsync(context, access.LimiterWait) is { } left)
+        {
+            await TooManyFailuresAsync(context, left);
+            return;
+        }
+        await UnauthorizedAsync(context, noKey: false);
+    }
+
+    private Task TooManyFailuresAsync(HttpContext context, TimeSpan left)
+    {
+        var retryAfter = Seconds(left);
+        return TooManyAsync(context, retryAfter, $"Too many invalid API keys from this address; retry after {retryAfter} s.");
+    }
+
+    private async Task TooManyAsync(HttpContext context, int retryAfter, string detail)
+    {
+        context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+        context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = { Status = 429, Type = ProblemTypes.RateLimited, Title = "Too many requests", Detail = detail },
+        });
+    }
+
+    private static int Seconds(TimeSpan wait) => Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+
+    // Once per ten seconds at most: during an outage every request would log it.
+    private void WarnLimiterOpen(Exception e)
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastLimiterWarning);
+        if (now - last < 10_000 || Interlocked.CompareExchange(ref _lastLimiterWarning, now, last) != last) return;
+        logger.LogWarning("The shared rate limit could not be checked in Redis ({Message}); requests go on unlimited until it can.", e.Message);
     }
 
     /// <summary>
@@ -34,8 +117,9 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
     /// hashed again: OpenSSL's SHA-256 cost about 5 µs of CPU per request, a tenth of a whole state call. Any other key
     /// gets the full check. A connection only ever remembers a key its own client sent.
     /// </summary>
-    private ResolvedKey? Resolve(HttpContext context, string presented)
+    private ResolvedKey? Resolve(HttpContext context, string presented, out bool remembered)
     {
+        remembered = false;
         var most = Encoding.UTF8.GetMaxByteCount(presented.Length);
         var buffer = most <= 512 ? stackalloc byte[512] : new byte[most];
         var utf8 = buffer[..Encoding.UTF8.GetBytes(presented, buffer)];
@@ -43,7 +127,10 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
         var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
         if (items is not null && items.TryGetValue(typeof(VerifiedKey), out var memo) && memo is VerifiedKey verified
             && CryptographicOperations.FixedTimeEquals(utf8, verified.Utf8))
+        {
+            remembered = true;
             return verified.Key;
+        }
         var key = keys.Find(utf8);
         if (key is not null && items is not null) items[typeof(VerifiedKey)] = new VerifiedKey(utf8.ToArray(), key);
         return key;
@@ -71,7 +158,7 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
         });
     }
 
-    private static string? Presented(HttpRequest request)
+    internal static string? Presented(HttpRequest request)
     {
         var headers = request.Headers;
         if (headers.TryGetValue("X-Api-Key", out var header) && header.ToString() is { Length: > 0 } direct) return direct;
@@ -85,11 +172,15 @@ internal sealed class ApiKeyStore
 {
     private readonly (byte[] Digest, ResolvedKey Key)[] _keys;
 
-    public ApiKeyStore(IOptions<AccessOptions> options) =>
-        _keys = options.Value.Keys.Select((k, i) => (Digest(k.Key), new ResolvedKey(k.Name ?? $"key{i + 1}", [.. k.Scopes], k.PermitsPerSecond))).ToArray();
-
-    /// <summary>Whether any key has a rate of its own.</summary>
-    public bool AnyKeyLimited => _keys.Any(k => k.Key.PermitsPerSecond > 0);
+    public ApiKeyStore(IOptions<AccessOptions> options, AccessState access, SharedRateLimiter limiter) =>
+        _keys = options.Value.Keys.Select((k, i) =>
+        {
+            var name = k.Name ?? $"key{i + 1}";
+            // A key's own rate overrides the default, and 0 means no limit for this key.
+            var permits = k.PermitsPerSecond ?? access.DefaultPermits;
+            var budget = permits > 0 ? limiter.Budget("key:" + name, permits, access.Burst(permits)) : null;
+            return (Digest(k.Key), new ResolvedKey(name, [.. k.Scopes], budget));
+        }).ToArray();
 
     /// <summary>The configured key whose UTF-8 bytes are <paramref name="presented"/>, or null.</summary>
     public ResolvedKey? Find(ReadOnlySpan<byte> presented)
@@ -109,8 +200,8 @@ internal sealed class ApiKeyStore
 /// <summary>A key (its UTF-8 bytes) one connection presented and that passed the full check.</summary>
 internal sealed record VerifiedKey(byte[] Utf8, ResolvedKey Key);
 
-/// <summary>A configured key: its name (for rate-limit partitions and logs, never the secret), scopes and rate.</summary>
-internal sealed record ResolvedKey(string Name, string[] Scopes, int? PermitsPerSecond)
+/// <summary>A configured key: its name (for its budget and logs, never the secret), scopes and request budget (null: no limit).</summary>
+internal sealed record ResolvedKey(string Name, string[] Scopes, RateBudget? Budget)
 {
     public bool Holds(string scope) => Array.IndexOf(Scopes, scope) >= 0;
 }

@@ -13,6 +13,12 @@ public sealed class AccessOptions
 
     /// <summary>The accepted keys.</summary>
     public List<ApiKeyOptions> Keys { get; set; } = [];
+
+    /// <summary>
+    /// Invalid keys one client address may present per minute, counted across all replicas; past it the address gets
+    /// 429 for the rest of the minute, whatever key it sends on a new connection. 0 means no limit.
+    /// </summary>
+    public int FailedAttemptsPerMinute { get; set; } = 30;
 }
 
 /// <summary>One API key.</summary>

@@ -1,19 +1,25 @@
-using System.Threading.RateLimiting;
-using Hornbeam.Api.Problems;
-using Microsoft.AspNetCore.RateLimiting;
-using Microsoft.Extensions.Options;
+using System.Net;
+using Hornbeam.Access;
+using Hornbeam.Redis;
+using Microsoft.AspNetCore.HttpOverrides;
 
 namespace Hornbeam.Api.Access;
 
-/// <summary>Who may do what: API keys with scopes, and per-key rate limits.</summary>
+/// <summary>Who may do what: API keys with scopes, per-key rate limits shared by all replicas, and real client addresses behind proxies.</summary>
 public static class AccessSetup
 {
+    /// <summary>The configuration key of the proxies whose <c>X-Forwarded-For</c> is believed.</summary>
+    public const string KnownProxiesSection = "Hornbeam:KnownProxies";
+
     public static WebApplicationBuilder AddHornbeamAccess(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
+        var configuration = builder.Configuration;
         services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section);
         services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section);
-        var access = builder.Configuration.GetSection(AccessOptions.Section).Get<AccessOptions>() ?? new AccessOptions();
+        var access = configuration.GetSection(AccessOptions.Section).Get<AccessOptions>() ?? new AccessOptions();
+        var rates = configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new RateLimitOptions();
+        var redis = configuration.GetSection(RedisOptions.Section).Get<RedisOptions>() ?? new RedisOptions();
         var enabled = access.Enabled ?? access.Keys.Count > 0;
         if (enabled && access.Keys.Count == 0)
             throw new InvalidOperationException("Hornbeam:Auth:Enabled is true but no Hornbeam:Auth:Keys are configured; add at least one key with its scopes.");
@@ -26,54 +32,41 @@ public static class AccessSetup
             if (string.IsNullOrWhiteSpace(key.Key)) throw new InvalidOperationException("Every Hornbeam:Auth:Keys entry needs a non-empty Key.");
             if (key.Scopes.FirstOrDefault(s => !Scopes.All.Contains(s)) is { } unknown)
                 throw new InvalidOperationException($"Unknown scope '{unknown}' in Hornbeam:Auth:Keys; known scopes: {string.Join(", ", Scopes.All)}.");
+            if (key.PermitsPerSecond < 0) throw new InvalidOperationException("Hornbeam:Auth:Keys:*:PermitsPerSecond must be 0 (no limit) or more.");
         }
+        if (rates.PermitsPerSecond < 0 || rates.Burst < 0)
+            throw new InvalidOperationException("Hornbeam:RateLimit:PermitsPerSecond and Burst must be 0 or more.");
+        if (access.FailedAttemptsPerMinute < 0)
+            throw new InvalidOperationException("Hornbeam:Auth:FailedAttemptsPerMinute must be 0 (no limit) or more.");
 
-        services.AddSingleton(sp => new AccessState(enabled,
-            RateLimited: sp.GetRequiredService<IOptions<RateLimitOptions>>().Value.PermitsPerSecond > 0 || sp.GetRequiredService<ApiKeyStore>().AnyKeyLimited));
+        var proxies = configuration.GetSection(KnownProxiesSection).Get<string[]>() ?? [];
+        var (addresses, networks) = ParseProxies(proxies);
+        if (proxies.Length > 0) services.Configure<ForwardedHeadersOptions>(o => TrustOnly(o, addresses, networks));
+
         services.AddSingleton<ApiKeyStore>();
-        services.AddRateLimiter(o =>
-        {
-            var defaultPermits = builder.Configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new RateLimitOptions();
-            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, (string, int)>(context =>
-            {
-                var key = context.Items.TryGetValue(typeof(ResolvedKey), out var found) ? (ResolvedKey)found! : null;
-                var permits = key?.PermitsPerSecond ?? defaultPermits.PermitsPerSecond;
-                var name = key is not null ? "key:" + key.Name : "ip:" + context.Connection.RemoteIpAddress;
-                return permits <= 0
-                    ? RateLimitPartition.GetNoLimiter((name, 0))
-                    : RateLimitPartition.GetTokenBucketLimiter((name, permits), _ => new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = Math.Max(permits, defaultPermits.Burst),
-                        TokensPerPeriod = permits,
-                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                        QueueLimit = 0,
-                        AutoReplenishment = true,
-                    });
-            });
-            o.OnRejected = async (context, _) =>
-            {
-                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
-                context.HttpContext.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-                context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString();
-                await context.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-                {
-                    HttpContext = context.HttpContext,
-                    ProblemDetails = { Status = 429, Type = ProblemTypes.RateLimited, Title = "Too many requests", Detail = $"This key's rate limit is used up; retry after {retryAfter} s." },
-                });
-            };
-        });
+        services.AddSingleton(sp => new SharedRateLimiter(sp.GetRequiredService<RedisBatcher>(), sp.GetRequiredService<RedisKeys>()));
+        services.AddSingleton<FailedAttempts>();
+        services.AddSingleton(new AccessState(
+            enabled,
+            RateLimited: rates.PermitsPerSecond > 0 || access.Keys.Any(k => k.PermitsPerSecond > 0),
+            DefaultPermits: rates.PermitsPerSecond,
+            rates.Burst,
+            enabled ? access.FailedAttemptsPerMinute : 0,
+            // The limiter's share of the Redis deadline, so a request whose Redis hangs still ends within the deadline.
+            LimiterWait: TimeSpan.FromMilliseconds(redis.DeadlineMs / 4.0),
+            TrustsProxies: proxies.Length > 0));
         return builder;
     }
 
     public static WebApplication UseHornbeamAccess(this WebApplication app)
     {
         var access = app.Services.GetRequiredService<AccessState>();
+        // First, so every later step (limits, failed attempts, logs) sees the client's address, not the proxy's.
+        if (access.TrustsProxies) app.UseForwardedHeaders();
         if (!access.Enabled)
             app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this service.");
         // With access control off and no rate limit nothing reads a key, so a key a client sends anyway is not looked up.
         if (access.Enabled || access.RateLimited) app.UseMiddleware<AccessMiddleware>();
-        // With no rate configured anywhere the limiter would only hand out no-op leases; leave it out of the pipeline.
-        if (access.RateLimited) app.UseRateLimiter();
         return app;
     }
 
@@ -83,12 +76,45 @@ public static class AccessSetup
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
+
+    /// <summary>
+    /// Believes <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> only from the configured proxies, in place of the
+    /// framework's default of loopback. Entries are read from the right while the sender is a known proxy, so a client
+    /// cannot choose its own address by sending the header itself: the proxy appends the address it saw.
+    /// </summary>
+    private static void TrustOnly(ForwardedHeadersOptions options, List<IPAddress> addresses, List<System.Net.IPNetwork> networks)
+    {
+        options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+        options.ForwardLimit = null;
+        options.KnownProxies.Clear();
+        options.KnownIPNetworks.Clear();
+        foreach (var address in addresses) options.KnownProxies.Add(address);
+        foreach (var network in networks) options.KnownIPNetworks.Add(network);
+    }
+
+    private static (List<IPAddress>, List<System.Net.IPNetwork>) ParseProxies(string[] proxies)
+    {
+        List<IPAddress> addresses = [];
+        List<System.Net.IPNetwork> networks = [];
+        foreach (var entry in proxies.Select(p => p.Trim()))
+        {
+            if (entry.Contains('/') && System.Net.IPNetwork.TryParse(entry, out var network)) networks.Add(network);
+            else if (!entry.Contains('/') && IPAddress.TryParse(entry, out var address)) addresses.Add(address);
+            else throw new InvalidOperationException($"'{entry}' in {KnownProxiesSection} is neither an IP address nor a CIDR network (such as 10.0.0.0/8).");
+        }
+        return (addresses, networks);
+    }
 }
 
-/// <summary>Whether keys are checked, and whether any rate limit is set (the limiter is in the pipeline).</summary>
-internal sealed record AccessState(bool Enabled, bool RateLimited);
+/// <summary>Access settings read once at start-up: whether keys are checked, which limits apply, which proxies are believed.</summary>
+internal sealed record AccessState(bool Enabled, bool RateLimited, int DefaultPermits, int MinimumBurst, int FailedAttemptsPerMinute,
+    TimeSpan LimiterWait, bool TrustsProxies)
+{
+    /// <summary>The permits a budget of <paramref name="permits"/> per second holds: at least a second's worth.</summary>
+    public int Burst(int permits) => Math.Max(permits, MinimumBurst);
+}
 
-/// <summary>Per-key request rates, bound from <c>Hornbeam:RateLimit</c>.</summary>
+/// <summary>Per-key request rates, bound from <c>Hornbeam:RateLimit</c>; every replica spends from one budget per key in Redis.</summary>
 public sealed class RateLimitOptions
 {
     public const string Section = "Hornbeam:RateLimit";
@@ -96,6 +122,6 @@ public sealed class RateLimitOptions
     /// <summary>Requests per second for each key (or client address without a key); 0 means no limit.</summary>
     public int PermitsPerSecond { get; set; }
 
-    /// <summary>How many requests a key may make at once before the rate applies.</summary>
+    /// <summary>How many requests a key may make at once before the rate applies (at least its rate per second).</summary>
     public int Burst { get; set; }
 }

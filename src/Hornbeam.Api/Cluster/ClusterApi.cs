@@ -1,3 +1,4 @@
+using Hornbeam.Api.Idempotency;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Hornbeam.Api.Access;
@@ -19,12 +20,12 @@ public static class ClusterApi
         group.MapGet("/nodes", Nodes).WithName("Nodes")
             .WithSummary("nodes: the other live nodes, with when they started, were last seen and what they offer")
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        group.MapPost("/rpc/{node}/{module}/{function}", Call).WithName("RpcCall")
+        group.MapPost("/rpc/{node}/{module}/{function}", Call).WithName("RpcCall").AcceptsIdempotencyKey()
             .WithSummary("rpc_call: run module:function on a node with JSON arguments and wait for its result")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status502BadGateway)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable).ProducesProblem(StatusCodes.Status504GatewayTimeout);
-        group.MapPost("/rpc/{node}/{module}/{function}/cast", Cast).WithName("RpcCast")
+        group.MapPost("/rpc/{node}/{module}/{function}/cast", Cast).WithName("RpcCast").AcceptsIdempotencyKey()
             .WithSummary("rpc_cast: hand module:function to a node and return at once (202)")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status503ServiceUnavailable);

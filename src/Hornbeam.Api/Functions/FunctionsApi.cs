@@ -1,3 +1,4 @@
+using Hornbeam.Api.Idempotency;
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Cluster;
 using Hornbeam.Cluster;
@@ -16,12 +17,12 @@ public static class FunctionsApi
 
         group.MapGet("/", List).WithName("FunctionsList").RequireScope(Scopes.Invoke)
             .WithSummary("List the functions that can be called: C# functions with the live nodes offering them, and HTTP functions");
-        group.MapPost("/{name}/call", Call).WithName("FunctionCall").RequireScope(Scopes.Invoke)
+        group.MapPost("/{name}/call", Call).WithName("FunctionCall").AcceptsIdempotencyKey().RequireScope(Scopes.Invoke)
             .WithSummary("call: run a registered function wherever it lives and wait for its result")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status500InternalServerError)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status500InternalServerError)
             .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status504GatewayTimeout);
-        group.MapPost("/{name}/cast", Cast).WithName("FunctionCast").RequireScope(Scopes.Invoke)
+        group.MapPost("/{name}/cast", Cast).WithName("FunctionCast").AcceptsIdempotencyKey().RequireScope(Scopes.Invoke)
             .WithSummary("cast: start a registered function in the background and return at once (202); failures are logged")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPut("/{name}", Register).WithName("FunctionRegisterHttp").RequireScope(Scopes.Admin)

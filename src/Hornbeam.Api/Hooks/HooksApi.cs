@@ -2,6 +2,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Hornbeam.Api.Access;
+using Hornbeam.Api.Idempotency;
 using Hornbeam.Api.Json;
 using Hornbeam.Api.Problems;
 using Hornbeam.Hooks;
@@ -25,10 +26,11 @@ public static class HooksApi
         group.MapDelete("/{app_path}", UnregisterHttp).WithName("HooksUnregisterHttp").RequireScope(Scopes.Admin)
             .WithSummary("unregister_hook for an HTTP handler; succeeds also when there is none")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/{app_path}/{action}", Execute).WithName("HooksExecute").RequireScope(Scopes.Invoke)
+        group.MapPost("/{app_path}/{action}", Execute).WithName("HooksExecute").RequireScope(Scopes.Invoke).AcceptsIdempotencyKey()
             .WithSummary("execute: run an action of a hook, wherever it lives, and answer its result")
             .ProducesHookProblems();
         group.MapPost("/{app_path}/{action}/async", ExecuteInBackground).WithName("HooksExecuteAsync").RequireScope(Scopes.Invoke)
+            .AcceptsIdempotencyKey()
             .WithSummary("execute_async: start an action as a task; wait for it with GET /tasks/{task_id}")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{app_path}/{action}/stream", Stream).WithName("HooksStream").RequireScope(Scopes.Invoke)

@@ -27,7 +27,7 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencySt
     private async Task RunOnceAsync(HttpContext context, string key, IdempotencyMetadata metadata)
     {
         if (IdempotentRequest.Problem(key) is { } problem) throw new HornbeamException(HornbeamError.InvalidInput, problem);
-        var request = new IdempotentRequest(Scope(context.Request), key, await FingerprintAsync(context.Request, metadata.AppliedByHandler));
+        var request = new IdempotentRequest(Scope(context.Request), key, await FingerprintAsync(context.Request));
         if (metadata.AppliedByHandler)
         {
             context.Features.Set(request);
@@ -118,10 +118,10 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencySt
     }
 
     /// <summary>What the request asks for: method, path, query and (for routes with a body) the body's digest.</summary>
-    private static async Task<string> FingerprintAsync(HttpRequest request, bool withoutBody)
+    private static async Task<string> FingerprintAsync(HttpRequest request)
     {
         var target = $"{request.Method} {request.Path}{request.QueryString}";
-        if (withoutBody) return target;
+        if (request.ContentLength == 0 || (request.ContentLength is null && !request.Headers.TransferEncoding.Any())) return target;
         request.EnableBuffering();
         var digest = await SHA256.HashDataAsync(request.Body, request.HttpContext.RequestAborted);
         request.Body.Position = 0;

@@ -19,7 +19,7 @@ public static class PubSubApi
 
         group.MapGet("/", Topics).WithName("PubSubTopics")
             .WithSummary("List topics that have subscribers, with their subscriber counts across live nodes");
-        group.MapPost("/{**topic}", Publish).WithName("PubSubPublish").AcceptsIdempotencyKey()
+        group.MapPost("/{**topic}", Publish).WithName("PubSubPublish").AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("publish: send any JSON value to every subscriber of a topic on every replica; answers how many it reached")
             .Accepts<JsonElement>("application/json", "*/*")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
@@ -44,7 +44,10 @@ public static class PubSubApi
     public static async Task<Ok<PublishResponse>> Publish(string topic, HttpRequest request, IPubSub pubsub, IOptions<HornbeamOptions> options)
     {
         var body = await RequestBody.ReadAsync(request, options.Value.MaxValueBytes);
-        var published = await pubsub.PublishJsonAsync(RouteKey.Decode(topic), body);
+        // With an Idempotency-Key the message and the record of its id are one script, so a retry publishes it once.
+        var published = request.HttpContext.Features.Get<Hornbeam.Idempotency.IdempotentRequest>() is { } once
+            ? await pubsub.PublishJsonAsync(RouteKey.Decode(topic), body, once)
+            : await pubsub.PublishJsonAsync(RouteKey.Decode(topic), body);
         return TypedResults.Ok(new PublishResponse(published.Subscribers, published.Id));
     }
 

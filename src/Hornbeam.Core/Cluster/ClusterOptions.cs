@@ -21,8 +21,20 @@ public sealed class ClusterOptions
     /// <summary>Longest RPC timeout a caller may ask for, in milliseconds.</summary>
     public int MaxRpcTimeoutMs { get; set; } = 60_000;
 
-    /// <summary>Approximate length a request stream is trimmed to (<c>XADD MAXLEN ~</c>).</summary>
+    /// <summary>
+    /// Most requests a node's stream holds that the node has not finished (waiting or running). A call or cast sent to a
+    /// full stream is refused with 503 overloaded; nothing accepted is ever trimmed.
+    /// </summary>
     public int RequestStreamMaxLength { get; set; } = 10_000;
+
+    /// <summary>Most requests from the stream this node runs at once; the rest wait in the stream, unread.</summary>
+    public int MaxConcurrentRpcHandlers { get; set; } = 64;
+
+    /// <summary>
+    /// How long the requests left unserved in the stream of a stopped or dead node are kept for a node restarted with the
+    /// same name; an empty stream is deleted at once.
+    /// </summary>
+    public TimeSpan OrphanedRequestRetention { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Largest JSON of an RPC's arguments or result, in bytes.</summary>
     public int MaxPayloadBytes { get; set; } = 1024 * 1024;
@@ -34,7 +46,9 @@ public sealed class ClusterOptions
         if (SweepInterval <= TimeSpan.Zero) return "Hornbeam:Cluster:SweepInterval must be positive.";
         if (MaxRpcTimeoutMs < 1) return "Hornbeam:Cluster:MaxRpcTimeoutMs must be at least 1.";
         if (DefaultRpcTimeoutMs < 1 || DefaultRpcTimeoutMs > MaxRpcTimeoutMs) return "Hornbeam:Cluster:DefaultRpcTimeoutMs must be between 1 and Hornbeam:Cluster:MaxRpcTimeoutMs.";
-        if (RequestStreamMaxLength < 100) return "Hornbeam:Cluster:RequestStreamMaxLength must be at least 100.";
+        if (RequestStreamMaxLength < 1) return "Hornbeam:Cluster:RequestStreamMaxLength must be at least 1.";
+        if (MaxConcurrentRpcHandlers < 1) return "Hornbeam:Cluster:MaxConcurrentRpcHandlers must be at least 1.";
+        if (OrphanedRequestRetention < TimeSpan.FromSeconds(1)) return "Hornbeam:Cluster:OrphanedRequestRetention must be at least one second.";
         if (MaxPayloadBytes < 1) return "Hornbeam:Cluster:MaxPayloadBytes must be at least 1.";
         return null;
     }

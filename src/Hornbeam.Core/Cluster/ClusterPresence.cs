@@ -153,11 +153,15 @@ internal sealed class ClusterPresence(
         }
     }
 
-    // Only the one node whose heartbeat pruned a dead node gets here for it, so its stream is deleted once.
+    // Only the one node whose heartbeat pruned a dead node gets here for it, so its stream is retired once: deleted when
+    // empty, else kept for a while for a node restarted with the same name (casts answered 202 wait there).
     private async Task ForgetAsync(string dead)
     {
-        logger.LogInformation("Node {Node} stopped heartbeating; removing it and its request stream.", dead);
-        await Db.KeyDeleteAsync(keys.RpcRequests(dead));
+        var left = (long)await Db.ScriptEvaluateAsync(RedisScripts.RpcRetire, [keys.RpcRequests(dead)],
+            [(long)_options.OrphanedRequestRetention.TotalMilliseconds]);
+        if (left == 0) logger.LogInformation("Node {Node} stopped heartbeating; removed it and its request stream.", dead);
+        else logger.LogWarning("Node {Node} stopped heartbeating with {Count} request(s) unfinished; a node started with the same name within {Retention} takes them.",
+            dead, left, _options.OrphanedRequestRetention);
         await AnnounceAsync("lost", dead);
     }
 

@@ -11,14 +11,17 @@ public interface IRpcClient
     /// <summary>
     /// Runs <paramref name="module"/>:<paramref name="function"/> on <paramref name="node"/> and answers its JSON result.
     /// Throws <see cref="HornbeamException"/>: NotFound for an unknown or dead node, module or function; InvalidInput for
-    /// wrong arguments; Timeout when no answer came within <paramref name="timeout"/>; and <see cref="RpcFailedException"/>
-    /// (BadGateway) when the function failed.
+    /// wrong arguments; Timeout when no answer came within <paramref name="timeout"/>; Overloaded when the node's request
+    /// stream is full; OutcomeUnknown when the node died while running it; any other kind the function threw, as it threw
+    /// it; and <see cref="RpcFailedException"/> (BadGateway) when the function itself failed.
     /// </summary>
     Task<JsonElement> CallAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Hands the call to <paramref name="node"/> and returns without waiting for it to run; its failures are logged there.
-    /// Throws NotFound for an unknown or dead node, and, when the node is this one, for an unknown module or function.
+    /// Hands the call to <paramref name="node"/>'s request stream and returns without waiting for it to run; its failures
+    /// are logged there. Once this returns the cast is stored and runs once, however long it waits (unless its node dies
+    /// while running it). Throws NotFound for an unknown or dead node, and, when the node is this one, for an unknown module
+    /// or function; Overloaded when the node's request stream is full.
     /// </summary>
     Task CastAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken = default);
 }

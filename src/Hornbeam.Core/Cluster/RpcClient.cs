@@ -112,19 +112,29 @@ internal sealed class RpcClient : IRpcClient, IHostedService
 
     public async Task CastAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken = default)
     {
+        RedisKey stream;
+        byte[] payload;
         if (node == _node.Name)
         {
             var target = _modules.Get(module, function);
-            var limit = TimeSpan.FromMilliseconds(_options.MaxRpcTimeoutMs);
-            _server.RunInBackground($"Cast of {module}:{function} on node '{_node.Name}'", async () =>
+            if (!_server.StreamsSupported)
             {
-                using var deadline = new CancellationTokenSource(limit);
-                await target.InvokeAsync(args, deadline.Token);
-            });
-            return;
+                var limit = TimeSpan.FromMilliseconds(_options.MaxRpcTimeoutMs);
+                _server.RunCastHere($"Cast of {module}:{function} on node '{_node.Name}'", async () =>
+                {
+                    using var deadline = new CancellationTokenSource(limit);
+                    await target.InvokeAsync(args, deadline.Token);
+                });
+                return;
+            }
+            // A cast to this node goes through its own stream too: it waits there within the same caps and survives a restart.
+            (stream, payload) = (_keys.RpcRequests(node), Encode(args));
         }
-        var (stream, payload) = await PrepareRemoteAsync(node, args);
-        // A cast waits in the stream at most as long as the longest call may; after that it is dropped unrun.
+        else
+        {
+            (stream, payload) = await PrepareRemoteAsync(node, args).WaitAsync(cancellationToken);
+        }
+        // The deadline is for older nodes, which drop a cast unrun past it; this version runs a cast however long it waited.
         await SendAsync(stream, node, "", RpcWire.Cast, module, function, payload, DateTimeOffset.UtcNow.AddMilliseconds(_options.MaxRpcTimeoutMs))
             .WaitAsync(cancellationToken);
     }
@@ -154,18 +164,28 @@ internal sealed class RpcClient : IRpcClient, IHostedService
             throw new HornbeamException(HornbeamError.NotFound, $"node '{node}' is not live: it is unknown or has stopped. GET /nodes lists the live nodes.");
         if (!_server.StreamsSupported)
             throw new HornbeamException(HornbeamError.Unavailable, "this Redis store has no stream commands, so only calls to this node itself are possible.");
-        var payload = RpcWire.EncodeArgs(args);
-        if (payload.Length > _options.MaxPayloadBytes)
-            throw new HornbeamException(HornbeamError.TooLarge, $"The arguments are {payload.Length} bytes of JSON; at most {_options.MaxPayloadBytes} bytes may go to another node.");
-        return (_keys.RpcRequests(node), payload);
+        return (_keys.RpcRequests(node), Encode(args));
     }
 
-    private Task SendAsync(RedisKey stream, string target, string id, string kind, string module, string function, byte[] args, DateTimeOffset deadline) =>
-        Redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.RpcSend, [stream],
+    private byte[] Encode(IReadOnlyList<JsonElement> args)
+    {
+        var payload = RpcWire.EncodeArgs(args);
+        if (payload.Length > _options.MaxPayloadBytes)
+            throw new HornbeamException(HornbeamError.TooLarge, $"The arguments are {payload.Length} bytes of JSON; at most {_options.MaxPayloadBytes} bytes may go through Redis.");
+        return payload;
+    }
+
+    // A full stream refuses the request rather than trimming unfinished ones: the caller hears 503 overloaded.
+    private async Task SendAsync(RedisKey stream, string target, string id, string kind, string module, string function, byte[] args, DateTimeOffset deadline)
+    {
+        var sent = await Redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.RpcSend, [stream],
         [
             _options.RequestStreamMaxLength, _keys.RpcDoorbell(target).ToString(),
             id, kind, _node.Name, kind == RpcWire.Call ? _replies.ToString() : "", module, function, args, deadline.ToUnixTimeMilliseconds(),
         ]);
+        if (sent.IsNull)
+            throw RpcServer.Overloaded(target, $"has {_options.RequestStreamMaxLength} requests waiting, its limit (Hornbeam:Cluster:RequestStreamMaxLength)");
+    }
 
     private void OnReply(RedisValue message)
     {
@@ -181,7 +201,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     private void FailCallsTo(string node)
     {
         foreach (var pending in _pending.Values.Where(p => p.Target == node))
-            pending.Reply.TrySetException(new HornbeamException(HornbeamError.BadGateway,
+            pending.Reply.TrySetException(new HornbeamException(HornbeamError.OutcomeUnknown,
                 $"node '{node}' stopped heartbeating while the call was in flight; it may or may not have run."));
     }
 
@@ -193,18 +213,13 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     private static HornbeamException TimedOut(string node, string module, string function, TimeSpan timeout) =>
         new(HornbeamError.Timeout, $"node '{node}' did not answer '{Display(module, function)}' within {timeout.TotalMilliseconds:0} ms.");
 
+    // The reply's kind travels as its problem type, so a remote conflict is a conflict here too; the function's own failure
+    // (handler-failed) names the node it ran on.
     private static HornbeamException Failure(string node, string module, string function, RpcReply reply)
     {
         var message = reply.Message ?? "(no message)";
-        return reply.Error switch
-        {
-            "not_found" => new HornbeamException(HornbeamError.NotFound, message),
-            "invalid_input" => new HornbeamException(HornbeamError.InvalidInput, message),
-            "timeout" => new HornbeamException(HornbeamError.Timeout, message),
-            "forbidden" => new HornbeamException(HornbeamError.Forbidden, message),
-            "too_large" => new HornbeamException(HornbeamError.TooLarge, message),
-            _ => new RpcFailedException(node, Display(module, function), message),
-        };
+        var kind = RpcWire.KindOf(reply);
+        return kind == HornbeamError.HandlerFailed ? new RpcFailedException(node, Display(module, function), message) : new HornbeamException(kind, message);
     }
 
     private sealed record Pending(string Target, TaskCompletionSource<RpcReply> Reply);

@@ -8,9 +8,10 @@ using StackExchange.Redis;
 namespace Hornbeam.Cluster;
 
 /// <summary>
-/// Serves this node's request stream. A doorbell message (pub/sub) triggers a non-blocking XREADGROUP loop that drains
-/// the stream; a slow sweep reads it too, in case a doorbell was missed. Each request runs concurrently, its reply is
-/// published on the caller's reply channel, and the entry is then acknowledged and deleted.
+/// Serves this node's request stream. A doorbell message (pub/sub) triggers a non-blocking XREADGROUP loop that takes
+/// as many entries as there are free handler slots (<see cref="ClusterOptions.MaxConcurrentRpcHandlers"/>); the rest wait
+/// in the stream, unread. A slow sweep reads too, in case a doorbell was missed. A finished request is acknowledged,
+/// deleted and answered in one script, so what is pending in the group is exactly what was taken and not finished.
 /// </summary>
 internal sealed class RpcServer(
     RedisConnection connection, RedisKeys keys, NodeIdentity node, RpcModules modules,
@@ -21,6 +22,7 @@ internal sealed class RpcServer(
     private readonly ClusterOptions _options = options.Value;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
+    private readonly ConcurrentQueue<(RedisValue Entry, string? ReplyTo, byte[]? Reply)> _unsettled = new();
     private readonly RedisKey _stream = keys.RpcRequests(node.Name);
     private Task? _sweep;
     private bool _subscribed;
@@ -28,9 +30,14 @@ internal sealed class RpcServer(
     private bool _recovered;
     private int _draining;
     private int _again;
+    private int _running;
+    private int _capped;
 
     /// <summary>False once the store answered that it has no stream commands (the embedded Garnet store).</summary>
     public bool StreamsSupported { get; private set; } = true;
+
+    /// <summary>Requests from the stream (and in-process casts on a store without streams) running now.</summary>
+    public int Running => Volatile.Read(ref _running);
 
     // Resolved when first used: hosted services are built before the connection has started.
     private IConnectionMultiplexer Redis => connection.Multiplexer;
@@ -55,34 +62,23 @@ internal sealed class RpcServer(
         catch (Exception e) when (e is RedisException or ObjectDisposedException)
         {
         }
-        // Presence has already left, so only requests sent just before that can still arrive: take them too.
-        if (_groupReady)
-        {
-            try
-            {
-                StreamEntry[] entries;
-                do
-                {
-                    entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, StreamPosition.NewMessages, ReadBatch);
-                    foreach (var entry in entries) Track(HandleAsync(entry));
-                } while (entries.Length == ReadBatch);
-            }
-            catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
-            {
-            }
-        }
         // Requests already taken get their replies before the node goes; the host's shutdown timeout bounds the wait.
+        // Requests not taken stay in the stream for a node restarted with the same name.
         await Task.WhenAll(_inFlight.Keys).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        // The node has left presence, so no caller sends here any more: its stream goes with it.
         if (StreamsSupported)
         {
             try
             {
-                await Db.KeyDeleteAsync(_stream).WaitAsync(cancellationToken);
+                await SettleAsync().WaitAsync(cancellationToken);
+                var left = (long)await Db.ScriptEvaluateAsync(RedisScripts.RpcRetire, [_stream],
+                    [(long)_options.OrphanedRequestRetention.TotalMilliseconds]).WaitAsync(cancellationToken);
+                if (left > 0)
+                    logger.LogWarning("Node {Node} stops with {Count} request(s) unfinished in its stream; a node started with the same name within {Retention} takes them.",
+                        node.Name, left, _options.OrphanedRequestRetention);
             }
             catch (Exception e) when (e is RedisException or OperationCanceledException or TimeoutException or ObjectDisposedException)
             {
-                logger.LogWarning("Node {Node} could not delete its request stream: {Message}", node.Name, e.Message);
+                logger.LogWarning("Node {Node} could not retire its request stream: {Message}", node.Name, e.Message);
             }
         }
     }
@@ -104,6 +100,34 @@ internal sealed class RpcServer(
         Track(task);
     }
 
+    /// <summary>
+    /// Runs a cast in-process within the handler cap, for a store without streams; throws Overloaded when every slot is taken.
+    /// </summary>
+    public void RunCastHere(string what, Func<Task> work)
+    {
+        int running;
+        do
+        {
+            running = Volatile.Read(ref _running);
+            if (running >= _options.MaxConcurrentRpcHandlers) throw Overloaded(node.Name, $"runs {running} requests, its limit (Hornbeam:Cluster:MaxConcurrentRpcHandlers)");
+        } while (Interlocked.CompareExchange(ref _running, running + 1, running) != running);
+        RunInBackground(what, async () =>
+        {
+            try
+            {
+                await work();
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _running);
+            }
+        });
+    }
+
+    /// <summary>The answer to a call or cast this node cannot take now: 503 overloaded (a retry or another node may succeed).</summary>
+    public static HornbeamException Overloaded(string node, string why) =>
+        new(HornbeamError.Overloaded, $"node '{node}' {why}; retry shortly.");
+
     private void Track(Task task)
     {
         _inFlight.TryAdd(task, 0);
@@ -120,6 +144,12 @@ internal sealed class RpcServer(
                 if (!StreamsSupported) return;
                 if (!_subscribed) await TrySubscribeAsync();
                 if (!_groupReady) await TryEnsureGroupAsync();
+                else
+                {
+                    // A peer that took this node for dead (a long pause) may have set its stream to expire: it is live again.
+                    _ = Db.KeyPersistAsync(_stream, CommandFlags.FireAndForget);
+                    await SettleAsync();
+                }
                 Ring();
             }
         }
@@ -145,7 +175,7 @@ internal sealed class RpcServer(
     {
         try
         {
-            // Position 0: requests queued for this name before the group existed are served (or skipped when past their deadline).
+            // Position 0: requests queued for this name before the group existed are served.
             await Db.StreamCreateConsumerGroupAsync(_stream, RpcWire.ConsumerGroup, "0", createStream: true);
         }
         catch (RedisServerException e) when (e.Message.Contains("BUSYGROUP", StringComparison.Ordinal))
@@ -162,11 +192,21 @@ internal sealed class RpcServer(
             logger.LogWarning("Node {Node} could not create its RPC consumer group yet: {Message}", node.Name, e.Message);
             return;
         }
+        try
+        {
+            // A previous process with this name left its stream to expire; it is this node's again.
+            await Db.KeyPersistAsync(_stream);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            logger.LogWarning("Node {Node} could not keep its request stream from expiring: {Message}", node.Name, e.Message);
+            return;
+        }
         _groupReady = true;
         Ring();
     }
 
-    // Doorbells may arrive while a drain runs: the flag makes that drain go round once more instead of starting a second one.
+    // Doorbells and finished handlers may ring while a drain runs: the flag makes that drain go round once more instead of starting a second one.
     private void Ring()
     {
         if (!_groupReady || _stopping.IsCancellationRequested) return;
@@ -183,16 +223,34 @@ internal sealed class RpcServer(
             {
                 if (!_recovered)
                 {
-                    // Entries this node's name took but never acknowledged (a previous process that crashed): served once, at start.
-                    foreach (var entry in await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, "0", ReadBatch * 8))
-                        Track(HandleAsync(entry));
+                    await AbandonUnfinishedAsync();
                     _recovered = true;
                 }
                 while (!_stopping.IsCancellationRequested)
                 {
-                    var entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, StreamPosition.NewMessages, ReadBatch);
-                    foreach (var entry in entries) Track(HandleAsync(entry));
-                    if (entries.Length < ReadBatch) break;
+                    // Only this loop takes slots, so the free count can only grow while it reads.
+                    var room = _options.MaxConcurrentRpcHandlers - Volatile.Read(ref _running);
+                    if (room <= 0)
+                    {
+                        // At the cap, a finishing handler rings for the next entry. Flag first, then look again (both
+                        // sides fence), so a handler that finished in between is not missed.
+                        Interlocked.Exchange(ref _capped, 1);
+                        if (_options.MaxConcurrentRpcHandlers - Volatile.Read(ref _running) <= 0) break;
+                        continue;
+                    }
+                    var free = Math.Min(ReadBatch, room);
+                    var entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, StreamPosition.NewMessages, free);
+                    foreach (var entry in entries)
+                    {
+                        Interlocked.Increment(ref _running);
+                        Track(HandleAsync(entry));
+                    }
+                    if (entries.Length < free)
+                    {
+                        // The stream is drained: new entries come with their doorbell.
+                        Volatile.Write(ref _capped, 0);
+                        break;
+                    }
                 }
             }
             catch (RedisServerException e) when (e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
@@ -209,57 +267,91 @@ internal sealed class RpcServer(
         }
     }
 
+    /// <summary>
+    /// Entries this node's name took but never finished belong to a previous process that died while running them: they
+    /// may have had effects, so they are not run again (at most once). A caller still waiting hears outcome-unknown.
+    /// </summary>
+    private async Task AbandonUnfinishedAsync()
+    {
+        while (true)
+        {
+            var entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, "0", ReadBatch);
+            if (entries.Length == 0) return;
+            foreach (var entry in entries)
+            {
+                var request = RpcRequest.Parse(entry);
+                byte[]? reply = null;
+                if (request is { Kind: RpcWire.Call, ReplyTo: not null } && request.Deadline > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
+                    reply = RpcWire.Error(request.Id ?? "", HornbeamError.OutcomeUnknown,
+                        $"node '{node.Name}' restarted while running '{request.Module}:{request.Function}'; it may or may not have run.");
+                logger.LogWarning("Node {Node} restarted: {Kind} {Module}:{Function} from {From} (entry {Entry}) was running in its previous process and is not run again.",
+                    node.Name, request?.Kind, request?.Module, request?.Function, request?.From, entry.Id);
+                await DoneAsync(entry.Id, request?.ReplyTo, reply);
+            }
+        }
+    }
+
+    // Finishes requests whose finishing failed (Redis was away), each once more per sweep until it succeeds.
+    private async Task SettleAsync()
+    {
+        for (var n = _unsettled.Count; n > 0 && _unsettled.TryDequeue(out var done); n--)
+        {
+            try
+            {
+                await DoneAsync(done.Entry, done.ReplyTo, done.Reply);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                _unsettled.Enqueue(done);
+                return;
+            }
+        }
+    }
+
+    private Task DoneAsync(RedisValue entryId, string? replyTo, byte[]? reply) =>
+        Db.ScriptEvaluateAsync(RedisScripts.RpcDone, [_stream],
+            [RpcWire.ConsumerGroup, entryId, reply is null ? "" : replyTo ?? "", reply ?? Array.Empty<byte>()]);
+
     private async Task HandleAsync(StreamEntry entry)
     {
-        string? id = null, kind = null, from = null, replyTo = null, module = null, function = null;
-        byte[]? args = null;
-        long deadline = 0;
-        foreach (var field in entry.Values)
-        {
-            switch ((string?)field.Name)
-            {
-                case RpcWire.Id: id = field.Value; break;
-                case RpcWire.Kind: kind = field.Value; break;
-                case RpcWire.From: from = field.Value; break;
-                case RpcWire.ReplyTo: replyTo = field.Value; break;
-                case RpcWire.Module: module = field.Value; break;
-                case RpcWire.Function: function = field.Value; break;
-                case RpcWire.Args: args = field.Value; break;
-                case RpcWire.Deadline: _ = long.TryParse(field.Value.ToString(), out deadline); break;
-            }
-        }
+        var request = RpcRequest.Parse(entry);
+        byte[]? reply = null;
         try
         {
-            if (kind is not (RpcWire.Call or RpcWire.Cast) || module is null || function is null || deadline == 0
-                || (kind == RpcWire.Call && (id is null || replyTo is null)))
+            if (request is null)
             {
-                logger.LogWarning("Node {Node} skipped malformed RPC request {Entry} from {From}.", node.Name, entry.Id, from);
+                logger.LogWarning("Node {Node} skipped malformed RPC request {Entry}.", node.Name, entry.Id);
                 return;
             }
-            var remaining = deadline - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            if (remaining <= 0)
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            if (request.Kind == RpcWire.Call && request.Deadline <= now)
             {
-                logger.LogDebug("Skipped {Module}:{Function} from {From}: its caller's deadline has passed.", module, function, from);
+                logger.LogDebug("Skipped {Module}:{Function} from {From}: its caller's deadline has passed.", request.Module, request.Function, request.From);
                 return;
             }
-            var reply = await RunAsync(id ?? "", module, function, args ?? "[]"u8.ToArray(), TimeSpan.FromMilliseconds(remaining));
-            if (kind == RpcWire.Call) await Redis.GetSubscriber().PublishAsync(RedisChannel.Literal(replyTo!), reply.Json);
-            else if (reply.Failure is { } failure) logger.LogWarning("Cast of {Module}:{Function} from {From} failed: {Message}", module, function, from, failure);
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            logger.LogWarning("Node {Node} could not reply to {Module}:{Function} from {From}: {Message}", node.Name, module, function, from, e.Message);
+            // A cast may wait behind a backlog for any time; once it runs it gets the longest time a call may take.
+            var remaining = request.Kind == RpcWire.Call ? TimeSpan.FromMilliseconds(request.Deadline - now) : TimeSpan.FromMilliseconds(_options.MaxRpcTimeoutMs);
+            var (json, failure) = await RunAsync(request.Id ?? "", request.Module, request.Function, request.Args, remaining);
+            if (request.Kind == RpcWire.Call) reply = json;
+            else if (failure is not null) logger.LogWarning("Cast of {Module}:{Function} from {From} failed: {Message}", request.Module, request.Function, request.From, failure);
         }
         finally
         {
             try
             {
-                await Task.WhenAll(Db.StreamAcknowledgeAsync(_stream, RpcWire.ConsumerGroup, entry.Id), Db.StreamDeleteAsync(_stream, [entry.Id]));
+                await DoneAsync(entry.Id, request?.ReplyTo, reply);
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
-                logger.LogWarning("Node {Node} could not acknowledge RPC request {Entry}: {Message}", node.Name, entry.Id, e.Message);
+                // Retried by the sweep (the caller may still be waiting); were this process to die first, a restarted one
+                // reports it as outcome unknown rather than running it twice.
+                logger.LogWarning("Node {Node} could not acknowledge or answer RPC request {Entry}: {Message}", node.Name, entry.Id, e.Message);
+                _unsettled.Enqueue((entry.Id, request?.ReplyTo, reply));
             }
+            var running = Interlocked.Decrement(ref _running);
+            // Only when entries wait behind the cap (otherwise the doorbell of the next request rings), and once a few
+            // slots are free, so a busy node takes entries in batches rather than one read per finished request.
+            if (Volatile.Read(ref _capped) == 1 && _options.MaxConcurrentRpcHandlers - running >= Math.Max(1, _options.MaxConcurrentRpcHandlers / 8)) Ring();
         }
     }
 
@@ -273,21 +365,21 @@ internal sealed class RpcServer(
         }
         catch (FunctionFailedException e)
         {
-            return (RpcWire.Error(id, "failed", e.Reason), e.Message);
+            return (RpcWire.Error(id, HornbeamError.HandlerFailed, e.Reason), e.Message);
         }
         catch (HornbeamException e)
         {
-            return (RpcWire.Error(id, RpcWire.ErrorCode(e.Error), e.Message), e.Message);
+            return (RpcWire.Error(id, e.Error, e.Message), e.Message);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
             var message = $"'{module}:{function}' did not finish on node '{node.Name}' before the caller's deadline.";
-            return (RpcWire.Error(id, "timeout", message), message);
+            return (RpcWire.Error(id, HornbeamError.Timeout, message), message);
         }
         catch (Exception e)
         {
             logger.LogError(e, "{Module}:{Function} failed unexpectedly on node {Node}", module, function, node.Name);
-            return (RpcWire.Error(id, "failed", e.Message), e.Message);
+            return (RpcWire.Error(id, HornbeamError.Internal, e.Message), e.Message);
         }
     }
 }

@@ -10,8 +10,10 @@ namespace Hornbeam.Functions;
 /// <summary>Places each call: this node's C# function, else a live node's over RPC, else an HTTP registration in Redis.</summary>
 internal sealed class FunctionService(
     IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
-    IRpcClient rpc, RpcServer background, WebhookClient webhooks, IOptions<ClusterOptions> options) : IFunctions
+    IRpcClient rpc, RpcServer background, WebhookClient webhooks, IOptions<ClusterOptions> options, IOptions<WebhookOptions> webhookOptions) : IFunctions
 {
+    private int _httpCastsInFlight;
+
     private IDatabase Db => redis.GetDatabase();
 
     public async Task<JsonElement> CallAsync(string name, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken cancellationToken = default)
@@ -40,7 +42,24 @@ internal sealed class FunctionService(
         if (await HttpUrlAsync(name) is not { } url) throw NotFound(name);
         var body = Body(args);
         var timeout = TimeSpan.FromMilliseconds(options.Value.MaxRpcTimeoutMs);
-        background.RunInBackground($"Cast of HTTP function '{name}'", () => webhooks.PostJsonAsync(url, body, timeout, $"HTTP function '{name}'"));
+        // HTTP casts run in this process, so their count is what bounds the memory and sockets they hold.
+        var limit = webhookOptions.Value.MaxCastsInFlight;
+        if (Interlocked.Increment(ref _httpCastsInFlight) > limit)
+        {
+            Interlocked.Decrement(ref _httpCastsInFlight);
+            throw RpcServer.Overloaded(node.Name, $"has {limit} casts of HTTP functions in flight, its limit (Hornbeam:Webhooks:MaxCastsInFlight)");
+        }
+        background.RunInBackground($"Cast of HTTP function '{name}'", async () =>
+        {
+            try
+            {
+                await webhooks.PostJsonAsync(url, body, timeout, $"HTTP function '{name}'");
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _httpCastsInFlight);
+            }
+        });
     }
 
     public async Task<IReadOnlyList<FunctionDescription>> ListAsync()

@@ -17,7 +17,10 @@ public interface IFunctions
     /// </summary>
     Task<JsonElement> CallAsync(string name, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken cancellationToken = default);
 
-    /// <summary>Starts <paramref name="name"/> without waiting for it; failures are logged. Unknown names throw NotFound.</summary>
+    /// <summary>
+    /// Starts <paramref name="name"/> without waiting for it; failures are logged. Unknown names throw NotFound; a full
+    /// request stream, or too many HTTP casts in flight on this node, throws Overloaded.
+    /// </summary>
     Task CastAsync(string name, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken = default);
 
     /// <summary>Every function that can be called, and where it runs.</summary>

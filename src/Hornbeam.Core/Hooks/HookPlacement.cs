@@ -89,7 +89,7 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
                 if (message.Kind == "error")
                 {
                     ended = true;
-                    throw new HornbeamException(Enum.TryParse<HornbeamError>(message.Error, out var kind) ? kind : HornbeamError.HandlerFailed, message.Message ?? "The stream failed.");
+                    throw new HornbeamException(message.ErrorKind, message.Message ?? "The stream failed.");
                 }
                 yield return message.Data;
                 // Acknowledged after the caller asked for more: the producer runs at most a window ahead of the reader.
@@ -215,7 +215,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
                     }
                 await subscriber.PublishAsync(channel, StreamMessage.Chunk(seq++, chunk));
             }
-            await subscriber.PublishAsync(channel, StreamMessage.End(seq, null, null));
+            await subscriber.PublishAsync(channel, StreamMessage.Done(seq));
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -225,7 +225,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
         {
             var kind = e is HornbeamException h ? h.Error : HornbeamError.HandlerFailed;
             var message = e is HornbeamException ? e.Message : $"Hook '{appPath}' action '{action}' failed: {e.Message}";
-            await subscriber.PublishAsync(channel, StreamMessage.End(seq, kind.ToString(), message));
+            await subscriber.PublishAsync(channel, StreamMessage.Fail(seq, kind, message));
         }
     }
 
@@ -240,8 +240,12 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
             : new Dictionary<string, JsonElement>());
 }
 
-/// <summary>One message of a relayed stream: <c>{"seq", "kind": "chunk"|"done"|"error", "data"?, "error"?, "message"?}</c>.</summary>
-internal sealed record StreamMessage(long Seq, string Kind, JsonElement Data, string? Error, string? Message)
+/// <summary>
+/// One message of a relayed stream: <c>{"seq", "kind": "chunk"|"done"|"error", "data"?, "type"?, "error"?, "message"?}</c>.
+/// An error carries its kind as <c>type</c> (<see cref="HornbeamErrors.Type"/>, as every wire does) and, for callers not yet
+/// upgraded, as <c>error</c> (the enum name older nodes wrote).
+/// </summary>
+internal sealed record StreamMessage(long Seq, string Kind, JsonElement Data, string? Type, string? Error, string? Message)
 {
     public static byte[] Chunk(long seq, JsonElement data) => Write(seq, "chunk", w =>
     {
@@ -249,12 +253,20 @@ internal sealed record StreamMessage(long Seq, string Kind, JsonElement Data, st
         data.WriteTo(w);
     });
 
-    public static byte[] End(long seq, string? error, string? message) => Write(seq, error is null ? "done" : "error", w =>
+    public static byte[] Done(long seq) => Write(seq, "done", _ => { });
+
+    public static byte[] Fail(long seq, HornbeamError kind, string message) => Write(seq, "error", w =>
     {
-        if (error is null) return;
-        w.WriteString("error", error);
+        w.WriteString("type", HornbeamErrors.Type(kind));
+        w.WriteString("error", kind.ToString());
         w.WriteString("message", message);
     });
+
+    /// <summary>An error message's kind: its <c>type</c>, else (an older node) its enum name, else handler-failed.</summary>
+    public HornbeamError ErrorKind =>
+        HornbeamErrors.TryParse(Type, out var kind) ? kind
+        : Enum.TryParse<HornbeamError>(Error, out var old) ? old
+        : HornbeamError.HandlerFailed;
 
     private static byte[] Write(long seq, string kind, Action<Utf8JsonWriter> body)
     {
@@ -278,6 +290,7 @@ internal sealed record StreamMessage(long Seq, string Kind, JsonElement Data, st
             var root = doc.RootElement;
             return new StreamMessage(root.GetProperty("seq").GetInt64(), root.GetProperty("kind").GetString()!,
                 root.TryGetProperty("data", out var data) ? data.Clone() : default,
+                root.TryGetProperty("type", out var type) ? type.GetString() : null,
                 root.TryGetProperty("error", out var error) ? error.GetString() : null,
                 root.TryGetProperty("message", out var message) ? message.GetString() : null);
         }

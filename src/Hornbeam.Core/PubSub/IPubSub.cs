@@ -21,6 +21,13 @@ public interface IPubSub
     Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json);
 
     /// <summary>
+    /// Publishes at most once per <paramref name="once"/>: the message and the record of its id are one step, so a retry
+    /// answers the first id (with the current subscriber count) instead of sending it again. A key reused for another
+    /// request throws <see cref="HornbeamError.IdempotencyKeyReused"/>.
+    /// </summary>
+    Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json, Idempotency.IdempotentRequest once);
+
+    /// <summary>
     /// Subscribes to <paramref name="topic"/>. The answer counts as a subscriber once this completes; enumerate it to receive
     /// messages, and dispose it (or finish enumerating) to leave. With <paramref name="lastEventId"/> it first replays the messages
     /// after that id from history, announcing a <see cref="PubSubMessageKind.Gap"/> where history no longer reaches back.

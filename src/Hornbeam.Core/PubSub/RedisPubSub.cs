@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Hornbeam.Cluster;
+using Hornbeam.Idempotency;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Microsoft.Extensions.DependencyInjection;
@@ -50,19 +51,32 @@ internal sealed class RedisPubSub(
 
     private IDatabase Db => Redis.GetDatabase();
 
+    private RedisBatcher Batcher => _batcher ??= services.GetRequiredService<RedisBatcher>();
+    private RedisBatcher? _batcher;
+
     private static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     public Task<PublishResult> PublishAsync<T>(string topic, T value, JsonSerializerOptions? json = null) =>
         PublishJsonAsync(topic, JsonSerializer.SerializeToUtf8Bytes(value, json));
 
-    public async Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json)
+    public Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json) => PublishOnceAsync(topic, json, null);
+
+    public Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json, IdempotentRequest once) => PublishOnceAsync(topic, json, once);
+
+    /// <summary>Publishes; with <paramref name="once"/>, at most once per idempotency key.</summary>
+    private async Task<PublishResult> PublishOnceAsync(string topic, ReadOnlyMemory<byte> json, IdempotentRequest? once)
     {
         ValidateTopic(topic);
         var value = StateStore.NormalizeValue(json.Span, _hornbeam.MaxValueBytes);
         var k = keys.PubSubTopic(topic);
-        var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.PubSubPublish,
-            [k.Sequence, k.History, k.Nodes, k.Alive],
-            [value, NowMs(), _options.HistoryLength, (long)_options.HistoryAge.TotalMilliseconds, keys.PubSubChannel(topic), SequenceTtlMs]))!;
+        RedisValue[] values = [value, NowMs(), _options.HistoryLength, (long)_options.HistoryAge.TotalMilliseconds, keys.PubSubChannel(topic), SequenceTtlMs];
+        RedisKey[] topicKeys = once is null
+            ? [k.Sequence, k.History, k.Nodes, k.Alive]
+            : [k.Sequence, k.History, k.Nodes, k.Alive, keys.PubSubIdempotencyRecord(topic, once)];
+        if (once is not null) values = [.. values, once.Fingerprint, services.GetRequiredService<IOptions<IdempotencyOptions>>().Value.WindowSeconds * 1000L];
+        // Through the batcher, so replicas confirm the message like any other write when Hornbeam:Redis:WaitReplicas asks it.
+        var result = (RedisResult[])(await Batcher.ScriptEvaluateAsync(RedisScripts.PubSubPublish, topicKeys, values))!;
+        if ((long)result[0] < 0) throw IdempotencyStore.Reused();
         var subscribers = await CountLiveAsync(topic, (RedisResult[])result[1]!);
         HornbeamMetrics.PublishFanOut.Record(subscribers);
         return new PublishResult(subscribers, (long)result[0]);

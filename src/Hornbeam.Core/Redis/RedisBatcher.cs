@@ -31,10 +31,11 @@ namespace Hornbeam.Redis;
 /// <c>WAIT</c> right after it, on the same connection, and a write answers only once that many replicas hold it; when
 /// fewer confirm, it fails with <see cref="HornbeamError.OutcomeUnknown"/>. WAIT holds the connection until the
 /// replicas answer or its timeout passes: the one blocking command Hornbeam sends on the shared multiplexer, because
-/// Redis counts only the writes of the connection that asks.
+/// Redis counts only the writes of the connection that asks. With Sentinel, a write also answers outcome-unknown when
+/// the server that took it is not the master the Sentinels name (<paramref name="refuses"/> says why).
 /// </para>
 /// </remarks>
-public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? options = null) : IThreadPoolWorkItem
+public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? options = null, Func<EndPoint, string?>? refuses = null) : IThreadPoolWorkItem
 {
     // Bounds one write, so one drain does not hold a huge batch while new commands queue behind it.
     private const int MaxBatch = 256;
@@ -47,6 +48,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     private readonly int _waitReplicas = options?.WaitReplicas ?? 0;
     private readonly int _waitTimeoutMs = Math.Max(10, (options ?? new RedisOptions()).DeadlineMs / 2);
     private readonly Dictionary<EndPoint, Confirmation> _confirmations = [];
+    private Confirmation? _primaries;
 
     /// <summary>GET, batched; GETs of one slot queued together go out as one MGET.</summary>
     public Task<RedisValue> StringGetAsync(RedisKey key) => Enqueue(new StringGet(key));
@@ -116,7 +118,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
                 }
             }
             _issued.Clear();
-            if (_confirmations.Count > 0) SendWaits();
+            if (_confirmations.Count > 0 || _primaries is not null) SendWaits();
             if (taken == MaxBatch) continue;
 
             // Hand the drain back, then take it again if a command slipped in after the last TryDequeue.
@@ -182,15 +184,21 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     /// <summary>The confirmation of this drain's writes to the server that owns <paramref name="key"/>, made before they are sent.</summary>
     private Confirmation ConfirmationFor(RedisKey key)
     {
+        // Not a cluster: a write goes to whichever server answers as master, and while an old master that came back still
+        // does so too, that may be either. All of them are asked, so a write confirmed by the wrong one never counts.
+        if (!IsCluster()) return _primaries ??= new Confirmation(Array.FindAll(redis.GetServers(), s => s.IsConnected && !s.IsReplica),
+            _waitReplicas, _waitTimeoutMs, refuses);
         var server = redis.GetServer(key);
         if (!_confirmations.TryGetValue(server.EndPoint, out var confirmation))
-            _confirmations[server.EndPoint] = confirmation = new Confirmation(server, _waitReplicas, _waitTimeoutMs);
+            _confirmations[server.EndPoint] = confirmation = new Confirmation([server], _waitReplicas, _waitTimeoutMs, refuses);
         return confirmation;
     }
 
     /// <summary>One WAIT per server that took writes, sent after them on the same connection.</summary>
     private void SendWaits()
     {
+        _primaries?.Send();
+        _primaries = null;
         foreach (var confirmation in _confirmations.Values) confirmation.Send();
         _confirmations.Clear();
     }
@@ -210,16 +218,24 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     private sealed record Group(object Combination, int Slot, List<Command> Members);
 
     /// <summary>Completes with null once enough replicas hold one server's writes of a drain, else with the failure to report.</summary>
-    private sealed class Confirmation(IServer server, int replicas, int timeoutMs)
+    private sealed class Confirmation(IServer[] servers, int replicas, int timeoutMs, Func<EndPoint, string?>? refuses)
     {
+        private readonly TaskCompletionSource<Exception?> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly int _replicas = replicas;
         private readonly int _timeoutMs = timeoutMs;
-        private readonly TaskCompletionSource<Exception?> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly IServer[] _servers = servers;
+        private readonly Func<EndPoint, string?>? _refuses = refuses;
 
         public Task<Exception?> Task => _done.Task;
 
         public void Send()
         {
+            if (_servers is not [var server])
+            {
+                _done.TrySetResult(Unconfirmed(_servers.Length == 0 ? "no server answers as master"
+                    : $"{_servers.Length} servers answer as master ({string.Join(", ", _servers.Select(s => s.EndPoint))}): a failover is under way", null));
+                return;
+            }
             Task<RedisResult> wait;
             try
             {
@@ -233,7 +249,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
             wait.ContinueWith(static (t, state) =>
             {
                 var self = (Confirmation)state!;
-                if (t.IsCompletedSuccessfully && (long)t.Result >= self._replicas) self._done.TrySetResult(null);
+                // Asked after WAIT, the later moment: a master Sentinel replaced meanwhile does not count.
+                if (t.IsCompletedSuccessfully && (long)t.Result >= self._replicas)
+                    self._done.TrySetResult(self._refuses?.Invoke(self._servers[0].EndPoint) is { } why ? self.Unconfirmed(why, null) : null);
                 else if (t.IsCompletedSuccessfully) self._done.TrySetResult(self.Unconfirmed($"{(long)t.Result} of {self._replicas} confirmed it within {self._timeoutMs} ms", null));
                 else self._done.TrySetResult(self.Unconfirmed(t.Exception?.InnerException?.Message ?? "WAIT was cancelled", t.Exception?.InnerException));
             }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

@@ -11,6 +11,7 @@ namespace Hornbeam.Redis;
 public sealed class RedisConnection(string configuration, RedisOptions redisOptions, ILogger<RedisConnection> logger) : IHostedService, IAsyncDisposable
 {
     private ConnectionMultiplexer? _multiplexer;
+    private SentinelFence? _fence;
 
     /// <summary>The shared multiplexer; available once the host has started.</summary>
     public IConnectionMultiplexer Multiplexer =>
@@ -42,14 +43,39 @@ public sealed class RedisConnection(string configuration, RedisOptions redisOpti
         return options;
     }
 
+    /// <summary>
+    /// With Sentinel (<c>serviceName=</c>) and <see cref="RedisOptions.WaitReplicas"/> above 0: null when a write that
+    /// went to this server may be acknowledged, else why not (Sentinel names another master). Always null otherwise.
+    /// </summary>
+    internal string? Refuses(System.Net.EndPoint server) => _fence?.Refuses(server);
+
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (_multiplexer is not null) return;
-        _multiplexer = await ConnectionMultiplexer.ConnectAsync(Options(configuration, redisOptions));
+        var options = Options(configuration, redisOptions);
+        if (!string.IsNullOrEmpty(options.ServiceName)) KeepWorkersForSentinelFailover();
+        _multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+        // Its own small connection to the Sentinels: StackExchange.Redis keeps its view of them to itself.
+        if (!string.IsNullOrEmpty(options.ServiceName) && redisOptions.WaitReplicas > 0)
+            _fence = await SentinelFence.StartAsync(options, TimeSpan.FromMilliseconds(Math.Max(100, redisOptions.DeadlineMs / 4)), logger);
         if (!_multiplexer.IsConnected)
             logger.LogWarning("Redis at {Endpoints} is not reachable yet; requests get 503 until it is, and Hornbeam keeps retrying.",
                 string.Join(", ", _multiplexer.GetEndPoints().Select(e => e.ToString())));
+    }
+
+    /// <summary>
+    /// StackExchange.Redis switches to a new Sentinel master by blocking thread-pool threads on its own reconfiguration.
+    /// With a pool kept near one worker per core, that starved every request for seconds during a failover (answers past
+    /// the deadline); a few more workers on call keep requests moving while those threads wait.
+    /// </summary>
+    private void KeepWorkersForSentinelFailover()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        var wanted = Environment.ProcessorCount + 8;
+        if (workers >= wanted) return;
+        ThreadPool.SetMinThreads(wanted, io);
+        logger.LogInformation("Sentinel: the thread pool keeps at least {Workers} workers, so a failover does not starve requests.", wanted);
     }
 
     /// <inheritdoc />
@@ -58,6 +84,7 @@ public sealed class RedisConnection(string configuration, RedisOptions redisOpti
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (_fence is not null) await _fence.DisposeAsync();
         if (_multiplexer is not null) await _multiplexer.DisposeAsync();
     }
 }

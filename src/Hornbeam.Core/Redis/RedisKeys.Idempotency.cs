@@ -14,4 +14,8 @@ public sealed partial class RedisKeys
     /// </summary>
     public RedisKey StateIdempotencyRecord(string key, IdempotentRequest request) =>
         $"{Prefix}{{state:{StateBucket(key):x}}}:once:{request.RecordId}";
+
+    /// <summary>The record of a publish to <paramref name="topic"/>, in the topic's hash slot so the publish script writes it.</summary>
+    public RedisKey PubSubIdempotencyRecord(string topic, IdempotentRequest request) =>
+        $"{Prefix}{{pubsub:{topic}}}:once:{request.RecordId}";
 }

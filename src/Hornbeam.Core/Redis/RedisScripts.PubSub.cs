@@ -9,9 +9,19 @@ internal static partial class RedisScripts
     // Id, history, trims, subscriber counts and PUBLISH in one step: ids reach subscribers in order and history holds every published id.
     // A missing sequence starts at the time in microseconds (ms .. '000'), so ids stay increasing after it expired or Redis lost it.
     // Ids go to strings with %d: Lua's own number formatting would round them.
-    // KEYS: seq, history, nodes, alive. ARGV: json, now ms, max length, max age ms, channel, sequence ttl ms.
-    // Answers {id, {instance, count, ...}} for instances whose count has not expired.
+    // With an Idempotency-Key, the message and the record of its id are written together, so a retry finds the record exactly
+    // when the message was published (KEYS[5] the record, in the topic's slot; ARGV[7] fingerprint, ARGV[8] window ms).
+    // KEYS: seq, history, nodes, alive[, record]. ARGV: json, now ms, max length, max age ms, channel, sequence ttl ms[, fp, window].
+    // Answers {id, {instance, count, ...}} for instances whose count has not expired; {-1} when the record is another request's.
     public const string PubSubPublish = """
+        if KEYS[5] then
+          local r = redis.call('GET', KEYS[5])
+          if r then
+            local nl = string.find(r, '\n', 1, true)
+            if string.sub(r, 1, nl - 1) ~= ARGV[7] then return {-1} end
+            return {tonumber(string.sub(r, nl + 1)), redis.call('HGETALL', KEYS[3])}
+          end
+        end
         if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2] .. '000') end
         local id = redis.call('INCR', KEYS[1])
         redis.call('PEXPIRE', KEYS[1], ARGV[6])
@@ -31,6 +41,7 @@ internal static partial class RedisScripts
           redis.call('ZREM', KEYS[4], node)
         end
         local counts = redis.call('HGETALL', KEYS[3])
+        if KEYS[5] then redis.call('SET', KEYS[5], ARGV[7] .. '\n' .. sid, 'PX', ARGV[8]) end
         redis.call('PUBLISH', ARGV[5], sid .. ':' .. ARGV[1])
         return {id, counts}
         """;

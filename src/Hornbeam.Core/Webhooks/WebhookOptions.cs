@@ -12,5 +12,11 @@ public sealed class WebhookOptions
     /// <summary>Largest response body accepted from an endpoint, in bytes.</summary>
     public int MaxResponseBytes { get; set; } = 1024 * 1024;
 
-    internal string? Validate() => MaxResponseBytes < 1 ? "Hornbeam:Webhooks:MaxResponseBytes must be at least 1." : null;
+    /// <summary>Most casts of HTTP functions this node has in flight at once; a cast beyond is refused with 503 overloaded.</summary>
+    public int MaxCastsInFlight { get; set; } = 64;
+
+    internal string? Validate() =>
+        MaxResponseBytes < 1 ? "Hornbeam:Webhooks:MaxResponseBytes must be at least 1."
+        : MaxCastsInFlight < 1 ? "Hornbeam:Webhooks:MaxCastsInFlight must be at least 1."
+        : null;
 }

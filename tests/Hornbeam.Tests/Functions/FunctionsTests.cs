@@ -175,6 +175,33 @@ public sealed class FunctionsTests
         Assert.Contains("admin", refused.GetProperty("detail").GetString());
     }
 
+    [Fact]
+    public async Task HttpCastsBeyondTheInFlightCapGet503OverloadedAndAreAcceptedAgainOnceOneFinishes()
+    {
+        await using var endpoint = await TestEndpoint.StartAsync();
+        var settings = new Dictionary<string, string?>
+        {
+            ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1",
+            ["Hornbeam:Webhooks:MaxCastsInFlight"] = "2",
+        };
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@castcap", more: settings);
+        var client = api.CreateClient();
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync("/functions/held", Http.Json($"{{\"url\": \"{endpoint.Url}/held\"}}"))).StatusCode);
+
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/held/cast", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/held/cast", null)).StatusCode);
+        var refused = await client.PostAsync("/functions/held/cast", null);
+        var problem = await refused.AssertProblemAsync(503, HornbeamErrors.Type(HornbeamError.Overloaded));
+        Assert.Contains("MaxCastsInFlight", problem.GetProperty("detail").GetString());
+        Assert.NotNull(refused.Headers.RetryAfter);
+
+        await Poll.UntilAsync(() => Task.FromResult(endpoint.Calls == 2), because: "both accepted casts reached the endpoint");
+        endpoint.Release.TrySetResult();
+        await Poll.UntilAsync(async () => (await client.PostAsync("/functions/held/cast", null)).StatusCode == HttpStatusCode.Accepted,
+            because: "a cast is accepted again once one has finished");
+        await Poll.UntilAsync(() => Task.FromResult(endpoint.Calls == 3), because: "the later cast ran");
+    }
+
     /// <summary>A small HTTP server on a loopback port, standing in for a user's endpoint.</summary>
     private sealed class TestEndpoint : IAsyncDisposable
     {
@@ -186,6 +213,9 @@ public sealed class FunctionsTests
         public string Url { get; private set; } = "";
 
         public int Calls => Volatile.Read(ref _calls);
+
+        /// <summary>What <c>/held</c> waits for.</summary>
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public static async Task<TestEndpoint> StartAsync()
         {
@@ -200,6 +230,12 @@ public sealed class FunctionsTests
                 using var body = await JsonDocument.ParseAsync(request.Body);
                 var sum = body.RootElement.GetProperty("args").EnumerateArray().Sum(a => a.GetInt64());
                 return Results.Text($"{{\"sum\": {sum}}}", "application/json");
+            });
+            app.MapPost("/held", async () =>
+            {
+                Interlocked.Increment(ref endpoint._calls);
+                await endpoint.Release.Task;
+                return Results.Text("null", "application/json");
             });
             app.MapPost("/fail", () => Results.Text("out of memory", statusCode: 500));
             app.MapPost("/text", () => Results.Text("not json"));

@@ -3,6 +3,7 @@ using System.Net.ServerSentEvents;
 using System.Text.Json;
 using Hornbeam.Api.Problems;
 using Hornbeam.Cluster;
+using Hornbeam.Hooks;
 using Hornbeam.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -17,7 +18,11 @@ public sealed class HookPlacementTests
     {
         var prefix = TestPrefix.New();
         var a = await HornbeamApiFactory.StartAsync(prefix);
-        var b = await HornbeamApiFactory.StartAsync(prefix, configure: TestHookSetup.Register);
+        var b = await HornbeamApiFactory.StartAsync(prefix, configure: hornbeam =>
+        {
+            TestHookSetup.Register(hornbeam);
+            hornbeam.AddHookInstance("kinds", new KindHooks());
+        });
         var bName = b.Services.GetRequiredService<NodeIdentity>().Name;
         var client = a.CreateClient();
         await Poll.UntilAsync(async () =>
@@ -83,5 +88,29 @@ public sealed class HookPlacementTests
             Assert.True(await stream.MoveNextAsync());
         response.Dispose();
         Assert.True((await Gates.For(gate).Task.WaitAsync(TimeSpan.FromSeconds(10))).GetBoolean(), "the handler on node B was cancelled");
+    }
+
+    [Fact]
+    public async Task EveryErrorKindAHookOnNodeBThrowsKeepsItsStatusAndTypeThroughNodeAInCallsAndStreams()
+    {
+        var (a, b, _) = await StartPairAsync();
+        await using var _a = a;
+        await using var _b = b;
+        var client = a.CreateClient();
+
+        foreach (var kind in Enum.GetValues<HornbeamError>())
+        {
+            var code = HornbeamErrors.Code(kind);
+            var call = await (await client.PostAsync("/hooks/kinds/throw", Http.Json($$"""{"args": ["{{code}}"]}""")))
+                .AssertProblemAsync(HornbeamErrors.Status(kind), HornbeamErrors.Type(kind));
+            Assert.Contains($"hook says {code}", call.GetProperty("detail").GetString());
+
+            // Mid-stream the kind travels in the relayed error frame and reaches the client as the SSE error event's type.
+            var events = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/kinds/stream_then_throw/stream", Http.Json($$"""{"args": ["{{code}}"]}""")));
+            Assert.Equal(["chunk", "error"], events.Select(e => e.EventType));
+            var error = JsonDocument.Parse(events[^1].Data).RootElement;
+            Assert.Equal(HornbeamErrors.Type(kind), error.GetProperty("type").GetString());
+            Assert.Contains($"hook says {code}", error.GetProperty("detail").GetString());
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using Hornbeam.Api.Problems;
+using Hornbeam.Hooks;
 using Hornbeam.Tests.Infrastructure;
 
 namespace Hornbeam.Tests.Idempotency;
@@ -15,10 +16,19 @@ public sealed class IdempotencyTests(IdempotencyTests.TwoReplicas replicas) : IC
         public HttpClient B { get; private set; } = null!;
         private HornbeamApiFactory _a = null!, _b = null!;
 
+        /// <summary>How often the <c>once/run</c> hook ran, per first argument; it fails when asked to and answers its count.</summary>
+        public static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> Runs = new();
+
         public async Task InitializeAsync()
         {
             var prefix = TestPrefix.New();
-            _a = await HornbeamApiFactory.StartAsync(prefix);
+            // Only replica A runs the hook, so a call through B reaches it by RPC, as across machines.
+            _a = await HornbeamApiFactory.StartAsync(prefix, configure: b => b.AddHook("once", (action, args, _) =>
+            {
+                var runs = Runs.AddOrUpdate(args[0].GetString()!, 1, (_, n) => n + 1);
+                if (action == "fail") throw new InvalidOperationException("the handler failed after its effect");
+                return runs;
+            }));
             _b = await HornbeamApiFactory.StartAsync(prefix);
             A = _a.CreateClient();
             B = _b.CreateClient();
@@ -149,5 +159,50 @@ public sealed class IdempotencyTests(IdempotencyTests.TwoReplicas replicas) : IC
         Assert.Equal(HttpStatusCode.OK, corrected.StatusCode);
         var again = await replicas.A.SendAsync(Post($"/pubsub/{topic}", key, Http.Json("{\"ok\":true}")));
         Assert.Equal(await corrected.Content.ReadAsStringAsync(), await again.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task AHookCallRepeatedOnAnotherReplicaRunsOnceAndAnswersTheFirstResult()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        var key = NewKey();
+        var body = $"{{\"args\": [\"{id}\"]}}";
+        var first = await replicas.B.SendAsync(Post("/hooks/once/run", key, Http.Json(body)));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var again = await replicas.A.SendAsync(Post("/hooks/once/run", key, Http.Json(body)));
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await again.Content.ReadAsStringAsync());
+        Assert.Equal(1, TwoReplicas.Runs[id]);
+    }
+
+    [Fact]
+    public async Task AHookThatFailedAfterRunningIsNotRunAgainByARetryWithItsKey()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        var key = NewKey();
+        var body = $"{{\"args\": [\"{id}\"]}}";
+        var first = await replicas.A.SendAsync(Post("/hooks/once/fail", key, Http.Json(body)));
+        var firstProblem = await first.AssertProblemAsync(500, ProblemTypes.HandlerFailed);
+        var again = await replicas.B.SendAsync(Post("/hooks/once/fail", key, Http.Json(body)));
+        var againProblem = await again.AssertProblemAsync(500, ProblemTypes.HandlerFailed);
+        Assert.Equal(firstProblem.GetProperty("detail").GetString(), againProblem.GetProperty("detail").GetString());
+        Assert.Equal(1, TwoReplicas.Runs[id]);
+    }
+
+    [Fact]
+    public async Task ATaskStartedTwiceWithOneKeyIsOneTask()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        var key = NewKey();
+        var body = $"{{\"args\": [\"{id}\"]}}";
+        var first = await replicas.A.SendAsync(Post("/hooks/once/run/async", key, Http.Json(body)));
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        var again = await replicas.B.SendAsync(Post("/hooks/once/run/async", key, Http.Json(body)));
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        Assert.Equal(first.Headers.Location, again.Headers.Location);
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await again.Content.ReadAsStringAsync());
+        await Poll.UntilAsync(async () => (await replicas.B.GetAsync(first.Headers.Location!.ToString())).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(20), "the task finishes");
+        Assert.Equal(1, TwoReplicas.Runs[id]);
     }
 }
