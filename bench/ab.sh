@@ -50,14 +50,17 @@ build "$REV_A" a
 build "$REV_B" b
 
 REDIS_PORT=$(free_port)
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no --logfile '' >/dev/null &
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no --logfile '' \
+  --repl-diskless-sync-delay 0 >/dev/null &
 PIDS+=($!)
 if [[ ${AB_REPLICA:-0} == 1 ]]; then
-  redis-server --bind 127.0.0.1 --port "$(free_port)" --save '' --appendonly no --daemonize no --logfile '' \
+  REPLICA_PORT=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$REPLICA_PORT" --save '' --appendonly no --daemonize no --logfile '' \
     --replicaof 127.0.0.1 "$REDIS_PORT" >/dev/null &
   PIDS+=($!)
-  for _ in $(seq 100); do
-    [[ $(redis-cli -p "$REDIS_PORT" info replication | tr -d '\r' | awk -F: '/^connected_slaves/{print $2}') == 1 ]] && break
+  # WAIT counts a replica only once its first sync is done.
+  for _ in $(seq 150); do
+    redis-cli -p "$REPLICA_PORT" info replication 2>/dev/null | grep -q '^master_link_status:up' && break
     sleep 0.2
   done
 fi
