@@ -50,12 +50,12 @@ build "$REV_A" a
 build "$REV_B" b
 
 REDIS_PORT=$(free_port)
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no --logfile '' \
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no --logfile '' --dir "$TMP" \
   --repl-diskless-sync-delay 0 >/dev/null &
 PIDS+=($!)
 if [[ ${AB_REPLICA:-0} == 1 ]]; then
   REPLICA_PORT=$(free_port)
-  redis-server --bind 127.0.0.1 --port "$REPLICA_PORT" --save '' --appendonly no --daemonize no --logfile '' \
+  redis-server --bind 127.0.0.1 --port "$REPLICA_PORT" --save '' --appendonly no --daemonize no --logfile '' --dir "$TMP" \
     --replicaof 127.0.0.1 "$REDIS_PORT" >/dev/null &
   PIDS+=($!)
   # WAIT counts a replica only once its first sync is done.
