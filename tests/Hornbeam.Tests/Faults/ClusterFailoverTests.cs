@@ -71,6 +71,8 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
 
         await load.WaitUntilAcknowledgedByAsync(topology.Replicas, FaultSuite.Step);
         load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, Fault);
+        // The default deadline (2 s) holds through the failover too, with a second of slack for the loaded test machine.
+        load.AssertAnsweredWithin(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1));
     }
 
     private async Task<LocalRedisProcess> ReplicaOfAsync(LocalRedisProcess master)

@@ -189,6 +189,14 @@ public sealed class IncrementLoad
     /// nothing was applied beyond the 200s and the answers that said (or could not say) it may have been.
     /// Writes the counts first, so they are in the output whether or not the assertions hold.
     /// </summary>
+    /// <summary>Every answer came within <paramref name="deadline"/> plus <paramref name="slack"/> (Hornbeam:Redis:DeadlineMs holds under the fault).</summary>
+    public void AssertAnsweredWithin(TimeSpan deadline, TimeSpan slack)
+    {
+        var late = Answers.Where(a => a.Latency > deadline + slack).ToList();
+        Assert.True(late.Count == 0, $"{late.Count} requests took longer than the deadline ({deadline.TotalMilliseconds} ms) + {slack.TotalMilliseconds} ms, " +
+                                     $"the slowest {late.MaxBy(a => a.Latency)?.Latency.TotalMilliseconds:F0} ms ({late.MaxBy(a => a.Latency)?.Outcome})");
+    }
+
     public void AssertExactlyOnce(long final, ITestOutputHelper output, string fault, bool noAnswerAllowed = false)
     {
         WriteCounts(output, fault, final);

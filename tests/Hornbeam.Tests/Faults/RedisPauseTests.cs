@@ -78,8 +78,6 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
 
         await load.WaitUntilAcknowledgedByAsync(topology.Replicas, FaultSuite.Step);
         load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, $"Redis frozen {frozenFor.TotalSeconds:F1} s (DeadlineMs={DeadlineMs})");
-        var late = load.Answers.Where(a => a.Latency > TimeSpan.FromMilliseconds(DeadlineMs) + Slack).ToList();
-        Assert.True(late.Count == 0, $"{late.Count} requests took longer than the deadline ({DeadlineMs} ms) + {Slack.TotalMilliseconds} ms, " +
-                                     $"the slowest {late.MaxBy(a => a.Latency)?.Latency.TotalMilliseconds:F0} ms ({late.MaxBy(a => a.Latency)?.Outcome})");
+        load.AssertAnsweredWithin(TimeSpan.FromMilliseconds(DeadlineMs), Slack);
     }
 }

@@ -83,5 +83,7 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
 
         await load.WaitUntilAcknowledgedByAsync(topology.Replicas, FaultSuite.Step);
         load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, Fault);
+        // The default deadline (2 s) holds through the failover too, with a second of slack for the loaded test machine.
+        load.AssertAnsweredWithin(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1));
     }
 }
