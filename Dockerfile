@@ -11,6 +11,8 @@ RUN dotnet publish src/Hornbeam.Api/Hornbeam.Api.csproj -c Release -o /app --no-
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
 WORKDIR /app
 COPY --from=build /app .
+# Production needs a real Redis: set ConnectionStrings__Redis (host:6379, or Sentinels with ,serviceName=…). Without it the
+# container logs what to set and exits with code 1; the embedded Garnet store runs only in Development (`dotnet run`).
 ENV ASPNETCORE_URLS=http://+:8080 \
     ASPNETCORE_ENVIRONMENT=Production
 # Orchestrators probe GET /health/live and GET /health/ready (the image has no curl for a HEALTHCHECK).

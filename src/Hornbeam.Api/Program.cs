@@ -16,7 +16,8 @@ using Hornbeam.Api.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
 
-builder.UseEmbeddedRedisWhenUnconfigured();
+// Outside Development a missing Redis connection string is one log line and exit code 1, not a stack trace.
+if (!builder.UseRedisOrEmbeddedInDevelopment()) return 1;
 builder.Services.AddHornbeam();
 builder.Services.AddHornbeamApi();
 builder.Services.AddHornbeamHealth();
@@ -42,6 +43,7 @@ app.MapCluster();
 app.MapFunctions();
 
 app.Run();
+return 0;
 
 /// <summary>The API host; public so tests can start it with WebApplicationFactory.</summary>
 public partial class Program;

@@ -5,22 +5,45 @@ using Garnet;
 namespace Hornbeam.Api.Hosting;
 
 /// <summary>
-/// With no <c>ConnectionStrings:Redis</c>, Hornbeam runs on an in-process Garnet server so that a newcomer with only the
-/// .NET SDK gets a working API. It is single-node and keeps nothing across restarts.
+/// With no <c>ConnectionStrings:Redis</c> in Development, Hornbeam runs on an in-process Garnet server so that a newcomer
+/// with only the .NET SDK gets a working API from <c>dotnet run</c>. It is single-node and keeps nothing across restarts,
+/// so any other environment must name a real Redis: there the host does not start without one.
 /// </summary>
 public static class EmbeddedRedis
 {
-    public static WebApplicationBuilder UseEmbeddedRedisWhenUnconfigured(this WebApplicationBuilder builder)
-    {
-        if (!string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Redis"))) return builder;
+    /// <summary>The one line a host outside Development logs when it has no connection string, before it exits.</summary>
+    internal const string MissingConnectionString =
+        "No ConnectionStrings:Redis is set. Outside Development Hornbeam needs a real Redis: set ConnectionStrings__Redis=host:6379 " +
+        "(or Sentinels: ConnectionStrings__Redis=sentinel1:26379,sentinel2:26379,serviceName=mymaster). " +
+        "The embedded in-memory store is only for `dotnet run` in Development (ASPNETCORE_ENVIRONMENT=Development).";
 
+    /// <summary>
+    /// True when the host can go on: a connection string is set, or this is Development and the embedded store has started.
+    /// Otherwise logs <see cref="MissingConnectionString"/> and answers false, so Program.cs exits with a non-zero code
+    /// instead of an unhandled exception.
+    /// </summary>
+    public static bool UseRedisOrEmbeddedInDevelopment(this WebApplicationBuilder builder)
+    {
+        if (!string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Redis"))) return true;
+        if (builder.Environment.IsDevelopment())
+        {
+            StartEmbedded(builder);
+            return true;
+        }
+        // No host and so no logging yet: a console logger with the app's own log settings says it once.
+        using var logging = LoggerFactory.Create(l => l.AddConfiguration(builder.Configuration.GetSection("Logging")).AddConsole());
+        logging.CreateLogger("Hornbeam.Api.Hosting.EmbeddedRedis").LogCritical(MissingConnectionString);
+        return false;
+    }
+
+    private static void StartEmbedded(WebApplicationBuilder builder)
+    {
         var port = FreeLoopbackPort();
         var server = new GarnetServer(["--bind", "127.0.0.1", "--port", port.ToString(), "--lua", "--memory", "256m", "--index", "64m"]);
         server.Start();
         builder.Configuration["ConnectionStrings:Redis"] = $"127.0.0.1:{port}";
         builder.Services.AddSingleton(new EmbeddedGarnet(server, port));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EmbeddedGarnet>());
-        return builder;
     }
 
     private static int FreeLoopbackPort()
@@ -43,7 +66,7 @@ internal sealed class EmbeddedGarnet(GarnetServer server, int port) : IHostedSer
     public void Dispose() => server.Dispose();
 
     public static void LogNotice(ILogger logger, int port) =>
-        logger.LogWarning("No ConnectionStrings:Redis is set, so Hornbeam runs on an EMBEDDED Garnet store at 127.0.0.1:{Port}: " +
+        logger.LogWarning("No ConnectionStrings:Redis is set, so this Development host runs on an EMBEDDED Garnet store at 127.0.0.1:{Port}: " +
                           "single node, in memory, nothing survives a restart, and no other replica can join it. " +
                           "For real use point it at Redis: ConnectionStrings__Redis=localhost:6379 dotnet run --project src/Hornbeam.Api", port);
 }

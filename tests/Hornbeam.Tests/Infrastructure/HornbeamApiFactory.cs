@@ -9,7 +9,7 @@ namespace Hornbeam.Tests.Infrastructure;
 /// as replicas behind a load balancer do.
 /// </summary>
 public sealed class HornbeamApiFactory(string? connectionString, string prefix, IDictionary<string, string?>? settings = null,
-    string environment = "Testing", Action<HornbeamBuilder>? configure = null)
+    string? environment = null, Action<HornbeamBuilder>? configure = null)
     : WebApplicationFactory<Program>
 {
     public string Prefix { get; } = prefix;
@@ -27,7 +27,8 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment(environment);
+        // The embedded store starts only in Development, as for `dotnet run`; a host on a real Redis runs as Testing.
+        builder.UseEnvironment(environment ?? (connectionString is null ? "Development" : "Testing"));
         var values = new Dictionary<string, string?>
         {
             ["Hornbeam:Prefix"] = Prefix,
