@@ -69,6 +69,21 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     public async Task<JsonElement> CallAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout,
         CancellationToken cancellationToken = default)
     {
+        using var activity = StartSpan("rpc.call", node, module, function);
+        try
+        {
+            return await CallTracedAsync(node, module, function, args, timeout, cancellationToken);
+        }
+        catch (Exception e) when (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
+    }
+
+    private async Task<JsonElement> CallTracedAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout,
+        CancellationToken cancellationToken)
+    {
         if (node == _node.Name) return await CallHereAsync(module, function, args, timeout, cancellationToken);
 
         // The caller's timeout covers the whole call: finding the node, the first subscription to replies, the send
@@ -111,6 +126,28 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     }
 
     public async Task CastAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken = default)
+    {
+        // The span covers the send; the handler's span, on the serving node, is its child.
+        using var activity = StartSpan("rpc.cast", node, module, function);
+        try
+        {
+            await CastTracedAsync(node, module, function, args, cancellationToken);
+        }
+        catch (Exception e) when (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
+    }
+
+    private static Activity? StartSpan(string operation, string node, string module, string function)
+    {
+        var activity = HornbeamMetrics.Activities.StartActivity($"{operation} {module}.{function}", ActivityKind.Client);
+        activity?.SetTag("rpc.system", "hornbeam").SetTag("rpc.service", module).SetTag("rpc.method", function).SetTag("hornbeam.node", node);
+        return activity;
+    }
+
+    private async Task CastTracedAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken)
     {
         RedisKey stream;
         byte[] payload;
@@ -182,6 +219,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
         [
             _options.RequestStreamMaxLength, _keys.RpcDoorbell(target).ToString(),
             id, kind, _node.Name, kind == RpcWire.Call ? _replies.ToString() : "", module, function, args, deadline.ToUnixTimeMilliseconds(),
+            Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : "",
         ]);
         if (sent.IsNull)
             throw RpcServer.Overloaded(target, $"has {_options.RequestStreamMaxLength} requests waiting, its limit (Hornbeam:Cluster:RequestStreamMaxLength)");

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Hornbeam.Redis;
+using Hornbeam.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -216,6 +218,8 @@ internal sealed class RpcServer(
 
     private async Task DrainAsync()
     {
+        // Whatever span was current where the doorbell rang is not the parent of the requests read here: each brings its own.
+        Activity.Current = null;
         while (true)
         {
             Volatile.Write(ref _again, 0);
@@ -331,7 +335,9 @@ internal sealed class RpcServer(
             }
             // A cast may wait behind a backlog for any time; once it runs it gets the longest time a call may take.
             var remaining = request.Kind == RpcWire.Call ? TimeSpan.FromMilliseconds(request.Deadline - now) : TimeSpan.FromMilliseconds(_options.MaxRpcTimeoutMs);
+            using var activity = StartSpan(request);
             var (json, failure) = await RunAsync(request.Id ?? "", request.Module, request.Function, request.Args, remaining);
+            if (failure is not null) activity?.SetStatus(ActivityStatusCode.Error, failure);
             if (request.Kind == RpcWire.Call) reply = json;
             else if (failure is not null) logger.LogWarning("Cast of {Module}:{Function} from {From} failed: {Message}", request.Module, request.Function, request.From, failure);
         }
@@ -353,6 +359,16 @@ internal sealed class RpcServer(
             // slots are free, so a busy node takes entries in batches rather than one read per finished request.
             if (Volatile.Read(ref _capped) == 1 && _options.MaxConcurrentRpcHandlers - running >= Math.Max(1, _options.MaxConcurrentRpcHandlers / 8)) Ring();
         }
+    }
+
+    // The handler's span is a child of the caller's when the entry carries its trace context (an older caller's does not).
+    private Activity? StartSpan(RpcRequest request)
+    {
+        ActivityContext.TryParse(request.TraceParent, null, isRemote: true, out var parent);
+        var activity = HornbeamMetrics.Activities.StartActivity($"rpc.{request.Kind} {request.Module}.{request.Function}", ActivityKind.Server, parent);
+        activity?.SetTag("rpc.system", "hornbeam").SetTag("rpc.service", request.Module).SetTag("rpc.method", request.Function)
+            .SetTag("hornbeam.node", node.Name).SetTag("hornbeam.rpc.from", request.From);
+        return activity;
     }
 
     private async Task<(byte[] Json, string? Failure)> RunAsync(string id, string module, string function, byte[] args, TimeSpan remaining)

@@ -20,6 +20,8 @@ internal static class RpcWire
     public const string Function = "function";
     public const string Args = "args";
     public const string Deadline = "deadline";
+    /// <summary>Optional: the caller's W3C trace context, so the handler's span joins the caller's trace.</summary>
+    public const string TraceParent = "traceparent";
 
     private static readonly JsonWriterOptions Compact = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -131,12 +133,13 @@ internal sealed record RpcReply(bool Ok, JsonElement Result, string? Type, strin
 }
 
 /// <summary>One entry of a request stream, as <c>docs/protocol.md</c> lists its fields.</summary>
-internal sealed record RpcRequest(string? Id, string Kind, string? From, string? ReplyTo, string Module, string Function, byte[] Args, long Deadline)
+internal sealed record RpcRequest(string? Id, string Kind, string? From, string? ReplyTo, string Module, string Function, byte[] Args, long Deadline,
+    string? TraceParent = null)
 {
     /// <summary>The entry's request; null when a field it needs is missing.</summary>
     public static RpcRequest? Parse(StreamEntry entry)
     {
-        string? id = null, kind = null, from = null, replyTo = null, module = null, function = null;
+        string? id = null, kind = null, from = null, replyTo = null, module = null, function = null, traceParent = null;
         byte[]? args = null;
         long deadline = 0;
         foreach (var field in entry.Values)
@@ -151,11 +154,12 @@ internal sealed record RpcRequest(string? Id, string Kind, string? From, string?
                 case RpcWire.Function: function = field.Value; break;
                 case RpcWire.Args: args = field.Value; break;
                 case RpcWire.Deadline: _ = long.TryParse(field.Value.ToString(), out deadline); break;
+                case RpcWire.TraceParent: traceParent = field.Value; break;
             }
         }
         if (kind is not (RpcWire.Call or RpcWire.Cast) || module is null || function is null
             || (kind == RpcWire.Call && (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(replyTo) || deadline == 0)))
             return null;
-        return new RpcRequest(id, kind, from, kind == RpcWire.Call ? replyTo : null, module, function, args ?? "[]"u8.ToArray(), deadline);
+        return new RpcRequest(id, kind, from, kind == RpcWire.Call ? replyTo : null, module, function, args ?? "[]"u8.ToArray(), deadline, traceParent);
     }
 }

@@ -19,9 +19,6 @@ public sealed class HookRegistry
         foreach (var r in registrations) _hooks[r.AppPath] = r.Handler;
     }
 
-    /// <summary>Raised after a hook is added or removed, so presence can advertise the new set.</summary>
-    public event Action? Changed;
-
     /// <summary>Registers a function handler, called as <c>(action, args, kwargs, cancellationToken)</c>.</summary>
     public void Register(string appPath, HookFunction function) => Set(appPath, new FunctionHookHandler(function));
 
@@ -32,12 +29,7 @@ public sealed class HookRegistry
     public void RegisterInstance(string appPath, object instance) => Set(appPath, ForInstance(instance));
 
     /// <summary>Removes a C# hook from this node; answers whether it was there.</summary>
-    public bool Unregister(string appPath)
-    {
-        var removed = _hooks.TryRemove(appPath, out _);
-        if (removed) Changed?.Invoke();
-        return removed;
-    }
+    public bool Unregister(string appPath) => _hooks.TryRemove(appPath, out _);
 
     /// <summary>The app_paths of the C# hooks on this node, in order.</summary>
     public IReadOnlyList<string> AppPaths => _hooks.Keys.Order(StringComparer.Ordinal).ToArray();
@@ -55,6 +47,5 @@ public sealed class HookRegistry
     {
         HookNames.Validate(appPath);
         _hooks[appPath] = handler;
-        Changed?.Invoke();
     }
 }

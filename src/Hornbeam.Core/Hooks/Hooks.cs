@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Hornbeam.Cluster;
 using Hornbeam.Tasks;
+using Hornbeam.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Hornbeam.Hooks;
@@ -14,10 +16,29 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
     {
         HookNames.Validate(appPath, action);
         args ??= HookArgs.Empty;
-        if (registry.TryGet(appPath, out var handler)) return await ExecuteLocalAsync(handler, appPath, action, args, cancellationToken);
-        if (remote.Offering(appPath) is { } target) return await remote.ExecuteAsync(target, appPath, action, args, cancellationToken);
-        var hook = await httpHooks.GetAsync(appPath) ?? throw NoSuchHook(appPath);
-        return await http.ExecuteAsync(hook, action, args, cancellationToken);
+        using var activity = StartSpan(appPath, action);
+        try
+        {
+            if (registry.TryGet(appPath, out var handler))
+            {
+                activity?.SetTag("hornbeam.hook.kind", handler.Kind);
+                return await ExecuteLocalAsync(handler, appPath, action, args, cancellationToken);
+            }
+            if (remote.Offering(appPath) is { } target)
+            {
+                // The RPC to the node that has the hook is this span's child, and the hook's run there a child of that.
+                activity?.SetTag("hornbeam.hook.kind", "remote").SetTag("hornbeam.node", target);
+                return await remote.ExecuteAsync(target, appPath, action, args, cancellationToken);
+            }
+            var hook = await httpHooks.GetAsync(appPath) ?? throw NoSuchHook(appPath);
+            activity?.SetTag("hornbeam.hook.kind", "http");
+            return await http.ExecuteAsync(hook, action, args, cancellationToken);
+        }
+        catch (Exception e) when (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
     }
 
     /// <summary>Runs a C# hook of this node only: what another node asks for over RPC.</summary>
@@ -25,8 +46,21 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
     {
         HookNames.Validate(appPath, action);
         if (!registry.TryGet(appPath, out var handler)) throw NotHere(appPath);
-        return await ExecuteLocalAsync(handler, appPath, action, args, ct);
+        using var activity = StartSpan(appPath, action);
+        activity?.SetTag("hornbeam.hook.kind", handler.Kind);
+        try
+        {
+            return await ExecuteLocalAsync(handler, appPath, action, args, ct);
+        }
+        catch (Exception e) when (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, e.Message);
+            throw;
+        }
     }
+
+    private static Activity? StartSpan(string appPath, string action) =>
+        HornbeamMetrics.Activities.StartActivity($"hook {appPath}.{action}")?.SetTag("hornbeam.hook.app_path", appPath).SetTag("hornbeam.hook.action", action);
 
     /// <summary>Starts a task of a C# hook of this node, which then holds its lease.</summary>
     internal Task<string> StartTaskHereAsync(string appPath, string action, HookArgs args)

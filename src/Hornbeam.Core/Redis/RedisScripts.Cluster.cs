@@ -40,12 +40,17 @@ internal static partial class RedisScripts
 
     // Refusing beats trimming: a full stream answers nil (503 overloaded) instead of dropping requests no node has run yet,
     // and the request and its doorbell go out in one round trip. Finished requests are deleted, so XLEN counts unfinished ones.
-    // ARGV: max length, doorbell channel, then the entry's fields. Answers the entry id, or nil when the stream is full.
+    // ARGV: max length, doorbell channel, then the entry's fields, the last (traceparent) optional: only a non-empty one is
+    // written, so an untraced call's entry is what older nodes wrote. Answers the entry id, or nil when the stream is full.
     public const string RpcSend = """
         if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
-        local id = redis.call('XADD', KEYS[1], '*',
-          'id', ARGV[3], 'kind', ARGV[4], 'from', ARGV[5], 'reply_to', ARGV[6],
-          'module', ARGV[7], 'function', ARGV[8], 'args', ARGV[9], 'deadline', ARGV[10])
+        local fields = {'id', ARGV[3], 'kind', ARGV[4], 'from', ARGV[5], 'reply_to', ARGV[6],
+          'module', ARGV[7], 'function', ARGV[8], 'args', ARGV[9], 'deadline', ARGV[10]}
+        if ARGV[11] and ARGV[11] ~= '' then
+          fields[#fields + 1] = 'traceparent'
+          fields[#fields + 1] = ARGV[11]
+        end
+        local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
         redis.call('PUBLISH', ARGV[2], '1')
         return id
         """;

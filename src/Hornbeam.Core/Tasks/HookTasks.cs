@@ -99,6 +99,9 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
 
     private async Task RunAsync(string id, string appPath, string action, Func<CancellationToken, Task<JsonElement>> work, Run run)
     {
+        // A child of whatever started the task (its request), though it may outlive it.
+        using var activity = HornbeamMetrics.Activities.StartActivity($"task {appPath}.{action}")
+            ?.SetTag("hornbeam.task.id", id).SetTag("hornbeam.hook.app_path", appPath).SetTag("hornbeam.hook.action", action);
         try
         {
             RedisValue[] end;
@@ -119,6 +122,7 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
                 var (kind, message) = e is HornbeamException h ? (h.Error, h.Message) : (HornbeamError.HandlerFailed, $"Hook '{appPath}' action '{action}' failed: {e.Message}");
                 end = ["status", "failed", .. ErrorFields(kind, message), "updated", Now()];
                 state = "failed";
+                activity?.SetStatus(ActivityStatusCode.Error, message);
             }
             // A shutdown that claimed the end first has written the dead-node failure.
             if (run.TryClaimForRunner() && await FinishAsync(id, run.Finisher, end)) CountState(state);
