@@ -9,7 +9,10 @@ public static class HornbeamMetrics
     /// <summary>The name of the meter and the activity source, for OpenTelemetry registration.</summary>
     public const string Name = "Hornbeam";
 
-    /// <summary>The activity source for Hornbeam's own spans (RPC, hooks).</summary>
+    /// <summary>
+    /// The activity source for Hornbeam's own spans: RPC calls and casts (client) and their handlers (server), hook executions
+    /// and task runs. The state routes start none: they are the hot path.
+    /// </summary>
     public static readonly ActivitySource Activities = new(Name);
 
     private static readonly Meter Meter = new(Name);
@@ -32,7 +35,7 @@ public static class HornbeamMetrics
             yield return new Measurement<long>(Volatile.Read(ref StateOpCounts[i]), new KeyValuePair<string, object?>("op", StateOps[i]));
     }
 
-    /// <summary>RPC calls made by this node, in milliseconds, tagged <c>outcome</c>.</summary>
+    /// <summary>RPC calls this node made to other nodes, in milliseconds, tagged <c>outcome</c>.</summary>
     public static readonly Histogram<double> RpcDuration = Meter.CreateHistogram<double>("hornbeam.rpc.duration", "ms", "RPC round trips by outcome");
 
     /// <summary>Subscribers each publish reached.</summary>
