@@ -4,9 +4,10 @@ WORKDIR /src
 COPY Directory.Build.props Directory.Packages.props Hornbeam.sln ./
 COPY src/Hornbeam.Core/Hornbeam.Core.csproj src/Hornbeam.Core/
 COPY src/Hornbeam.Api/Hornbeam.Api.csproj src/Hornbeam.Api/
-RUN dotnet restore src/Hornbeam.Api/Hornbeam.Api.csproj
+# Without the embedded Garnet store (a Development convenience): it and its dependencies stay out of the image.
+RUN dotnet restore src/Hornbeam.Api/Hornbeam.Api.csproj -p:HornbeamEmbeddedStore=false
 COPY src/ src/
-RUN dotnet publish src/Hornbeam.Api/Hornbeam.Api.csproj -c Release -o /app --no-restore
+RUN dotnet publish src/Hornbeam.Api/Hornbeam.Api.csproj -c Release -o /app --no-restore -p:HornbeamEmbeddedStore=false
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
 WORKDIR /app

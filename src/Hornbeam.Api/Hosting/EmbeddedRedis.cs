@@ -1,6 +1,8 @@
+#if HORNBEAM_EMBEDDED_STORE
 using System.Net;
 using System.Net.Sockets;
 using Garnet;
+#endif
 
 namespace Hornbeam.Api.Hosting;
 
@@ -17,6 +19,10 @@ public static class EmbeddedRedis
         "(or Sentinels: ConnectionStrings__Redis=sentinel1:26379,sentinel2:26379,serviceName=mymaster). " +
         "The embedded in-memory store is only for `dotnet run` in Development (ASPNETCORE_ENVIRONMENT=Development).";
 
+    private const string NotInThisBuild =
+        "No ConnectionStrings:Redis is set, and this build has no embedded store (it was built with -p:HornbeamEmbeddedStore=false, " +
+        "as the production image is): set ConnectionStrings__Redis=host:6379.";
+
     /// <summary>
     /// True when the host can go on: a connection string is set, or this is Development and the embedded store has started.
     /// Otherwise logs <see cref="MissingConnectionString"/> and answers false, so Program.cs exits with a non-zero code
@@ -25,18 +31,15 @@ public static class EmbeddedRedis
     public static bool UseRedisOrEmbeddedInDevelopment(this WebApplicationBuilder builder)
     {
         if (!string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Redis"))) return true;
-        if (builder.Environment.IsDevelopment())
-        {
-            StartEmbedded(builder);
-            return true;
-        }
+        if (builder.Environment.IsDevelopment() && StartEmbedded(builder)) return true;
         // No host and so no logging yet: a console logger with the app's own log settings says it once.
         using var logging = LoggerFactory.Create(l => l.AddConfiguration(builder.Configuration.GetSection("Logging")).AddConsole());
-        logging.CreateLogger("Hornbeam.Api.Hosting.EmbeddedRedis").LogCritical(MissingConnectionString);
+        logging.CreateLogger("Hornbeam.Api.Hosting.EmbeddedRedis").LogCritical(builder.Environment.IsDevelopment() ? NotInThisBuild : MissingConnectionString);
         return false;
     }
 
-    private static void StartEmbedded(WebApplicationBuilder builder)
+#if HORNBEAM_EMBEDDED_STORE
+    private static bool StartEmbedded(WebApplicationBuilder builder)
     {
         var port = FreeLoopbackPort();
         var server = new GarnetServer(["--bind", "127.0.0.1", "--port", port.ToString(), "--lua", "--memory", "256m", "--index", "64m"]);
@@ -44,6 +47,7 @@ public static class EmbeddedRedis
         builder.Configuration["ConnectionStrings:Redis"] = $"127.0.0.1:{port}";
         builder.Services.AddSingleton(new EmbeddedGarnet(server, port));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EmbeddedGarnet>());
+        return true;
     }
 
     private static int FreeLoopbackPort()
@@ -52,10 +56,13 @@ public static class EmbeddedRedis
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+#else
+    private static bool StartEmbedded(WebApplicationBuilder builder) => false;
+#endif
 }
 
 /// <summary>The running embedded Garnet server; it says so at start-up and stops with the host.</summary>
-internal sealed class EmbeddedGarnet(GarnetServer server, int port) : IHostedService, IDisposable
+internal sealed class EmbeddedGarnet(IDisposable server, int port) : IHostedService, IDisposable
 {
     public int Port { get; } = port;
 
