@@ -6,12 +6,22 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Hornbeam.Tests;
 
 /// <summary>openapi.yaml at the repository root is the document the service serves.</summary>
-public sealed class OpenApiDocumentTests
+public sealed class OpenApiDocumentTests(OpenApiDocumentTests.DefaultHost host) : IClassFixture<OpenApiDocumentTests.DefaultHost>
 {
+    /// <summary>One host with default settings for the class: the tests only read the document and the route table.</summary>
+    public sealed class DefaultHost : IAsyncLifetime
+    {
+        public HornbeamApiFactory Api { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Api = await HornbeamApiFactory.StartAsync();
+
+        public async Task DisposeAsync() => await Api.DisposeAsync();
+    }
+
     [Fact]
     public async Task OpenApiYamlAtTheRootIsTheDocumentTheServiceServes()
     {
-        await using var api = await HornbeamApiFactory.StartAsync();
+        var api = host.Api;
         var served = (await api.CreateClient().GetStringAsync("/openapi/v1.yaml")).ReplaceLineEndings("\n");
         var path = Path.Combine(RepositoryRoot.Path, "openapi.yaml");
         if (Environment.GetEnvironmentVariable("HORNBEAM_UPDATE_OPENAPI") == "1") await File.WriteAllTextAsync(path, served);
@@ -23,7 +33,7 @@ public sealed class OpenApiDocumentTests
     [Fact]
     public async Task EveryRouteTheServiceAnswersIsInTheOpenApiDocument()
     {
-        await using var api = await HornbeamApiFactory.StartAsync();
+        var api = host.Api;
         var paths = (await (await api.CreateClient().GetAsync("/openapi/v1.json")).ReadJsonAsync()).GetProperty("paths");
         var missing = new List<string>();
         foreach (var endpoint in api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>())
@@ -44,7 +54,7 @@ public sealed class OpenApiDocumentTests
     [Fact]
     public async Task SwaggerUiAndTheJsonDocumentAreServed()
     {
-        await using var api = await HornbeamApiFactory.StartAsync();
+        var api = host.Api;
         var client = api.CreateClient();
         Assert.Contains("swagger", await client.GetStringAsync("/swagger/index.html"), StringComparison.OrdinalIgnoreCase);
         var json = await (await client.GetAsync("/openapi/v1.json")).ReadJsonAsync();

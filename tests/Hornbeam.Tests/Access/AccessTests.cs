@@ -6,9 +6,20 @@ using Hornbeam.Tests.Infrastructure;
 namespace Hornbeam.Tests.Access;
 
 /// <summary>API keys with scopes, per-key rate limits, and the refusal to start unprotected outside Development.</summary>
-public sealed class AccessTests : IAsyncLifetime
+public sealed class AccessTests(AccessTests.KeyedHost host) : IClassFixture<AccessTests.KeyedHost>
 {
-    private HornbeamApiFactory _api = null!;
+    /// <summary>One host with the keys below for the whole class; tests that need other settings start their own.</summary>
+    public sealed class KeyedHost : IAsyncLifetime
+    {
+        public HornbeamApiFactory Api { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Api = await HornbeamApiFactory.StartAsync(settings: Keys);
+
+        public async Task DisposeAsync() => await Api.DisposeAsync();
+    }
+
+    // The host is shared, so a test that counts writes uses a key of its own.
+    private readonly string _hits = $"hits:{Guid.NewGuid():N}";
 
     private static readonly Dictionary<string, string?> Keys = new()
     {
@@ -26,13 +37,9 @@ public sealed class AccessTests : IAsyncLifetime
         ["Hornbeam:Auth:Keys:2:PermitsPerSecond"] = "2",
     };
 
-    public async Task InitializeAsync() => _api = await HornbeamApiFactory.StartAsync(settings: Keys);
-
-    public async Task DisposeAsync() => await _api.DisposeAsync();
-
     private HttpClient Client(string? bearer = null, string? header = null)
     {
-        var client = _api.CreateClient();
+        var client = host.Api.CreateClient();
         if (bearer is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
         if (header is not null) client.DefaultRequestHeaders.Add("X-Api-Key", header);
         return client;
@@ -94,9 +101,9 @@ public sealed class AccessTests : IAsyncLifetime
     [Fact]
     public async Task KeysWorkAsBearerTokensAndAsXApiKeyHeaders()
     {
-        Assert.Equal(HttpStatusCode.OK, (await Client(bearer: "write-secret").PostAsync("/state/incr/hits", null)).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await Client(header: "write-secret").PostAsync("/state/incr/hits", null)).StatusCode);
-        var got = await (await Client(header: "read-secret").GetAsync("/state/hits")).ReadJsonAsync();
+        Assert.Equal(HttpStatusCode.OK, (await Client(bearer: "write-secret").PostAsync($"/state/incr/{_hits}", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Client(header: "write-secret").PostAsync($"/state/incr/{_hits}", null)).StatusCode);
+        var got = await (await Client(header: "read-secret").GetAsync($"/state/{_hits}")).ReadJsonAsync();
         Assert.Equal(2, got.GetProperty("value").GetInt64());
     }
 

@@ -11,8 +11,24 @@ namespace Hornbeam.Tests.Hooks;
 
 /// <summary>Hooks that live on another node: execute, tasks and streams through a node that does not have them.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class HookPlacementTests
+public sealed class HookPlacementTests(HookPlacementTests.Pair pair) : IClassFixture<HookPlacementTests.Pair>
 {
+    /// <summary>The pair of nodes below, started once for the class; each test's calls, tasks and streams are its own.</summary>
+    public sealed class Pair : IAsyncLifetime
+    {
+        public HornbeamApiFactory A { get; private set; } = null!;
+        public HornbeamApiFactory B { get; private set; } = null!;
+        public string BName { get; private set; } = null!;
+
+        public async Task InitializeAsync() => (A, B, BName) = await StartPairAsync();
+
+        public async Task DisposeAsync()
+        {
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+        }
+    }
+
     /// <summary>Node A without hooks and node B with them, on one prefix; answers once A sees B's hooks.</summary>
     private static async Task<(HornbeamApiFactory A, HornbeamApiFactory B, string BName)> StartPairAsync()
     {
@@ -37,9 +53,7 @@ public sealed class HookPlacementTests
     [Fact]
     public async Task AHookOnlyNodeBHasRunsOnBThroughNodeA()
     {
-        var (a, b, bName) = await StartPairAsync();
-        await using var _ = a;
-        await using var __ = b;
+        var (a, bName) = (pair.A, pair.BName);
         var client = a.CreateClient();
 
         var where = await (await client.PostAsync("/hooks/embeddings/where_am_i", null)).ReadJsonAsync();
@@ -66,9 +80,7 @@ public sealed class HookPlacementTests
     [Fact]
     public async Task StreamsFromNodeBArriveInOrderThroughNodeAWithBackpressureErrorsAndCancellation()
     {
-        var (a, b, _) = await StartPairAsync();
-        await using var _a = a;
-        await using var _b = b;
+        var a = pair.A;
         var client = a.CreateClient();
 
         // More chunks than the window, so the producer must wait for acknowledgements.
@@ -93,9 +105,7 @@ public sealed class HookPlacementTests
     [Fact]
     public async Task EveryErrorKindAHookOnNodeBThrowsKeepsItsStatusAndTypeThroughNodeAInCallsAndStreams()
     {
-        var (a, b, _) = await StartPairAsync();
-        await using var _a = a;
-        await using var _b = b;
+        var a = pair.A;
         var client = a.CreateClient();
 
         foreach (var kind in Enum.GetValues<HornbeamError>())

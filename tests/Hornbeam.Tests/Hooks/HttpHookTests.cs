@@ -12,94 +12,116 @@ namespace Hornbeam.Tests.Hooks;
 
 /// <summary>Hooks registered over REST with a URL, served by a small HTTP server the test starts on loopback.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class HttpHookTests : IAsyncLifetime
+public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<HttpHookTests.Hosts>
 {
-    private WebApplication _server = null!;
-    private string _base = null!;
-
     private static readonly Dictionary<string, string?> Allowed = new() { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
 
-    public async Task InitializeAsync()
+    /// <summary>
+    /// The loopback model server and the hosts the class shares: two replicas on one prefix that allow loopback hooks
+    /// (A also has the in-code test hooks), and one with a small response limit.
+    /// </summary>
+    public sealed class Hosts : IAsyncLifetime
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        _server = builder.Build();
-        _server.MapPost("/ml/{action}", async (string action, HttpRequest request, HttpResponse response) =>
+        private WebApplication _server = null!;
+        public string Base { get; private set; } = null!;
+        public HornbeamApiFactory A { get; private set; } = null!;
+        public HornbeamApiFactory B { get; private set; } = null!;
+        public HornbeamApiFactory Limited { get; private set; } = null!;
+
+        public async Task InitializeAsync()
         {
-            var call = await JsonDocument.ParseAsync(request.Body);
-            var args = call.RootElement.GetProperty("args");
-            switch (action)
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Logging.ClearProviders();
+            _server = builder.Build();
+            _server.MapPost("/ml/{action}", async (string action, HttpRequest request, HttpResponse response) =>
             {
-                case "sum":
-                    var sum = args.EnumerateArray().Sum(a => a.GetInt64()) + (call.RootElement.GetProperty("kwargs").TryGetProperty("plus", out var p) ? p.GetInt64() : 0);
-                    await response.WriteAsJsonAsync(new { sum });
-                    break;
-                case "tokens":
-                    response.ContentType = "text/event-stream";
-                    for (var i = 0; i < args[0].GetInt32(); i++) await response.WriteAsync($"event: chunk\ndata: \"w{i}\"\n\n");
-                    await response.WriteAsync("event: done\ndata: {}\n\n");
-                    break;
-                case "lines":
-                    response.ContentType = "application/x-ndjson";
-                    await response.WriteAsync("1\n{\"two\":2}\n\"three\"\n");
-                    break;
-                case "overlong":
-                    // A first line, then one line past the limit.
-                    response.ContentType = "application/x-ndjson";
-                    await response.WriteAsync("1\n\"" + new string('x', 64 * 1024) + "\"\n");
-                    break;
-                case "fat":
-                    // A first event, then one event of many short data lines, past the limit in all.
-                    response.ContentType = "text/event-stream";
-                    await response.WriteAsync("data: \"w0\"\n\n");
-                    for (var i = 0; i < 100; i++) await response.WriteAsync($"data: \"{new string('y', 90)}\"\n");
-                    await response.WriteAsync("\n");
-                    break;
-                case "many":
-                    // Far more than the limit in all, in small events (CR LF line ends).
-                    response.ContentType = "text/event-stream";
-                    for (var i = 0; i < 400; i++) await response.WriteAsync($"data: {{\"n\":{i},\"pad\":\"{new string('z', 40)}\"}}\r\n\r\n");
-                    break;
-                case "huge":
-                    response.ContentType = "application/json";
-                    await response.WriteAsync("\"" + new string('x', 64 * 1024) + "\"");
-                    break;
-                case "broken":
-                    response.StatusCode = 500;
-                    await response.WriteAsJsonAsync(new { error = "model not loaded" });
-                    break;
-                default:
-                    response.StatusCode = 404;
-                    break;
-            }
-        });
-        await _server.StartAsync();
-        _base = _server.Urls.First() + "/ml";
+                var call = await JsonDocument.ParseAsync(request.Body);
+                var args = call.RootElement.GetProperty("args");
+                switch (action)
+                {
+                    case "sum":
+                        var sum = args.EnumerateArray().Sum(a => a.GetInt64()) + (call.RootElement.GetProperty("kwargs").TryGetProperty("plus", out var p) ? p.GetInt64() : 0);
+                        await response.WriteAsJsonAsync(new { sum });
+                        break;
+                    case "tokens":
+                        response.ContentType = "text/event-stream";
+                        for (var i = 0; i < args[0].GetInt32(); i++) await response.WriteAsync($"event: chunk\ndata: \"w{i}\"\n\n");
+                        await response.WriteAsync("event: done\ndata: {}\n\n");
+                        break;
+                    case "lines":
+                        response.ContentType = "application/x-ndjson";
+                        await response.WriteAsync("1\n{\"two\":2}\n\"three\"\n");
+                        break;
+                    case "overlong":
+                        // A first line, then one line past the limit.
+                        response.ContentType = "application/x-ndjson";
+                        await response.WriteAsync("1\n\"" + new string('x', 64 * 1024) + "\"\n");
+                        break;
+                    case "fat":
+                        // A first event, then one event of many short data lines, past the limit in all.
+                        response.ContentType = "text/event-stream";
+                        await response.WriteAsync("data: \"w0\"\n\n");
+                        for (var i = 0; i < 100; i++) await response.WriteAsync($"data: \"{new string('y', 90)}\"\n");
+                        await response.WriteAsync("\n");
+                        break;
+                    case "many":
+                        // Far more than the limit in all, in small events (CR LF line ends).
+                        response.ContentType = "text/event-stream";
+                        for (var i = 0; i < 400; i++) await response.WriteAsync($"data: {{\"n\":{i},\"pad\":\"{new string('z', 40)}\"}}\r\n\r\n");
+                        break;
+                    case "huge":
+                        response.ContentType = "application/json";
+                        await response.WriteAsync("\"" + new string('x', 64 * 1024) + "\"");
+                        break;
+                    case "broken":
+                        response.StatusCode = 500;
+                        await response.WriteAsJsonAsync(new { error = "model not loaded" });
+                        break;
+                    default:
+                        response.StatusCode = 404;
+                        break;
+                }
+            });
+            await _server.StartAsync();
+            Base = _server.Urls.First() + "/ml";
+            var prefix = TestPrefix.New();
+            A = await HornbeamApiFactory.StartAsync(prefix, Allowed, TestHookSetup.Register);
+            B = await HornbeamApiFactory.StartAsync(prefix, Allowed);
+            Limited = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed) { ["Hornbeam:Webhooks:MaxResponseBytes"] = "4096" });
+        }
+
+        public async Task DisposeAsync()
+        {
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+            await Limited.DisposeAsync();
+            await _server.DisposeAsync();
+        }
     }
 
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    private readonly string _base = hosts.Base;
+
+    // The hosts are shared, so each test registers its hooks under names of its own.
+    private readonly string _ml = $"ml{Guid.NewGuid():N}";
 
     [Fact]
     public async Task AnHttpHookRunsFromAnyReplicaAndStreamsSseAndNdjson()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await HornbeamApiFactory.StartAsync(prefix, Allowed);
-        await using var b = await HornbeamApiFactory.StartAsync(prefix, Allowed);
-        Assert.Equal(HttpStatusCode.NoContent, (await a.CreateClient().PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""))).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await hosts.A.CreateClient().PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""))).StatusCode);
 
-        var client = b.CreateClient();
-        var result = await (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [1, 2], "kwargs": {"plus": 10}}"""))).ReadJsonAsync();
+        var client = hosts.B.CreateClient();
+        var result = await (await client.PostAsync($"/hooks/{_ml}/sum", Http.Json("""{"args": [1, 2], "kwargs": {"plus": 10}}"""))).ReadJsonAsync();
         Assert.Equal(13, result.GetProperty("result").GetProperty("sum").GetInt64());
 
-        var tokens = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/ml/tokens/stream", Http.Json("""{"args": [3]}""")));
+        var tokens = await HookStreamTests.ReadEventsAsync(await client.PostAsync($"/hooks/{_ml}/tokens/stream", Http.Json("""{"args": [3]}""")));
         Assert.Equal(["\"w0\"", "\"w1\"", "\"w2\""], tokens.Where(e => e.EventType == "chunk").Select(e => e.Data));
         Assert.Equal("done", tokens[^1].EventType);
-        var lines = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/ml/lines/stream", null));
+        var lines = await HookStreamTests.ReadEventsAsync(await client.PostAsync($"/hooks/{_ml}/lines/stream", null));
         Assert.Equal(["1", "{\"two\":2}", "\"three\""], lines.Where(e => e.EventType == "chunk").Select(e => e.Data));
 
         var list = await (await client.GetAsync("/hooks")).ReadJsonAsync();
-        var ml = list.GetProperty("hooks").EnumerateArray().Single(h => h.GetProperty("app_path").GetString() == "ml");
+        var ml = list.GetProperty("hooks").EnumerateArray().Single(h => h.GetProperty("app_path").GetString() == _ml);
         Assert.Equal("http", ml.GetProperty("kind").GetString());
         Assert.Equal(_base, ml.GetProperty("url").GetString());
     }
@@ -107,42 +129,39 @@ public sealed class HttpHookTests : IAsyncLifetime
     [Fact]
     public async Task FailuresOfTheEndpointAreClearProblems()
     {
-        await using var api = await HornbeamApiFactory.StartAsync(settings: Allowed);
-        var client = api.CreateClient();
-        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""));
-        var broken = await (await client.PostAsync("/hooks/ml/broken", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+        var client = hosts.A.CreateClient();
+        await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""));
+        var broken = await (await client.PostAsync($"/hooks/{_ml}/broken", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
         Assert.Contains("model not loaded", broken.GetProperty("detail").GetString());
-        await (await client.PostAsync("/hooks/ml/nope", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync($"/hooks/{_ml}/nope", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
 
-        await client.PutAsync("/hooks/gone", Http.Json($$"""{"url": "http://127.0.0.1:{{LocalRedisProcess.FreePort()}}/x"}"""));
-        await (await client.PostAsync("/hooks/gone/a", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+        await client.PutAsync($"/hooks/{_ml}gone", Http.Json($$"""{"url": "http://127.0.0.1:{{LocalRedisProcess.FreePort()}}/x"}"""));
+        await (await client.PostAsync($"/hooks/{_ml}gone/a", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
     }
 
     [Fact]
     public async Task AnAnswerOverTheResponseLimitIsRefusedWith502()
     {
-        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed) { ["Hornbeam:Webhooks:MaxResponseBytes"] = "4096" });
-        var client = api.CreateClient();
-        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""));
-        var problem = await (await client.PostAsync("/hooks/ml/huge", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+        var client = hosts.Limited.CreateClient();
+        await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""));
+        var problem = await (await client.PostAsync($"/hooks/{_ml}/huge", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
         Assert.Contains("MaxResponseBytes", problem.GetProperty("detail").GetString());
-        Assert.Equal(13, (await (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [6, 7]}"""))).ReadJsonAsync()).GetProperty("result").GetProperty("sum").GetInt64());
+        Assert.Equal(13, (await (await client.PostAsync($"/hooks/{_ml}/sum", Http.Json("""{"args": [6, 7]}"""))).ReadJsonAsync()).GetProperty("result").GetProperty("sum").GetInt64());
     }
 
     [Fact]
     public async Task AStreamMayRunPastTheResponseLimitButNoOneLineOrEventMay()
     {
-        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed) { ["Hornbeam:Webhooks:MaxResponseBytes"] = "4096" });
-        var client = api.CreateClient();
-        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""));
+        var client = hosts.Limited.CreateClient();
+        await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""));
 
-        var many = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/ml/many/stream", null));
+        var many = await HookStreamTests.ReadEventsAsync(await client.PostAsync($"/hooks/{_ml}/many/stream", null));
         Assert.Equal(400, many.Count(e => e.EventType == "chunk"));
         Assert.Equal("done", many[^1].EventType);
 
         foreach (var action in new[] { "overlong", "fat" })
         {
-            var events = await HookStreamTests.ReadEventsAsync(await client.PostAsync($"/hooks/ml/{action}/stream", null));
+            var events = await HookStreamTests.ReadEventsAsync(await client.PostAsync($"/hooks/{_ml}/{action}/stream", null));
             Assert.Equal(["chunk", "error"], events.Select(e => e.EventType));
             var error = JsonDocument.Parse(events[^1].Data).RootElement;
             Assert.Equal(ProblemTypes.BadGateway, error.GetProperty("type").GetString());
@@ -153,29 +172,28 @@ public sealed class HttpHookTests : IAsyncLifetime
     [Fact]
     public async Task RegisteringAgainReplacesAndDeletingUnregistersAndIsIdempotent()
     {
-        await using var api = await HornbeamApiFactory.StartAsync(settings: Allowed);
-        var client = api.CreateClient();
-        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}/elsewhere"}"""));
-        await (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [1]}"""))).AssertProblemAsync(404, ProblemTypes.NotFound);
-        await client.PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""));
-        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/hooks/ml/sum", Http.Json("""{"args": [1]}"""))).StatusCode);
+        var client = hosts.A.CreateClient();
+        await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}/elsewhere"}"""));
+        await (await client.PostAsync($"/hooks/{_ml}/sum", Http.Json("""{"args": [1]}"""))).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""));
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/hooks/{_ml}/sum", Http.Json("""{"args": [1]}"""))).StatusCode);
 
-        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("/hooks/ml")).StatusCode);
-        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("/hooks/ml")).StatusCode);
-        await (await client.PostAsync("/hooks/ml/sum", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/hooks/{_ml}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/hooks/{_ml}")).StatusCode);
+        await (await client.PostAsync($"/hooks/{_ml}/sum", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
     }
 
     [Fact]
     public async Task HostsOffTheAllowListAndBadUrlsAreRefused()
     {
+        // Without an allow-list: this test alone needs a host with none.
         await using var off = await HornbeamApiFactory.StartAsync();
-        await (await off.CreateClient().PutAsync("/hooks/ml", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await off.CreateClient().PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
 
-        await using var api = await HornbeamApiFactory.StartAsync(settings: Allowed, configure: TestHookSetup.Register);
-        var client = api.CreateClient();
-        await (await client.PutAsync("/hooks/ml", Http.Json("""{"url": "http://example.com/ml"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
-        await (await client.PutAsync("/hooks/ml", Http.Json("""{"url": "ftp://127.0.0.1/ml"}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PutAsync("/hooks/ml", Http.Json("{}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        var client = hosts.A.CreateClient();
+        await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "http://example.com/ml"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "ftp://127.0.0.1/ml"}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PutAsync($"/hooks/{_ml}", Http.Json("{}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await client.PutAsync("/hooks/echo", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(409, ProblemTypes.Conflict);
     }
 }

@@ -12,8 +12,21 @@ namespace Hornbeam.Tests.Ml;
 
 /// <summary>The seed's cached_inference and cache_stats, through Core on several replicas and through REST, on a real Redis.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class MlCacheTests
+public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixture<MlCacheTests.DefaultHost>
 {
+    /// <summary>
+    /// One Core host with default options for the tests that need nothing else; each of them caches inputs, keys or
+    /// prefixes no other test uses, so they do not meet in the shared cache.
+    /// </summary>
+    public sealed class DefaultHost : IAsyncLifetime
+    {
+        public CoreHost Host { get; private set; } = null!;
+
+        public async Task InitializeAsync() => Host = await CoreHost.StartAsync();
+
+        public async Task DisposeAsync() => await Host.DisposeAsync();
+    }
+
     private static JsonElement J(string json) => JsonDocument.Parse(json).RootElement;
 
     /// <summary>An inference function that counts its runs and answers a result derived from the input.</summary>
@@ -60,7 +73,7 @@ public sealed class MlCacheTests
     [Fact]
     public async Task AnExplicitCacheKeyIsUsedAsGivenAndBelongsToItsPrefix()
     {
-        await using var host = await CoreHost.StartAsync();
+        var host = shared.Host;
         var cache = host.Get<IMlCache>();
         var model = new CountingModel();
 
@@ -78,7 +91,7 @@ public sealed class MlCacheTests
     [Fact]
     public async Task ThePrefixStartsTheDerivedKeyAndSeparatesEntries()
     {
-        await using var host = await CoreHost.StartAsync();
+        var host = shared.Host;
         var cache = host.Get<IMlCache>();
         var model = new CountingModel();
 
@@ -95,7 +108,7 @@ public sealed class MlCacheTests
     [Fact]
     public async Task EqualInputsWithMembersInAnotherOrderAndNumbersWrittenOtherwiseHit()
     {
-        await using var host = await CoreHost.StartAsync();
+        var host = shared.Host;
         var cache = host.Get<IMlCache>();
         var model = new CountingModel();
 
@@ -127,7 +140,7 @@ public sealed class MlCacheTests
     [Fact]
     public async Task ANullResultIsNotCached()
     {
-        await using var host = await CoreHost.StartAsync();
+        var host = shared.Host;
         var cache = host.Get<IMlCache>();
         var model = new CountingModel(answerNull: true);
 
@@ -307,7 +320,7 @@ public sealed class MlCacheTests
     [Fact]
     public async Task CSharpCallersCacheTypedResults()
     {
-        await using var host = await CoreHost.StartAsync();
+        var host = shared.Host;
         var cache = host.Get<IMlCache>();
         var runs = 0;
         Task<Ranked> Rank(Query q) { Interlocked.Increment(ref runs); return Task.FromResult(new Ranked([q.Text, "b"], 0.75)); }
@@ -347,7 +360,7 @@ public sealed class MlCacheTests
     [InlineData("a{b}")]
     public async Task AnEmptyOrBracedPrefixIsRefused(string prefix)
     {
-        await using var host = await CoreHost.StartAsync();
+        var host = shared.Host;
         var error = await Assert.ThrowsAsync<HornbeamException>(() =>
             host.Get<IMlCache>().CachedInferenceAsync((i, _) => Task.FromResult(i), J("1"), cachePrefix: prefix));
         Assert.Equal(HornbeamError.InvalidInput, error.Error);

@@ -9,34 +9,45 @@ namespace Hornbeam.Tests.Ml;
 
 /// <summary>cached_inference over REST: a hook action run on a miss, its result answered from the cache on every later hit, on any replica.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class MlCachedInferenceApiTests : IAsyncLifetime
+public sealed class MlCachedInferenceApiTests(MlCachedInferenceApiTests.TwoReplicas replicas) : IClassFixture<MlCachedInferenceApiTests.TwoReplicas>
 {
     private static readonly ConcurrentDictionary<string, int> Runs = new();
-    private readonly string _prefix = TestPrefix.New();
-    private HornbeamApiFactory _a = null!, _b = null!;
 
-    public async Task InitializeAsync()
+    /// <summary>Two hosts on one key prefix with the stand-in model, shared by the class; each test uses inputs of its own.</summary>
+    public sealed class TwoReplicas : IAsyncLifetime
     {
-        _a = await HornbeamApiFactory.StartAsync(_prefix, configure: Register);
-        _b = await HornbeamApiFactory.StartAsync(_prefix, configure: Register);
+        public string Prefix { get; } = TestPrefix.New();
+        public HornbeamApiFactory A { get; private set; } = null!;
+        public HornbeamApiFactory B { get; private set; } = null!;
+
+        public async Task InitializeAsync() => (A, B) = await StartPairAsync(Prefix);
+
+        public async Task DisposeAsync()
+        {
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+        }
     }
 
-    public async Task DisposeAsync()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-    }
+    private static async Task<(HornbeamApiFactory A, HornbeamApiFactory B)> StartPairAsync(string prefix) =>
+        (await HornbeamApiFactory.StartAsync(prefix, configure: h => Register(h, prefix)),
+         await HornbeamApiFactory.StartAsync(prefix, configure: h => Register(h, prefix)));
+
+    private readonly string _prefix = replicas.Prefix;
+    private readonly HornbeamApiFactory _a = replicas.A, _b = replicas.B;
 
     // A stand-in model: counts its runs per input, answers the input's length, and answers null for "nothing".
-    private void Register(HornbeamBuilder hornbeam) => hornbeam.AddHook("embeddings", async (action, args, _, ct) =>
+    private static void Register(HornbeamBuilder hornbeam, string prefix) => hornbeam.AddHook("embeddings", async (action, args, _, ct) =>
     {
         var text = args[0].ToString();
-        Runs.AddOrUpdate(_prefix + action + text, 1, (_, n) => n + 1);
+        Runs.AddOrUpdate(prefix + action + text, 1, (_, n) => n + 1);
         await Task.Delay(action == "slow_encode" ? 200 : 0, ct);
         return text == "nothing" ? null : new { length = text.Length, action };
     });
 
-    private int RunsOf(string action, string input) => Runs.GetValueOrDefault(_prefix + action + input);
+    private static int RunsOf(string prefix, string action, string input) => Runs.GetValueOrDefault(prefix + action + input);
+
+    private int RunsOf(string action, string input) => RunsOf(_prefix, action, input);
 
     private static Task<HttpResponseMessage> Post(HornbeamApiFactory api, string action, object body) =>
         api.CreateClient().PostAsync($"/ml/cached/embeddings/{action}", Http.Json(JsonSerializer.Serialize(body)));
@@ -44,19 +55,24 @@ public sealed class MlCachedInferenceApiTests : IAsyncLifetime
     [Fact]
     public async Task AMissThenAHitOnAnotherReplicaRunsTheHookOnceAndAnswersTheSameJson()
     {
-        var miss = await (await Post(_a, "encode", new { input = "hello world" })).ReadJsonAsync();
+        // The cache's hit and miss counts span its whole key space, so this test has two hosts of its own.
+        var prefix = TestPrefix.New();
+        var pair = await StartPairAsync(prefix);
+        await using var a = pair.A;
+        await using var b = pair.B;
+        var miss = await (await Post(a, "encode", new { input = "hello world" })).ReadJsonAsync();
         Assert.False(miss.GetProperty("cached").GetBoolean());
         Assert.Equal(11, miss.GetProperty("result").GetProperty("length").GetInt32());
         Assert.StartsWith("ml:", miss.GetProperty("cache_key").GetString());
         Assert.Equal(32, miss.GetProperty("cache_key").GetString()!.Length - 3);
 
-        var hit = await (await Post(_b, "encode", new { input = "hello world" })).ReadJsonAsync();
+        var hit = await (await Post(b, "encode", new { input = "hello world" })).ReadJsonAsync();
         Assert.True(hit.GetProperty("cached").GetBoolean());
         Assert.Equal(miss.GetProperty("result").GetRawText(), hit.GetProperty("result").GetRawText());
         Assert.Equal(miss.GetProperty("cache_key").GetString(), hit.GetProperty("cache_key").GetString());
-        Assert.Equal(1, RunsOf("encode", "hello world"));
+        Assert.Equal(1, RunsOf(prefix, "encode", "hello world"));
 
-        var stats = await (await _b.CreateClient().GetAsync("/ml/cache/stats?prefix=ml")).ReadJsonAsync();
+        var stats = await (await b.CreateClient().GetAsync("/ml/cache/stats?prefix=ml")).ReadJsonAsync();
         Assert.Equal(1, stats.GetProperty("hits").GetInt64());
         Assert.Equal(1, stats.GetProperty("misses").GetInt64());
     }

@@ -6,8 +6,31 @@ namespace Hornbeam.Tests.PubSub;
 
 /// <summary>Pub/sub as replicas behind a load balancer see it: several API hosts with one prefix are the nodes of one cluster.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class PubSubReplicaTests
+public sealed class PubSubReplicaTests(PubSubReplicaTests.TwoReplicas replicas) : IClassFixture<PubSubReplicaTests.TwoReplicas>
 {
+    /// <summary>
+    /// Two hosts on one key prefix, shared by the tests that neither stop a host nor change a setting; each of those
+    /// tests has a topic of its own.
+    /// </summary>
+    public sealed class TwoReplicas : IAsyncLifetime
+    {
+        public HornbeamApiFactory A { get; private set; } = null!;
+        public HornbeamApiFactory B { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            var prefix = TestPrefix.New();
+            A = await HornbeamApiFactory.StartAsync(prefix);
+            B = await HornbeamApiFactory.StartAsync(prefix);
+        }
+
+        public async Task DisposeAsync()
+        {
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+        }
+    }
+
     private static async Task<JsonElement> PublishAsync(HttpClient client, string topic, string json)
     {
         var response = await client.PostAsync($"/pubsub/{topic}", Http.Json(json));
@@ -58,9 +81,7 @@ public sealed class PubSubReplicaTests
     [Fact]
     public async Task EverySubscriberReceivesAThousandMessagesPublishedOnTwoHostsInIdOrder()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await HornbeamApiFactory.StartAsync(prefix);
-        await using var b = await HornbeamApiFactory.StartAsync(prefix);
+        var (a, b) = (replicas.A, replicas.B);
         await using var onA = await SseStream.OpenAsync(a.CreateClient(), "/pubsub/orders");
         await using var onB = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/orders");
         HttpClient[] publishers = [a.CreateClient(), b.CreateClient()];
@@ -94,9 +115,7 @@ public sealed class PubSubReplicaTests
     [Fact]
     public async Task ReconnectingToAnotherHostWithLastEventIdGetsExactlyTheMissedMessagesThenLiveOnes()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await HornbeamApiFactory.StartAsync(prefix);
-        await using var b = await HornbeamApiFactory.StartAsync(prefix);
+        var (a, b) = (replicas.A, replicas.B);
         var publisher = a.CreateClient();
 
         var first = await SseStream.OpenAsync(a.CreateClient(), "/pubsub/chat:general");
@@ -125,9 +144,7 @@ public sealed class PubSubReplicaTests
     [Fact]
     public async Task AReconnectWhilePublishingContinuesHasNoGapAndNoDuplicate()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await HornbeamApiFactory.StartAsync(prefix);
-        await using var b = await HornbeamApiFactory.StartAsync(prefix);
+        var (a, b) = (replicas.A, replicas.B);
         const int count = 300;
         var publisher = a.CreateClient();
         var done = 0;

@@ -8,18 +8,30 @@ namespace Hornbeam.Tests.State;
 
 /// <summary>The seed's state_* functions over REST, through the real HTTP pipeline on a real Redis.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class StateApiTests : IAsyncLifetime
+public sealed class StateApiTests(StateApiTests.Host host) : IClassFixture<StateApiTests.Host>
 {
-    private HornbeamApiFactory _api = null!;
-    private HttpClient _client = null!;
+    private static readonly Dictionary<string, string?> Limits = new() { ["Hornbeam:MaxValueBytes"] = "2048", ["Hornbeam:MaxKeyBytes"] = "64" };
 
-    public async Task InitializeAsync()
+    /// <summary>One host for the whole class, with small limits so the limit tests need no large bodies.</summary>
+    public sealed class Host : IAsyncLifetime
     {
-        _api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:MaxValueBytes"] = "2048", ["Hornbeam:MaxKeyBytes"] = "64" });
-        _client = _api.CreateClient();
+        private HornbeamApiFactory _api = null!;
+        public HttpClient Client { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            _api = await HornbeamApiFactory.StartAsync(settings: Limits);
+            Client = _api.CreateClient();
+        }
+
+        public async Task DisposeAsync() => await _api.DisposeAsync();
     }
 
-    public async Task DisposeAsync() => await _api.DisposeAsync();
+    private readonly HttpClient _client = host.Client;
+
+    // The host is shared, so each test (a new instance) writes under a key space of its own.
+    private readonly string _id = Guid.NewGuid().ToString("N")[..12];
+    private string K(string key) => $"{_id}:{key}";
 
     [Theory]
     [InlineData("{\"name\":\"Alice\",\"email\":\"alice@example.com\"}")]
@@ -31,11 +43,11 @@ public sealed class StateApiTests : IAsyncLifetime
     [InlineData("null")]
     public async Task SetThenGetReturnsTheSameJsonValue(string json)
     {
-        var put = await _client.PutAsync("/state/user:123", Http.Json(json));
+        var put = await _client.PutAsync($"/state/{K("user:123")}", Http.Json(json));
         Assert.Equal(HttpStatusCode.NoContent, put.StatusCode);
 
-        var got = await (await _client.GetAsync("/state/user:123")).ReadJsonAsync();
-        Assert.Equal("user:123", got.GetProperty("key").GetString());
+        var got = await (await _client.GetAsync($"/state/{K("user:123")}")).ReadJsonAsync();
+        Assert.Equal(K("user:123"), got.GetProperty("key").GetString());
         Assert.Equal(JsonDocument.Parse(json).RootElement.ToString(), got.GetProperty("value").ToString());
     }
 
@@ -45,25 +57,25 @@ public sealed class StateApiTests : IAsyncLifetime
     [InlineData("{\"n\":-0.0,\"e\":1E3,\"s\":\"x\"}", "{\"n\":-0.0,\"e\":1E3,\"s\":\"x\"}")]
     public async Task ValuesAreStoredCompactWithTheirNumbersAsSent(string sent, string stored)
     {
-        Assert.Equal(HttpStatusCode.NoContent, (await _client.PutAsync("/state/compact", Http.Json(sent))).StatusCode);
-        var body = await (await _client.GetAsync("/state/compact")).Content.ReadAsStringAsync();
-        Assert.Equal($"{{\"key\":\"compact\",\"value\":{stored}}}", body);
+        Assert.Equal(HttpStatusCode.NoContent, (await _client.PutAsync($"/state/{K("compact")}", Http.Json(sent))).StatusCode);
+        var body = await (await _client.GetAsync($"/state/{K("compact")}")).Content.ReadAsStringAsync();
+        Assert.Equal($"{{\"key\":\"{K("compact")}\",\"value\":{stored}}}", body);
     }
 
     [Fact]
     public async Task SetAcceptsAValueSentWithoutAJsonContentType()
     {
-        var put = await _client.PutAsync("/state/plain", new StringContent("41", Encoding.UTF8, "text/plain"));
+        var put = await _client.PutAsync($"/state/{K("plain")}", new StringContent("41", Encoding.UTF8, "text/plain"));
         Assert.Equal(HttpStatusCode.NoContent, put.StatusCode);
-        Assert.Equal(41, (await (await _client.GetAsync("/state/plain")).ReadJsonAsync()).GetProperty("value").GetInt32());
+        Assert.Equal(41, (await (await _client.GetAsync($"/state/{K("plain")}")).ReadJsonAsync()).GetProperty("value").GetInt32());
     }
 
     [Fact]
     public async Task GetOfAbsentKeyReturnsNotFoundProblem()
     {
-        var response = await _client.GetAsync("/state/nobody:here");
+        var response = await _client.GetAsync($"/state/{K("nobody:here")}");
         var problem = await response.AssertProblemAsync(404, ProblemTypes.NotFound);
-        Assert.Contains("nobody:here", problem.GetProperty("detail").GetString());
+        Assert.Contains(K("nobody:here"), problem.GetProperty("detail").GetString());
     }
 
     [Theory]
@@ -75,6 +87,7 @@ public sealed class StateApiTests : IAsyncLifetime
     [InlineData("ключ", "/state/%D0%BA%D0%BB%D1%8E%D1%87")]
     public async Task KeysWithColonsSlashesAndEscapesWorkAsPathKeys(string key, string path)
     {
+        (key, path) = (K(key), "/state/" + K(path["/state/".Length..]));
         Assert.Equal(HttpStatusCode.NoContent, (await _client.PutAsync(path, Http.Json("7"))).StatusCode);
         var got = await (await _client.GetAsync(path)).ReadJsonAsync();
         Assert.Equal(key, got.GetProperty("key").GetString());
@@ -85,42 +98,43 @@ public sealed class StateApiTests : IAsyncLifetime
     [Fact]
     public async Task DeleteRemovesTheKeyAndSucceedsWhenAbsent()
     {
-        await _client.PutAsync("/state/gone", Http.Json("1"));
-        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync("/state/gone")).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync("/state/gone")).StatusCode);
-        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync("/state/gone")).StatusCode);
-        var listed = await (await _client.GetAsync("/state?prefix=gone")).ReadJsonAsync();
+        var gone = $"/state/{K("gone")}";
+        await _client.PutAsync(gone, Http.Json("1"));
+        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync(gone)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync(gone)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync(gone)).StatusCode);
+        var listed = await (await _client.GetAsync($"/state?prefix={K("gone")}")).ReadJsonAsync();
         Assert.Empty(listed.GetProperty("keys").EnumerateArray());
     }
 
     [Fact]
     public async Task IncrementOfMissingKeyStartsFromZeroAndIsReadableAsAValue()
     {
-        var first = await (await _client.PostAsync("/state/incr/views:/home", null)).ReadJsonAsync();
-        Assert.Equal("views:/home", first.GetProperty("key").GetString());
+        var first = await (await _client.PostAsync($"/state/incr/{K("views:/home")}", null)).ReadJsonAsync();
+        Assert.Equal(K("views:/home"), first.GetProperty("key").GetString());
         Assert.Equal(1, first.GetProperty("value").GetInt64());
-        var tenMore = await (await _client.PostAsync("/state/incr/views:/home?delta=10", null)).ReadJsonAsync();
+        var tenMore = await (await _client.PostAsync($"/state/incr/{K("views:/home")}?delta=10", null)).ReadJsonAsync();
         Assert.Equal(11, tenMore.GetProperty("value").GetInt64());
-        var got = await (await _client.GetAsync("/state/views:/home")).ReadJsonAsync();
+        var got = await (await _client.GetAsync($"/state/{K("views:/home")}")).ReadJsonAsync();
         Assert.Equal(11, got.GetProperty("value").GetInt64());
     }
 
     [Fact]
     public async Task IncrementContinuesFromANumberThatWasSet()
     {
-        await _client.PutAsync("/state/n", Http.Json("41"));
-        var after = await (await _client.PostAsync("/state/incr/n", null)).ReadJsonAsync();
+        await _client.PutAsync($"/state/{K("n")}", Http.Json("41"));
+        var after = await (await _client.PostAsync($"/state/incr/{K("n")}", null)).ReadJsonAsync();
         Assert.Equal(42, after.GetProperty("value").GetInt64());
     }
 
     [Fact]
     public async Task DecrementHasNoFloor()
     {
-        var once = await (await _client.PostAsync("/state/decr/quota:user:123", null)).ReadJsonAsync();
+        var once = await (await _client.PostAsync($"/state/decr/{K("quota:user:123")}", null)).ReadJsonAsync();
         Assert.Equal(-1, once.GetProperty("value").GetInt64());
-        var more = await (await _client.PostAsync("/state/decr/quota:user:123?delta=5", null)).ReadJsonAsync();
+        var more = await (await _client.PostAsync($"/state/decr/{K("quota:user:123")}?delta=5", null)).ReadJsonAsync();
         Assert.Equal(-6, more.GetProperty("value").GetInt64());
-        var negative = await (await _client.PostAsync("/state/decr/quota:user:123?delta=-10", null)).ReadJsonAsync();
+        var negative = await (await _client.PostAsync($"/state/decr/{K("quota:user:123")}?delta=-10", null)).ReadJsonAsync();
         Assert.Equal(4, negative.GetProperty("value").GetInt64());
     }
 
@@ -130,20 +144,20 @@ public sealed class StateApiTests : IAsyncLifetime
     [InlineData("4.5")]
     public async Task IncrementOfANonIntegerValueReturnsConflictAndLeavesTheValueUnchanged(string json)
     {
-        await _client.PutAsync("/state/text", Http.Json(json));
-        await (await _client.PostAsync("/state/incr/text", null)).AssertProblemAsync(409, ProblemTypes.Conflict);
-        var got = await (await _client.GetAsync("/state/text")).ReadJsonAsync();
+        await _client.PutAsync($"/state/{K("text")}", Http.Json(json));
+        await (await _client.PostAsync($"/state/incr/{K("text")}", null)).AssertProblemAsync(409, ProblemTypes.Conflict);
+        var got = await (await _client.GetAsync($"/state/{K("text")}")).ReadJsonAsync();
         Assert.Equal(JsonDocument.Parse(json).RootElement.ToString(), got.GetProperty("value").ToString());
     }
 
     [Fact]
     public async Task IncrementPastSixtyFourBitsReturnsConflictAndLeavesTheValueUnchanged()
     {
-        await _client.PutAsync("/state/big", Http.Json(long.MaxValue.ToString()));
-        var problem = await (await _client.PostAsync("/state/incr/big", null)).AssertProblemAsync(409, ProblemTypes.Conflict);
+        await _client.PutAsync($"/state/{K("big")}", Http.Json(long.MaxValue.ToString()));
+        var problem = await (await _client.PostAsync($"/state/incr/{K("big")}", null)).AssertProblemAsync(409, ProblemTypes.Conflict);
         Assert.Contains("overflow", problem.GetProperty("detail").GetString());
-        Assert.Equal(long.MaxValue, (await (await _client.GetAsync("/state/big")).ReadJsonAsync()).GetProperty("value").GetInt64());
-        await (await _client.PostAsync($"/state/decr/big?delta={long.MinValue}", null)).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        Assert.Equal(long.MaxValue, (await (await _client.GetAsync($"/state/{K("big")}")).ReadJsonAsync()).GetProperty("value").GetInt64());
+        await (await _client.PostAsync($"/state/decr/{K("big")}?delta={long.MinValue}", null)).AssertProblemAsync(400, ProblemTypes.InvalidInput);
     }
 
     [Theory]
@@ -152,9 +166,9 @@ public sealed class StateApiTests : IAsyncLifetime
     [InlineData("99999999999999999999")]
     public async Task NonIntegerDeltaReturnsBadRequestNamingDelta(string delta)
     {
-        var problem = await (await _client.PostAsync($"/state/incr/c?delta={delta}", null)).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        var problem = await (await _client.PostAsync($"/state/incr/{K("c")}?delta={delta}", null)).AssertProblemAsync(400, ProblemTypes.InvalidInput);
         Assert.Contains("delta", problem.GetProperty("detail").GetString());
-        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync("/state/c")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync($"/state/{K("c")}")).StatusCode);
     }
 
     [Fact]
@@ -169,10 +183,10 @@ public sealed class StateApiTests : IAsyncLifetime
     [Fact]
     public async Task OversizedValueReturns413AndKeepsTheStoredValue()
     {
-        await _client.PutAsync("/state/doc", Http.Json("\"small\""));
+        await _client.PutAsync($"/state/{K("doc")}", Http.Json("\"small\""));
         var big = "\"" + new string('x', 4096) + "\"";
-        await (await _client.PutAsync("/state/doc", Http.Json(big))).AssertProblemAsync(413, ProblemTypes.TooLarge);
-        Assert.Equal("small", (await (await _client.GetAsync("/state/doc")).ReadJsonAsync()).GetProperty("value").GetString());
+        await (await _client.PutAsync($"/state/{K("doc")}", Http.Json(big))).AssertProblemAsync(413, ProblemTypes.TooLarge);
+        Assert.Equal("small", (await (await _client.GetAsync($"/state/{K("doc")}")).ReadJsonAsync()).GetProperty("value").GetString());
     }
 
     [Theory]
@@ -185,21 +199,22 @@ public sealed class StateApiTests : IAsyncLifetime
     [InlineData("01")]
     public async Task InvalidJsonReturnsBadRequestAndKeepsTheStoredValue(string body)
     {
-        await _client.PutAsync("/state/doc", Http.Json("\"kept\""));
-        await (await _client.PutAsync("/state/doc", Http.Json(body))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        Assert.Equal("kept", (await (await _client.GetAsync("/state/doc")).ReadJsonAsync()).GetProperty("value").GetString());
+        await _client.PutAsync($"/state/{K("doc")}", Http.Json("\"kept\""));
+        await (await _client.PutAsync($"/state/{K("doc")}", Http.Json(body))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        Assert.Equal("kept", (await (await _client.GetAsync($"/state/{K("doc")}")).ReadJsonAsync()).GetProperty("value").GetString());
     }
 
     [Fact]
     public async Task GetMultiAnswersEveryRequestedKeyWithNullForAbsentOnes()
     {
-        await _client.PutAsync("/state/user:1", Http.Json("{\"name\":\"Ann\"}"));
-        await _client.PostAsync("/state/incr/user:2", null);
-        var body = await (await _client.PostAsync("/state/multi", Http.Json("{\"keys\":[\"user:1\",\"user:2\",\"user:3\"]}"))).ReadJsonAsync();
+        await _client.PutAsync($"/state/{K("user:1")}", Http.Json("{\"name\":\"Ann\"}"));
+        await _client.PostAsync($"/state/incr/{K("user:2")}", null);
+        var keys = JsonSerializer.Serialize(new { keys = new[] { K("user:1"), K("user:2"), K("user:3") } });
+        var body = await (await _client.PostAsync("/state/multi", Http.Json(keys))).ReadJsonAsync();
         var values = body.GetProperty("values");
-        Assert.Equal("Ann", values.GetProperty("user:1").GetProperty("name").GetString());
-        Assert.Equal(1, values.GetProperty("user:2").GetInt64());
-        Assert.Equal(JsonValueKind.Null, values.GetProperty("user:3").ValueKind);
+        Assert.Equal("Ann", values.GetProperty(K("user:1")).GetProperty("name").GetString());
+        Assert.Equal(1, values.GetProperty(K("user:2")).GetInt64());
+        Assert.Equal(JsonValueKind.Null, values.GetProperty(K("user:3")).ValueKind);
         Assert.Equal(3, values.EnumerateObject().Count());
     }
 
@@ -225,28 +240,31 @@ public sealed class StateApiTests : IAsyncLifetime
     [Fact]
     public async Task KeysListsByPrefixAndAllWithoutOne()
     {
+        // Listing every key needs a key space no other test writes to: this test alone has a host of its own.
+        await using var api = await HornbeamApiFactory.StartAsync(settings: Limits);
+        var client = api.CreateClient();
         foreach (var key in new[] { "user:1", "user:2", "user:123", "session:9" })
-            await _client.PutAsync($"/state/{key}", Http.Json("1"));
-        var users = await (await _client.GetAsync("/state?prefix=user:")).ReadJsonAsync();
+            await client.PutAsync($"/state/{key}", Http.Json("1"));
+        var users = await (await client.GetAsync("/state?prefix=user:")).ReadJsonAsync();
         Assert.Equal(["user:1", "user:123", "user:2"], users.GetProperty("keys").EnumerateArray().Select(k => k.GetString()!).ToArray());
         Assert.Equal(JsonValueKind.Null, users.GetProperty("cursor").ValueKind);
-        var all = await (await _client.GetAsync("/state")).ReadJsonAsync();
+        var all = await (await client.GetAsync("/state")).ReadJsonAsync();
         Assert.Equal(["session:9", "user:1", "user:123", "user:2"], all.GetProperty("keys").EnumerateArray().Select(k => k.GetString()!).ToArray());
     }
 
     [Fact]
     public async Task KeysPagingWalksEveryMatchOnceInOrder()
     {
-        var expected = Enumerable.Range(0, 57).Select(i => $"page:{i:D3}").ToList();
+        var expected = Enumerable.Range(0, 57).Select(i => K($"page:{i:D3}")).ToList();
         await Task.WhenAll(expected.Select(k => _client.PutAsync($"/state/{k}", Http.Json("1"))));
-        await _client.PutAsync("/state/other", Http.Json("1"));
+        await _client.PutAsync($"/state/{K("other")}", Http.Json("1"));
 
         var seen = new List<string>();
         string? cursor = null;
         var pages = 0;
         do
         {
-            var url = "/state?prefix=page:&limit=10" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor));
+            var url = $"/state?prefix={K("page:")}&limit=10" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor));
             var page = await (await _client.GetAsync(url)).ReadJsonAsync();
             seen.AddRange(page.GetProperty("keys").EnumerateArray().Select(k => k.GetString()!));
             cursor = page.GetProperty("cursor").GetString();

@@ -7,35 +7,54 @@ namespace Hornbeam.Tests.State;
 
 /// <summary>State as replicas behind a load balancer see it: shared, exact under concurrency, and honest when Redis is down.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class StateReplicaTests
+public sealed class StateReplicaTests(StateReplicaTests.TwoReplicas replicas) : IClassFixture<StateReplicaTests.TwoReplicas>
 {
+    /// <summary>Two hosts on one key prefix, as two replicas behind a load balancer, shared by the tests that need no outage.</summary>
+    public sealed class TwoReplicas : IAsyncLifetime
+    {
+        public HornbeamApiFactory A { get; private set; } = null!;
+        public HornbeamApiFactory B { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            var prefix = TestPrefix.New();
+            A = await HornbeamApiFactory.StartAsync(prefix);
+            B = await HornbeamApiFactory.StartAsync(prefix);
+        }
+
+        public async Task DisposeAsync()
+        {
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+        }
+    }
+
+    // The replicas are shared, so each test uses keys of its own.
+    private readonly string _id = Guid.NewGuid().ToString("N");
+
     [Fact]
     public async Task ConcurrentIncrementsSpreadOverTwoHostsAddUpExactly()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await HornbeamApiFactory.StartAsync(prefix);
-        await using var b = await HornbeamApiFactory.StartAsync(prefix);
+        var (a, b) = (replicas.A, replicas.B);
         HttpClient[] clients = [a.CreateClient(), b.CreateClient()];
 
         const int perClient = 250;
         var responses = await Task.WhenAll(Enumerable.Range(0, perClient * 2)
-            .Select(i => clients[i % 2].PostAsync("/state/incr/views:/home?delta=2", null)));
+            .Select(i => clients[i % 2].PostAsync($"/state/incr/views:/home:{_id}?delta=2", null)));
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
 
         var values = await Task.WhenAll(responses.Select(async r => (await r.ReadJsonAsync()).GetProperty("value").GetInt64()));
         Assert.Equal(Enumerable.Range(1, perClient * 2).Select(i => 2L * i), values.Order());
-        var final = await (await clients[1].GetAsync("/state/views:/home")).ReadJsonAsync();
+        var final = await (await clients[1].GetAsync($"/state/views:/home:{_id}")).ReadJsonAsync();
         Assert.Equal(perClient * 4, final.GetProperty("value").GetInt64());
     }
 
     [Fact]
     public async Task AValueSetOnOneHostIsReadOnTheOther()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await HornbeamApiFactory.StartAsync(prefix);
-        await using var b = await HornbeamApiFactory.StartAsync(prefix);
-        await a.CreateClient().PutAsync("/state/user:7", Http.Json("{\"name\":\"Bo\"}"));
-        var got = await (await b.CreateClient().GetAsync("/state/user:7")).ReadJsonAsync();
+        var (a, b) = (replicas.A, replicas.B);
+        await a.CreateClient().PutAsync($"/state/user:7:{_id}", Http.Json("{\"name\":\"Bo\"}"));
+        var got = await (await b.CreateClient().GetAsync($"/state/user:7:{_id}")).ReadJsonAsync();
         Assert.Equal("Bo", got.GetProperty("value").GetProperty("name").GetString());
     }
 

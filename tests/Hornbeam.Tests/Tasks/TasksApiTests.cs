@@ -13,8 +13,31 @@ namespace Hornbeam.Tests.Tasks;
 
 /// <summary>execute_async and await_result across replicas: shared state in Redis, woken waiters, dead nodes.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class TasksApiTests
+public sealed class TasksApiTests(TasksApiTests.TwoReplicas replicas) : IClassFixture<TasksApiTests.TwoReplicas>
 {
+    /// <summary>
+    /// Two hosts on one key prefix with the test hooks, shared by the tests that neither stop a host nor change a
+    /// setting; every task has an id of its own, so they do not meet.
+    /// </summary>
+    public sealed class TwoReplicas : IAsyncLifetime
+    {
+        public string Prefix { get; } = TestPrefix.New();
+        public HornbeamApiFactory A { get; private set; } = null!;
+        public HornbeamApiFactory B { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            A = await StartAsync(Prefix);
+            B = await StartAsync(Prefix);
+        }
+
+        public async Task DisposeAsync()
+        {
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+        }
+    }
+
     private static Task<HornbeamApiFactory> StartAsync(string prefix, IDictionary<string, string?>? settings = null) =>
         HornbeamApiFactory.StartAsync(prefix, settings, TestHookSetup.Register);
 
@@ -32,9 +55,7 @@ public sealed class TasksApiTests
     [Fact]
     public async Task ATaskStartedOnOneReplicaIsAwaitedOnAnotherAndAWaitThatTimesOutLeavesItToBeAwaitedAgain()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await StartAsync(prefix);
-        await using var b = await StartAsync(prefix);
+        var (a, b) = (replicas.A, replicas.B);
         var gate = Gates.New();
         var id = await StartTaskAsync(a.CreateClient(), "/hooks/gate/open/async", $$"""{"args": ["{{gate}}"]}""");
 
@@ -59,9 +80,7 @@ public sealed class TasksApiTests
     [Fact]
     public async Task ManyWaitersOnOneTaskAllGetTheResult()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await StartAsync(prefix);
-        await using var b = await StartAsync(prefix);
+        var (a, b) = (replicas.A, replicas.B);
         var gate = Gates.New();
         var id = await StartTaskAsync(a.CreateClient(), "/hooks/gate/open/async", $$"""{"args": ["{{gate}}"]}""");
         HttpClient[] clients = [a.CreateClient(), b.CreateClient()];
@@ -77,7 +96,7 @@ public sealed class TasksApiTests
     [Fact]
     public async Task AFailedTaskAnswersAProblemCarryingTheHandlersError()
     {
-        await using var api = await StartAsync(TestPrefix.New());
+        var api = replicas.A;
         var client = api.CreateClient();
         var id = await StartTaskAsync(client, "/hooks/embeddings/fail/async", """{"args": ["out of memory"]}""");
         var problem = await (await client.GetAsync($"/tasks/{id}?timeout_ms=10000")).AssertProblemAsync(500, ProblemTypes.HandlerFailed);
@@ -89,7 +108,7 @@ public sealed class TasksApiTests
     [Fact]
     public async Task UnknownHooksActionsAndTasksAre404AndBadTimeoutsAre400()
     {
-        await using var api = await StartAsync(TestPrefix.New());
+        var api = replicas.A;
         var client = api.CreateClient();
         await (await client.PostAsync("/hooks/nope/x/async", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
         await (await client.PostAsync("/hooks/embeddings/decode/async", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
@@ -142,8 +161,7 @@ public sealed class TasksApiTests
     public async Task ATaskWhoseNodeDiesWithoutAWordIsFailedOutcomeUnknownByAWaiterOnceItsLeaseLapses()
     {
         // A crashed node leaves a running task whose lease nobody renews; write that state as it would be left.
-        var prefix = TestPrefix.New();
-        await using var api = await StartAsync(prefix);
+        var (prefix, api) = (replicas.Prefix, replicas.A);
         var keys = new RedisKeys(prefix);
         var db = api.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
         var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
