@@ -129,6 +129,25 @@ public sealed class OptionsValidationTests
         Assert.Contains("Hornbeam:Prefix must not contain", error.ToString());
     }
 
+    [Theory]
+    [InlineData("Hornbeam:Auth:Keys:0:Scopes:0", "everything", "Unknown scope 'everything' in Hornbeam:Auth:Keys")]
+    [InlineData("Hornbeam:Auth:Keys:0:PermitsPerSecond", "-1", "Hornbeam:Auth:Keys:*:PermitsPerSecond must be 0 (no limit) or more")]
+    [InlineData("Hornbeam:Auth:Keys:0:Key", " ", "Every Hornbeam:Auth:Keys entry needs a non-empty Key")]
+    [InlineData("Hornbeam:Auth:FailedAttemptsPerMinute", "-1", "Hornbeam:Auth:FailedAttemptsPerMinute must be 0 (no limit) or more")]
+    [InlineData("Hornbeam:RateLimit:Burst", "-1", "Hornbeam:RateLimit:PermitsPerSecond and Burst must be 0 or more")]
+    public async Task TheApiFailsToStartWithABadAccessSettingNamingIt(string setting, string value, string message)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Hornbeam:Auth:Keys:0:Key"] = "secret",
+            ["Hornbeam:Auth:Keys:0:Scopes:0"] = "state:read",
+            [setting] = value,
+        };
+        await using var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), TestPrefix.New(), settings);
+        var error = Assert.ThrowsAny<Exception>(() => factory.Server);
+        Assert.Contains(message, error.ToString());
+    }
+
     /// <summary>What a host runs first when it starts: every options class registered with ValidateOnStart, checked.</summary>
     private static IStartupValidator StartUpValidator(Dictionary<string, string?> settings)
     {
