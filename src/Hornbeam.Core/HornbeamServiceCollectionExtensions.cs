@@ -25,14 +25,10 @@ public static class HornbeamServiceCollectionExtensions
     /// </summary>
     public static HornbeamBuilder AddHornbeam(this IServiceCollection services, Action<HornbeamOptions>? configure = null)
     {
-        var options = services.AddOptions<HornbeamOptions>().BindConfiguration(HornbeamOptions.Section)
-            .ValidateOnStart();
+        var options = services.AddValidatedOptions<HornbeamOptions, HornbeamOptionsValidator>(HornbeamOptions.Section);
         if (configure is not null) options.Configure(configure);
-        services.AddSingleton<IValidateOptions<HornbeamOptions>, HornbeamOptionsValidator>();
-        services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RedisOptions>, RedisOptionsValidator>());
-        services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section)
-            .Validate(o => o.Validate() is null, "Hornbeam:Idempotency: WindowSeconds must be at least 1 and MaxStoredAnswerBytes 0 or more.").ValidateOnStart();
+        services.AddValidatedOptions<RedisOptions, RedisOptionsValidator>(RedisOptions.Section);
+        services.AddValidatedOptions<IdempotencyOptions, IdempotencyOptionsValidator>(IdempotencyOptions.Section);
         services.TryAddSingleton<IIdempotencyStore, IdempotencyStore>();
 
         services.TryAddSingleton(sp => new RedisConnection(
@@ -56,18 +52,6 @@ public static class HornbeamServiceCollectionExtensions
         services.AddMlCache();
         services.AddPubSub();
         return new HornbeamBuilder(services);
-    }
-
-    private sealed class RedisOptionsValidator : IValidateOptions<RedisOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, RedisOptions options) =>
-            options.Validate() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
-    }
-
-    private sealed class HornbeamOptionsValidator : IValidateOptions<HornbeamOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, HornbeamOptions options) =>
-            options.Validate() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
     }
 }
 

@@ -1,7 +1,10 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Hornbeam.Api.Access;
 
 /// <summary>API keys and what each may do, bound from <c>Hornbeam:Auth</c>.</summary>
-public sealed class AccessOptions
+public sealed class AccessOptions : IValidatableObject
 {
     public const string Section = "Hornbeam:Auth";
 
@@ -12,6 +15,7 @@ public sealed class AccessOptions
     public bool? Enabled { get; set; }
 
     /// <summary>The accepted keys.</summary>
+    [ValidateEnumeratedItems]
     public List<ApiKeyOptions> Keys { get; set; } = [];
 
     /// <summary>
@@ -19,10 +23,17 @@ public sealed class AccessOptions
     /// 429 for the rest of the minute, whatever key it sends on a new connection. 0 means no limit.
     /// </summary>
     public int FailedAttemptsPerMinute { get; set; } = 30;
+
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
+    {
+        if (FailedAttemptsPerMinute < 0)
+            yield return new ValidationResult("Hornbeam:Auth:FailedAttemptsPerMinute must be 0 (no limit) or more.",
+                [nameof(FailedAttemptsPerMinute)]);
+    }
 }
 
 /// <summary>One API key.</summary>
-public sealed class ApiKeyOptions
+public sealed class ApiKeyOptions : IValidatableObject
 {
     /// <summary>A name for logs and metrics; the key itself is never logged.</summary>
     public string? Name { get; set; }
@@ -35,6 +46,19 @@ public sealed class ApiKeyOptions
 
     /// <summary>Requests per second this key may make; overrides <c>Hornbeam:RateLimit:PermitsPerSecond</c>.</summary>
     public int? PermitsPerSecond { get; set; }
+
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
+    {
+        if (string.IsNullOrWhiteSpace(Key))
+            yield return new ValidationResult("Every Hornbeam:Auth:Keys entry needs a non-empty Key.", [nameof(Key)]);
+        if (Scopes.FirstOrDefault(s => !Access.Scopes.All.Contains(s)) is { } unknown)
+            yield return new ValidationResult(
+                $"Unknown scope '{unknown}' in Hornbeam:Auth:Keys; known scopes: {string.Join(", ", Access.Scopes.All)}.",
+                [nameof(Scopes)]);
+        if (PermitsPerSecond < 0)
+            yield return new ValidationResult("Hornbeam:Auth:Keys:*:PermitsPerSecond must be 0 (no limit) or more.",
+                [nameof(PermitsPerSecond)]);
+    }
 }
 
 /// <summary>The scopes a key can hold; each route requires one.</summary>
@@ -48,3 +72,7 @@ public static class Scopes
 
     public static readonly string[] All = [StateRead, StateWrite, PubSub, Invoke, Admin];
 }
+
+/// <summary>Checks <see cref="AccessOptions"/> and each key at start-up; the body is source-generated and calls the rules above.</summary>
+[OptionsValidator]
+internal sealed partial class AccessOptionsValidator : IValidateOptions<AccessOptions>;

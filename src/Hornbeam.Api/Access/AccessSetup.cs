@@ -1,7 +1,9 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Hornbeam.Access;
 using Hornbeam.Redis;
 using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Api.Access;
 
@@ -15,11 +17,15 @@ public static class AccessSetup
     {
         var services = builder.Services;
         var configuration = builder.Configuration;
-        services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section);
-        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section);
+        services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AccessOptions>, AccessOptionsValidator>();
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>();
         var access = configuration.GetSection(AccessOptions.Section).Get<AccessOptions>() ?? new AccessOptions();
         var rates = configuration.GetSection(RateLimitOptions.Section).Get<RateLimitOptions>() ?? new RateLimitOptions();
         var redis = configuration.GetSection(RedisOptions.Section).Get<RedisOptions>() ?? new RedisOptions();
+        // Whether keys are checked depends on the environment and decides the pipeline, so it is settled here, before the
+        // host is built; the rules of each setting are the validators' (checked when the host starts).
         var enabled = access.Enabled ?? access.Keys.Count > 0;
         if (enabled && access.Keys.Count == 0)
             throw new InvalidOperationException("Hornbeam:Auth:Enabled is true but no Hornbeam:Auth:Keys are configured; add at least one key with its scopes.");
@@ -27,17 +33,6 @@ public static class AccessSetup
             throw new InvalidOperationException(
                 "No API keys are configured (Hornbeam:Auth:Keys) outside the Development environment. Configure keys, " +
                 "or set Hornbeam:Auth:Enabled=false to run without access control on purpose.");
-        foreach (var key in access.Keys)
-        {
-            if (string.IsNullOrWhiteSpace(key.Key)) throw new InvalidOperationException("Every Hornbeam:Auth:Keys entry needs a non-empty Key.");
-            if (key.Scopes.FirstOrDefault(s => !Scopes.All.Contains(s)) is { } unknown)
-                throw new InvalidOperationException($"Unknown scope '{unknown}' in Hornbeam:Auth:Keys; known scopes: {string.Join(", ", Scopes.All)}.");
-            if (key.PermitsPerSecond < 0) throw new InvalidOperationException("Hornbeam:Auth:Keys:*:PermitsPerSecond must be 0 (no limit) or more.");
-        }
-        if (rates.PermitsPerSecond < 0 || rates.Burst < 0)
-            throw new InvalidOperationException("Hornbeam:RateLimit:PermitsPerSecond and Burst must be 0 or more.");
-        if (access.FailedAttemptsPerMinute < 0)
-            throw new InvalidOperationException("Hornbeam:Auth:FailedAttemptsPerMinute must be 0 (no limit) or more.");
 
         var proxies = configuration.GetSection(KnownProxiesSection).Get<string[]>() ?? [];
         var (addresses, networks) = ParseProxies(proxies);
@@ -115,7 +110,7 @@ internal sealed record AccessState(bool Enabled, bool RateLimited, int DefaultPe
 }
 
 /// <summary>Per-key request rates, bound from <c>Hornbeam:RateLimit</c>; every replica spends from one budget per key in Redis.</summary>
-public sealed class RateLimitOptions
+public sealed class RateLimitOptions : IValidatableObject
 {
     public const string Section = "Hornbeam:RateLimit";
 
@@ -124,4 +119,14 @@ public sealed class RateLimitOptions
 
     /// <summary>How many requests a key may make at once before the rate applies (at least its rate per second).</summary>
     public int Burst { get; set; }
+
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
+    {
+        if (PermitsPerSecond < 0 || Burst < 0)
+            yield return new ValidationResult("Hornbeam:RateLimit:PermitsPerSecond and Burst must be 0 or more.");
+    }
 }
+
+/// <summary>Checks <see cref="RateLimitOptions"/> at start-up; the body is source-generated and calls the rule above.</summary>
+[OptionsValidator]
+internal sealed partial class RateLimitOptionsValidator : IValidateOptions<RateLimitOptions>;

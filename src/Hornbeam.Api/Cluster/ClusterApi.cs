@@ -1,7 +1,7 @@
-using Hornbeam.Api.Idempotency;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Hornbeam.Api.Access;
+using Hornbeam.Api.Idempotency;
 using Hornbeam.Cluster;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;

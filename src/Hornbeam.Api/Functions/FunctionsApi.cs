@@ -1,6 +1,6 @@
-using Hornbeam.Api.Idempotency;
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Cluster;
+using Hornbeam.Api.Idempotency;
 using Hornbeam.Cluster;
 using Hornbeam.Functions;
 using Microsoft.AspNetCore.Http.HttpResults;

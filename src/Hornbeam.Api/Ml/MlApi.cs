@@ -2,9 +2,9 @@ using System.Text.Json;
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Json;
 using Hornbeam.Hooks;
-using Microsoft.AspNetCore.Mvc;
 using Hornbeam.Ml;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 
 namespace Hornbeam.Api.Ml;
 

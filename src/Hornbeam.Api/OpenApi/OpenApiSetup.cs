@@ -14,12 +14,15 @@ public static class OpenApiSetup
             {
                 [BearerScheme] = new OpenApiSecurityScheme
                 {
-                    Type = SecuritySchemeType.Http, Scheme = "bearer",
+                    Type = SecuritySchemeType.Http,
+                    Scheme = "bearer",
                     Description = "An API key from Hornbeam:Auth:Keys, sent as 'Authorization: Bearer <key>'.",
                 },
                 [HeaderScheme] = new OpenApiSecurityScheme
                 {
-                    Type = SecuritySchemeType.ApiKey, In = ParameterLocation.Header, Name = "X-Api-Key",
+                    Type = SecuritySchemeType.ApiKey,
+                    In = ParameterLocation.Header,
+                    Name = "X-Api-Key",
                     Description = "The same API key, sent as 'X-Api-Key: <key>'.",
                 },
             };

@@ -1,7 +1,7 @@
-using Hornbeam.Api.Access;
-using Hornbeam.Api.Idempotency;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Hornbeam.Api.Access;
+using Hornbeam.Api.Idempotency;
 using Hornbeam.Api.State;
 using Hornbeam.PubSub;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Cluster;
 
@@ -11,8 +10,7 @@ public static class ClusterServiceCollectionExtensions
     /// <summary>Adds presence (heartbeats), the RPC server of this node's request stream and <see cref="IRpcClient"/>.</summary>
     public static IServiceCollection AddHornbeamCluster(this IServiceCollection services)
     {
-        services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClusterOptions>, ClusterOptionsValidator>());
+        services.AddValidatedOptions<ClusterOptions, ClusterOptionsValidator>(ClusterOptions.Section);
         services.TryAddSingleton(sp => new RpcModules(sp.GetServices<RpcFunctionRegistration>(), sp.GetRequiredService<NodeIdentity>()));
         services.TryAddSingleton<RpcServer>();
         services.TryAddSingleton<ClusterPresence>();
@@ -24,11 +22,5 @@ public static class ClusterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<RpcClient>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterPresence>());
         return services;
-    }
-
-    private sealed class ClusterOptionsValidator : IValidateOptions<ClusterOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, ClusterOptions options) =>
-            options.Validate() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
     }
 }

@@ -1,8 +1,8 @@
-using Hornbeam.Telemetry;
-using System.Diagnostics;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using Hornbeam.Redis;
+using Hornbeam.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -1,3 +1,6 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Hornbeam.Hooks;
 
 /// <summary>Settings of hooks, bound from <c>Hornbeam:Hooks</c>.</summary>
@@ -7,7 +10,10 @@ public sealed class HookOptions
     public const string Section = "Hornbeam:Hooks";
 
     /// <summary>How long one call to an HTTP hook may take, in seconds; a stream may take this long to start.</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Hornbeam:Hooks:HttpTimeoutSeconds must be at least 1.")]
     public int HttpTimeoutSeconds { get; set; } = 30;
-
-    internal string? Validate() => HttpTimeoutSeconds < 1 ? "Hornbeam:Hooks:HttpTimeoutSeconds must be at least 1." : null;
 }
+
+/// <summary>Checks <see cref="HookOptions"/> at start-up; the body is source-generated from the attributes.</summary>
+[OptionsValidator]
+internal sealed partial class HookOptionsValidator : IValidateOptions<HookOptions>;

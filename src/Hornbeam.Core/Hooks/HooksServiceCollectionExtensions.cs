@@ -14,10 +14,8 @@ public static class HooksServiceCollectionExtensions
 {
     internal static IServiceCollection AddHooks(this IServiceCollection services)
     {
-        services.AddOptions<HookOptions>().BindConfiguration(HookOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<HookOptions>>(new OptionsCheck<HookOptions>(o => o.Validate()));
-        services.AddOptions<TaskOptions>().BindConfiguration(TaskOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<TaskOptions>>(new OptionsCheck<TaskOptions>(o => o.Validate()));
+        services.AddValidatedOptions<HookOptions, HookOptionsValidator>(HookOptions.Section);
+        services.AddValidatedOptions<TaskOptions, TaskOptionsValidator>(TaskOptions.Section);
         services.AddHornbeamWebhooks();
 
         // Redirects are not followed: one could lead a hook off the allow-list.
@@ -69,10 +67,4 @@ public static class HooksServiceCollectionExtensions
 
     private static RpcFunctionRegistration Rpc(string module, string function, Func<IReadOnlyList<JsonElement>, CancellationToken, Task<JsonElement>> run) =>
         new(module, function, new RpcFunction($"{module}:{function}", (args, ct) => new ValueTask<JsonElement>(run(args, ct))));
-
-    private sealed class OptionsCheck<T>(Func<T, string?> validate) : IValidateOptions<T> where T : class
-    {
-        public ValidateOptionsResult Validate(string? name, T options) =>
-            validate(options) is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
-    }
 }

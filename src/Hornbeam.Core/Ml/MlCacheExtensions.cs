@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Ml;
 
@@ -24,16 +23,9 @@ public static class MlCacheExtensions
 
     internal static IServiceCollection AddMlCache(this IServiceCollection services)
     {
-        services.AddOptions<MlCacheOptions>().BindConfiguration(MlCacheOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<MlCacheOptions>, MlCacheOptionsValidator>();
+        services.AddValidatedOptions<MlCacheOptions, MlCacheOptionsValidator>(MlCacheOptions.Section);
         services.TryAddSingleton<MlWakeups>();
         services.TryAddSingleton<IMlCache, MlCache>();
         return services;
-    }
-
-    private sealed class MlCacheOptionsValidator : IValidateOptions<MlCacheOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, MlCacheOptions options) =>
-            options.Validate() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
     }
 }

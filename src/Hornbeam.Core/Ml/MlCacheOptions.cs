@@ -1,3 +1,6 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Hornbeam.Ml;
 
 /// <summary>Settings of the inference cache, bound from <c>Hornbeam:Ml</c>; defaults live here.</summary>
@@ -7,22 +10,21 @@ public sealed class MlCacheOptions
     public const string Section = "Hornbeam:Ml";
 
     /// <summary>Lifetime of an entry when the call gives none; null keeps entries until they are cleared.</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Hornbeam:Ml:DefaultTtlSeconds must be at least 1, or unset to keep entries.")]
     public int? DefaultTtlSeconds { get; set; }
 
     /// <summary>
     /// How long a concurrent miss waits for the caller computing the same key before computing itself; also the lifetime
     /// of that caller's claim, so a crashed replica holds no key for longer.
     /// </summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Hornbeam:Ml:LockTimeoutMs must be at least 1.")]
     public int LockTimeoutMs { get; set; } = 30_000;
 
     /// <summary>How many entries one step of clearing a prefix deletes; each step is one short script.</summary>
+    [SettingRange(1, 10_000, ErrorMessage = "Hornbeam:Ml:ClearBatchSize must be between 1 and 10000.")]
     public int ClearBatchSize { get; set; } = 500;
-
-    internal string? Validate()
-    {
-        if (DefaultTtlSeconds is < 1) return "Hornbeam:Ml:DefaultTtlSeconds must be at least 1, or unset to keep entries.";
-        if (LockTimeoutMs < 1) return "Hornbeam:Ml:LockTimeoutMs must be at least 1.";
-        if (ClearBatchSize is < 1 or > 10_000) return "Hornbeam:Ml:ClearBatchSize must be between 1 and 10000.";
-        return null;
-    }
 }
+
+/// <summary>Checks <see cref="MlCacheOptions"/> at start-up; the body is source-generated from the attributes.</summary>
+[OptionsValidator]
+internal sealed partial class MlCacheOptionsValidator : IValidateOptions<MlCacheOptions>;

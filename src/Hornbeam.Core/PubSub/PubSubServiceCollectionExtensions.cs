@@ -1,7 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 
 namespace Hornbeam.PubSub;
 
@@ -10,17 +9,10 @@ internal static class PubSubServiceCollectionExtensions
 {
     public static IServiceCollection AddPubSub(this IServiceCollection services)
     {
-        services.AddOptions<PubSubOptions>().BindConfiguration(PubSubOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<PubSubOptions>, PubSubOptionsValidator>();
+        services.AddValidatedOptions<PubSubOptions, PubSubOptionsValidator>(PubSubOptions.Section);
         services.TryAddSingleton<RedisPubSub>();
         services.TryAddSingleton<IPubSub>(sp => sp.GetRequiredService<RedisPubSub>());
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<RedisPubSub>());
         return services;
-    }
-
-    private sealed class PubSubOptionsValidator : IValidateOptions<PubSubOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, PubSubOptions options) =>
-            options.Validate() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
     }
 }

@@ -1,5 +1,5 @@
-using Hornbeam.Telemetry;
 using System.Runtime.CompilerServices;
+using Hornbeam.Telemetry;
 
 namespace Hornbeam.PubSub;
 

@@ -1,4 +1,3 @@
-using Hornbeam.Telemetry;
 using System.Buffers;
 using System.Buffers.Text;
 using System.Runtime.CompilerServices;
@@ -8,6 +7,7 @@ using Hornbeam.Cluster;
 using Hornbeam.Idempotency;
 using Hornbeam.Redis;
 using Hornbeam.State;
+using Hornbeam.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -331,8 +331,8 @@ internal sealed class RedisPubSub(
         TopicHub[] hubs;
         lock (_hubs) hubs = [.. _hubs.Values];
         foreach (var hub in hubs)
-        foreach (var member in hub.Members)
-            member.End(reason: reason);
+            foreach (var member in hub.Members)
+                member.End(reason: reason);
     }
 
     // Live messages published while the subscription connection is down never arrive; the subscribers reconnect and replay them.
@@ -423,8 +423,8 @@ internal sealed class RedisPubSub(
         }
         if (_heartbeat is not null) await _heartbeat;
         foreach (var hub in hubs)
-        foreach (var member in hub.Members)
-            member.End(reason: "this node is shutting down; reconnect (any node) with your last event id");
+            foreach (var member in hub.Members)
+                member.End(reason: "this node is shutting down; reconnect (any node) with your last event id");
         try
         {
             await Task.WhenAll(hubs.Select(h => SyncCountAsync(h.Topic))).WaitAsync(cancellationToken);

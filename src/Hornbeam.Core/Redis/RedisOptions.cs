@@ -1,3 +1,6 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Hornbeam.Redis;
 
 /// <summary>How Hornbeam talks to Redis, bound from <c>Hornbeam:Redis</c>; defaults live here.</summary>
@@ -10,15 +13,14 @@ public sealed class RedisOptions
     /// Replicas that must hold a write before it is acknowledged (Redis <c>WAIT</c>); 0 acknowledges once the master
     /// applied it. With N &gt; 0 a write that fewer replicas confirm answers outcome-unknown instead of success.
     /// </summary>
+    [SettingRange(0, int.MaxValue, ErrorMessage = "Hornbeam:Redis:WaitReplicas must be 0 or more.")]
     public int WaitReplicas { get; set; }
 
     /// <summary>Longest a request waits for Redis, in milliseconds; past it the request fails with a 503.</summary>
+    [SettingRange(100, int.MaxValue, ErrorMessage = "Hornbeam:Redis:DeadlineMs must be at least 100.")]
     public int DeadlineMs { get; set; } = 2000;
-
-    internal string? Validate()
-    {
-        if (WaitReplicas < 0) return "Hornbeam:Redis:WaitReplicas must be 0 or more.";
-        if (DeadlineMs < 100) return "Hornbeam:Redis:DeadlineMs must be at least 100.";
-        return null;
-    }
 }
+
+/// <summary>Checks <see cref="RedisOptions"/> at start-up; the body is source-generated from the attributes.</summary>
+[OptionsValidator]
+internal sealed partial class RedisOptionsValidator : IValidateOptions<RedisOptions>;

@@ -1,4 +1,3 @@
-using Hornbeam.Telemetry;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -6,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Hornbeam.Cluster;
 using Hornbeam.Redis;
+using Hornbeam.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -1,3 +1,6 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Hornbeam.Webhooks;
 
 /// <summary>Which HTTP endpoints Hornbeam may call (HTTP-registered functions, HTTP hooks), bound from <c>Hornbeam:Webhooks</c>.</summary>
@@ -10,13 +13,14 @@ public sealed class WebhookOptions
     public List<string> AllowedHosts { get; set; } = [];
 
     /// <summary>Largest response body accepted from an endpoint, in bytes.</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Hornbeam:Webhooks:MaxResponseBytes must be at least 1.")]
     public int MaxResponseBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Most casts of HTTP functions this node has in flight at once; a cast beyond is refused with 503 overloaded.</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Hornbeam:Webhooks:MaxCastsInFlight must be at least 1.")]
     public int MaxCastsInFlight { get; set; } = 64;
-
-    internal string? Validate() =>
-        MaxResponseBytes < 1 ? "Hornbeam:Webhooks:MaxResponseBytes must be at least 1."
-        : MaxCastsInFlight < 1 ? "Hornbeam:Webhooks:MaxCastsInFlight must be at least 1."
-        : null;
 }
+
+/// <summary>Checks <see cref="WebhookOptions"/> at start-up; the body is source-generated from the attributes.</summary>
+[OptionsValidator]
+internal sealed partial class WebhookOptionsValidator : IValidateOptions<WebhookOptions>;

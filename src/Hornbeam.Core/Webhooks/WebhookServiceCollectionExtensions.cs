@@ -1,6 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Webhooks;
 
@@ -11,17 +10,10 @@ public static class WebhookServiceCollectionExtensions
     public static IServiceCollection AddHornbeamWebhooks(this IServiceCollection services)
     {
         if (services.Any(d => d.ServiceType == typeof(WebhookClient))) return services;
-        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WebhookOptions>, Validator>());
+        services.AddValidatedOptions<WebhookOptions, WebhookOptionsValidator>(WebhookOptions.Section);
         services.AddHttpClient(WebhookClient.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
         services.TryAddSingleton<WebhookClient>();
         return services;
-    }
-
-    private sealed class Validator : IValidateOptions<WebhookOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, WebhookOptions options) =>
-            options.Validate() is { } error ? ValidateOptionsResult.Fail(error) : ValidateOptionsResult.Success;
     }
 }
