@@ -33,9 +33,10 @@ public static class OpenApiSetup
                 Description = "Cluster powers for web code over Redis: shared state and atomic counters, RPC between nodes, " +
                               "pub/sub, registered functions, hooks and an inference-result cache. Errors are RFC 7807 ProblemDetails.",
             };
-            // The document is the same whichever replica or test host serves it.
-            document.Servers = [];
+            // The document is the same whichever replica or test host serves it: the server is the one that served it.
+            document.Servers = [new OpenApiServer { Url = "/", Description = "The replica (or load balancer) that served this document" }];
             AddMetrics(document);
+            DescribeTags(document);
             return Task.CompletedTask;
         }).AddOperationTransformer((operation, context, _) =>
         {
@@ -48,6 +49,8 @@ public static class OpenApiSetup
                     new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(HeaderScheme, context.Document)] = [scope.Scope] },
                 ];
             }
+            // Public routes (health) say so: they need no key even when access control is on.
+            else operation.Security = [];
             if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Idempotency.IdempotencyMetadata>().Any()) DescribeIdempotencyKey(operation);
             if (operation.Responses?.TryGetValue("503", out var unavailable) == true && unavailable is OpenApiResponse outage
                 && outage.Content?.ContainsKey("application/problem+json") == true)
@@ -82,6 +85,7 @@ public static class OpenApiSetup
                     Tags = new HashSet<OpenApiTagReference> { new("Health", document) },
                     Summary = "Metrics for Prometheus to scrape, in its text format (OpenMetrics when the Accept header asks for it)",
                     OperationId = "Metrics",
+                    Security = [],
                     Responses = new OpenApiResponses
                     {
                         ["200"] = new OpenApiResponse
@@ -97,6 +101,25 @@ public static class OpenApiSetup
                 },
             },
         };
+    }
+
+    private static readonly Dictionary<string, string> TagDescriptions = new()
+    {
+        ["State"] = "Shared state: JSON values and atomic 64-bit counters (the seed's state_* functions). docs/state.md",
+        ["Cluster"] = "Live nodes and RPC to a named node (nodes, node, rpc_call, rpc_cast). docs/cluster.md",
+        ["Functions"] = "Registered functions, C# or HTTP, called wherever they live (call, cast). docs/cluster.md",
+        ["PubSub"] = "publish, and subscribing with Server-Sent Events or WebSockets on any replica. docs/pubsub.md",
+        ["Hooks"] = "Hooks run synchronously, as tasks or as streams (execute, execute_async, stream). docs/hooks.md",
+        ["Tasks"] = "Waiting for a task started with execute_async (await_result). docs/hooks.md",
+        ["Ml"] = "The inference-result cache (cached_inference, cache_stats). docs/ml.md",
+        ["Health"] = "Probes and metrics; they need no API key. docs/operations.md",
+    };
+
+    private static void DescribeTags(OpenApiDocument document)
+    {
+        if (document.Tags is null) return;
+        foreach (var tag in document.Tags)
+            if (tag.Name is { } name && TagDescriptions.TryGetValue(name, out var description)) tag.Description = description;
     }
 
     private static void DescribeIdempotencyKey(OpenApiOperation operation)
