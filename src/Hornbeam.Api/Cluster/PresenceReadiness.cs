@@ -4,7 +4,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Hornbeam.Api.Cluster;
 
 /// <summary>A replica whose presence has lapsed is invisible to RPC callers, so it should not take traffic either.</summary>
-internal sealed class PresenceReadiness(ClusterPresence presence) : IHealthCheck
+internal sealed class PresenceReadiness(IClusterPresence presence) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(presence.IsPresenceCurrent

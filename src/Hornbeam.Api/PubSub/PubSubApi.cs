@@ -51,7 +51,7 @@ public static class PubSubApi
         return TypedResults.Ok(new PublishResponse(published.Subscribers, published.Id));
     }
 
-    internal static async Task<PubSubEventStream> Subscribe(string topic, HttpContext context, RedisPubSub pubsub, IOptions<PubSubOptions> options,
+    internal static async Task<PubSubEventStream> Subscribe(string topic, HttpContext context, IPubSub pubsub, IOptions<PubSubOptions> options,
         [FromHeader(Name = "Last-Event-ID")] long? lastEventIdHeader = null, [FromQuery(Name = "last_event_id")] long? lastEventId = null)
     {
         // Subscribed before the response starts, so a bad topic or a Redis outage is still a ProblemDetails. The stream's writer

@@ -21,6 +21,12 @@ public interface IClusterPresence
 
     /// <summary>Raised with the name of a node found gone without leaving (its heartbeat lapsed).</summary>
     event Action<string>? NodeLost;
+
+    /// <summary>When this node last renewed its presence in Redis; null before its first heartbeat.</summary>
+    DateTimeOffset? LastHeartbeat { get; }
+
+    /// <summary>Whether this node's presence is still current: other nodes see it live and route calls to it.</summary>
+    bool IsPresenceCurrent { get; }
 }
 
 /// <summary>

@@ -6,13 +6,15 @@ namespace Hornbeam.Hooks;
 /// Hook identifiers (<c>app_path</c>) and action names are one URL segment each: letters, digits and <c>_ . -</c>,
 /// so <c>/hooks/{app_path}/{action}</c> is never ambiguous and an app_path is also a valid RPC function name.
 /// </summary>
-internal static partial class HookNames
+public static partial class HookNames
 {
+    /// <summary>Longest app_path or action, in characters.</summary>
     public const int MaxLength = 200;
 
     [GeneratedRegex("^[A-Za-z0-9_.-]+$")]
     private static partial Regex Name();
 
+    /// <summary>Throws <see cref="HornbeamException"/> (invalid input) when <paramref name="appPath"/> or <paramref name="action"/> is no valid name.</summary>
     public static void Validate(string appPath, string? action = null)
     {
         Check("app_path", appPath);
@@ -27,11 +29,11 @@ internal static partial class HookNames
     }
 
     /// <summary><c>get_embedding</c> and <c>get-embedding</c> become <c>GetEmbedding</c>.</summary>
-    public static string ToPascal(string action) =>
+    internal static string ToPascal(string action) =>
         string.Concat(action.Split(['_', '-', '.'], StringSplitOptions.RemoveEmptyEntries)
             .Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
 
     /// <summary>Parameter names compare without underscores and case, so <c>max_tokens</c> finds <c>maxTokens</c>.</summary>
-    public static bool SameParameter(string kwarg, string parameter) =>
+    internal static bool SameParameter(string kwarg, string parameter) =>
         string.Equals(kwarg.Replace("_", ""), parameter.Replace("_", ""), StringComparison.OrdinalIgnoreCase);
 }

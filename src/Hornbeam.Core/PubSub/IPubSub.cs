@@ -34,6 +34,13 @@ public interface IPubSub
     /// </summary>
     Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Subscribes as above; with <paramref name="deliverInline"/> the topic's fan-out runs this subscription's reader itself,
+    /// saving a thread-pool hop per message. Only for a reader that never blocks between awaits (a stream writer of
+    /// this node), never for a caller's loop that might.
+    /// </summary>
+    Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId, bool deliverInline, CancellationToken cancellationToken);
+
     /// <summary>The number of subscribers of <paramref name="topic"/> on live nodes (as for a publish), and its last event id.</summary>
     Task<PubSubTopic> TopicAsync(string topic);
 

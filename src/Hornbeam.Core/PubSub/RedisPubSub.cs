@@ -89,7 +89,7 @@ internal sealed class RedisPubSub(
     /// Subscribes; with <paramref name="deliverInline"/> the topic's fan-out runs this subscription's reader itself (see
     /// <see cref="LocalSubscriber"/>): for this node's own stream writers, never for a caller's loop that might block.
     /// </summary>
-    internal async Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId, bool deliverInline, CancellationToken cancellationToken)
+    public async Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId, bool deliverInline, CancellationToken cancellationToken)
     {
         ValidateTopic(topic);
         if (lastEventId < 0)
