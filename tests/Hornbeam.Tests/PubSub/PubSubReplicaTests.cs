@@ -6,31 +6,8 @@ namespace Hornbeam.Tests.PubSub;
 
 /// <summary>Pub/sub as replicas behind a load balancer see it: several API hosts with one prefix are the nodes of one cluster.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class PubSubReplicaTests(PubSubReplicaTests.TwoReplicas replicas) : IClassFixture<PubSubReplicaTests.TwoReplicas>
+public sealed class PubSubReplicaTests(ReplicaPair replicas) : IClassFixture<ReplicaPair>
 {
-    /// <summary>
-    /// Two hosts on one key prefix, shared by the tests that neither stop a host nor change a setting; each of those
-    /// tests has a topic of its own.
-    /// </summary>
-    public sealed class TwoReplicas : IAsyncLifetime
-    {
-        public HornbeamApiFactory A { get; private set; } = null!;
-        public HornbeamApiFactory B { get; private set; } = null!;
-
-        public async Task InitializeAsync()
-        {
-            var prefix = TestPrefix.New();
-            A = await HornbeamApiFactory.StartAsync(prefix);
-            B = await HornbeamApiFactory.StartAsync(prefix);
-        }
-
-        public async Task DisposeAsync()
-        {
-            await A.DisposeAsync();
-            await B.DisposeAsync();
-        }
-    }
-
     private static async Task<JsonElement> PublishAsync(HttpClient client, string topic, string json)
     {
         var response = await client.PostAsync($"/pubsub/{topic}", Http.Json(json));

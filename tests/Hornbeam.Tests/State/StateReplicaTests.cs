@@ -7,28 +7,8 @@ namespace Hornbeam.Tests.State;
 
 /// <summary>State as replicas behind a load balancer see it: shared, exact under concurrency, and honest when Redis is down.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class StateReplicaTests(StateReplicaTests.TwoReplicas replicas) : IClassFixture<StateReplicaTests.TwoReplicas>
+public sealed class StateReplicaTests(ReplicaPair replicas) : IClassFixture<ReplicaPair>
 {
-    /// <summary>Two hosts on one key prefix, as two replicas behind a load balancer, shared by the tests that need no outage.</summary>
-    public sealed class TwoReplicas : IAsyncLifetime
-    {
-        public HornbeamApiFactory A { get; private set; } = null!;
-        public HornbeamApiFactory B { get; private set; } = null!;
-
-        public async Task InitializeAsync()
-        {
-            var prefix = TestPrefix.New();
-            A = await HornbeamApiFactory.StartAsync(prefix);
-            B = await HornbeamApiFactory.StartAsync(prefix);
-        }
-
-        public async Task DisposeAsync()
-        {
-            await A.DisposeAsync();
-            await B.DisposeAsync();
-        }
-    }
-
     // The replicas are shared, so each test uses keys of its own.
     private readonly string _id = Guid.NewGuid().ToString("N");
 
