@@ -19,6 +19,7 @@ var builder = WebApplication.CreateBuilder(args);
 // Outside Development a missing Redis connection string is one log line and exit code 1, not a stack trace.
 if (!builder.UseRedisOrEmbeddedInDevelopment()) return 1;
 builder.Services.AddHornbeam();
+if (builder.Environment.IsDevelopment()) builder.Services.AddDevelopmentSamples();
 builder.Services.AddHornbeamApi();
 builder.Services.AddHornbeamHealth();
 builder.AddHornbeamAccess();
