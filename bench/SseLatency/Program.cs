@@ -16,9 +16,9 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using Hornbeam.Bench.SseLatency;
 using System.Text;
 using System.Text.Json;
+using Hornbeam.Bench.SseLatency;
 
 var options = Options.Parse(args);
 var nodes = options.Nodes;

@@ -1,15 +1,15 @@
-"""Turns one bench/run.sh run into a markdown table and files it in docs/benchmarks.md.
+"""Turns one bench run (bench/Hornbeam.Bench, behind bench/run.sh) into markdown tables and files them.
 
 usage: python3 report.py RESULTS_DIR DOC_PATH
 
-RESULTS_DIR holds what run.sh wrote:
+RESULTS_DIR holds what the run wrote:
   runs.tsv         scenario <TAB> contender <TAB> round <TAB> wrk output file (relative), one line per measurement
   redis-benchmark.csv  (optional) redis-benchmark --csv output, the Redis floor for INCR and GET
   meta.env         key=value lines: date, command, settings, machine, source
   notes.txt        (optional) one note per line, printed under the table
   baselines.tsv    (optional) scenario <TAB> contender: such scenarios go in a second table, as ratios to that contender
   sse.json         (optional) bench/SseLatency's result: the publish-to-receive table
-The new section goes at the top of the dated sections, below the file's heading and "How to run".
+The new section goes at the top of the dated sections of DOC_PATH (a new file starts with a short heading).
 Standard library only.
 """
 import csv
@@ -24,34 +24,9 @@ CONTENDER_ORDER = ["hornbeam", "webdis", "noop", "redis-benchmark"]
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 DATED_SECTION = re.compile(r"^## \d{4}-\d{2}-\d{2}")
 
-HEADER = """# Benchmarks
+HEADER = """# Benchmark runs
 
-## How to run
-
-`bash bench/run.sh` (needs the .NET SDK, python3, and `apt-get install redis-server webdis wrk curl`) builds Release
-copies of `src/Hornbeam.Api`, of `bench/Noop` (a Kestrel endpoint that does nothing: the HTTP ceiling of our stack on
-this machine) and of `bench/SseLatency` (the pub/sub client), starts redis-server, one Hornbeam node, webdis and Noop
-on free loopback ports, measures each scenario with wrk in alternating rounds (Hornbeam, webdis, Noop, then again) so
-drift on a shared machine hits every contender alike, runs `redis-benchmark` as the Redis floor, and puts a dated
-section at the top of this file. It stops everything it started when it ends, fails, times out or is interrupted, and
-takes about seven minutes on 2 cores for the single-node scenarios and about eight more for the others.
-Settings, as environment variables: `BENCH_DURATION` (wrk time per measurement, `8s`), `BENCH_CONNECTIONS` (32),
-`BENCH_THREADS` (wrk threads, 2), `BENCH_ROUNDS` (2), `BENCH_WARMUP` (per contender and scenario, `2s`),
-`BENCH_START_WARMUP` (per route, once after start-up, `4s`), `BENCH_KEYS` (filler keys behind the prefix listing,
-1000000; 0 skips the fill), `BENCH_LIST_CONNECTIONS` (1), `BENCH_DOC` (where to write, this file). Raw wrk output
-and server logs stay in `bench/out/results/<time>/`. Compare ratios within one section: absolute figures move with
-whatever else the machine is doing.
-
-`BENCH_SCENARIOS` picks scenarios by name (default all): `incr get put multi redis_floor list` (one node against
-webdis and Noop), `rpc` (two nodes: `POST /rpc/n2/hornbeam/ping` from n1 vs the in-process `/rpc/n1/...`, at `-c8` and
-`-c1`), `hooks` (an HTTP hook served by Noop's `POST /hook/{action}`: execute and an inference-cache hit vs
-`GET /state`), `pubsub` (`bench/SseLatency`, a C# client built like Noop: `BENCH_SSE_SUBSCRIBERS` SSE streams, 1000, over
-three nodes, `BENCH_SSE_MESSAGES` messages, 200, at `BENCH_SSE_RATE`/s, 20, after as many uncounted ones;
-publish-to-receive latency, RSS per stream and the CPU the nodes and the client used), `nginx` (deploy/local.sh with 1
-and 3 replicas and 1 with access control off, plus two nodes without nginx, key vs no key) and `cluster` (incr and a
-10-key multi on a 3-master Redis Cluster vs one redis-server). Rows of the scenarios that start their own nodes are
-ratios to a named baseline row, and those nodes first get `BENCH_FRESH_WARMUP` (10s) per contender. Example:
-`BENCH_SCENARIOS="rpc pubsub" bash bench/run.sh`.
+Filed by `bash bench/run.sh`; docs/benchmarks.md ("Method") says how to run it and what each row means.
 """
 
 

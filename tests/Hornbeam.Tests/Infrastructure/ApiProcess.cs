@@ -70,7 +70,8 @@ public sealed class ApiProcess : IDisposable
                 try
                 {
                     var probe = await api.Client.GetAsync("/state/hornbeam-start-probe");
-                    return probe.StatusCode is HttpStatusCode.OK or HttpStatusCode.NotFound;
+                    // 401: a replica with access control on (the bench's) is serving too; the caller checks its key.
+                    return probe.StatusCode is HttpStatusCode.OK or HttpStatusCode.NotFound or HttpStatusCode.Unauthorized;
                 }
                 catch (HttpRequestException)
                 {
