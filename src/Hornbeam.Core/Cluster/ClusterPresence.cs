@@ -34,7 +34,7 @@ public interface IClusterPresence
 /// lapsed (and deletes their request streams), and leaves at once on a clean shutdown.
 /// </summary>
 internal sealed class ClusterPresence(
-    RedisConnection connection, RedisKeys keys, NodeIdentity node, RpcModules modules,
+    IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, RpcModules modules,
     IOptions<ClusterOptions> options, ILogger<ClusterPresence> logger) : IClusterPresence, IHostedService
 {
     private readonly ClusterOptions _options = options.Value;
@@ -54,10 +54,7 @@ internal sealed class ClusterPresence(
         }
     }
 
-    // Resolved when first used: hosted services are built before the connection has started.
-    private IConnectionMultiplexer Redis => connection.Multiplexer;
-
-    private IDatabase Db => Redis.GetDatabase();
+    private IDatabase Db => redis.GetDatabase();
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -175,7 +172,7 @@ internal sealed class ClusterPresence(
     {
         try
         {
-            await Redis.GetSubscriber().SubscribeAsync(keys.ClusterEvents, (_, message) => OnEvent(message));
+            await redis.GetSubscriber().SubscribeAsync(keys.ClusterEvents, (_, message) => OnEvent(message));
             _subscribed = true;
         }
         catch (RedisException e)
@@ -185,7 +182,7 @@ internal sealed class ClusterPresence(
     }
 
     private Task AnnounceAsync(string kind, string name) =>
-        Redis.GetSubscriber().PublishAsync(keys.ClusterEvents, JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = kind, ["node"] = name }));
+        redis.GetSubscriber().PublishAsync(keys.ClusterEvents, JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = kind, ["node"] = name }));
 
     private void OnEvent(RedisValue message)
     {

@@ -17,7 +17,7 @@ namespace Hornbeam.Cluster;
 internal sealed class RpcClient : IRpcClient, IHostedService
 {
     private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
-    private readonly RedisConnection _connection;
+    private readonly IConnectionMultiplexer _redis;
     private readonly RedisKeys _keys;
     private readonly NodeIdentity _node;
     private readonly RpcModules _modules;
@@ -28,16 +28,14 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     private readonly RedisChannel _replies;
     private bool _subscribed;
 
-    public RpcClient(RedisConnection redis, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
+    public RpcClient(IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
         RpcServer server, IOptions<ClusterOptions> options, ILogger<RpcClient> logger)
     {
-        (_connection, _keys, _node, _modules, _presence, _server, _options, _logger) = (redis, keys, node, modules, presence, server, options.Value, logger);
+        (_redis, _keys, _node, _modules, _presence, _server, _options, _logger) = (redis, keys, node, modules, presence, server, options.Value, logger);
         _replies = keys.RpcReplies(node.Name);
         // A node that stopped heartbeating will not answer: its callers hear so now rather than at their deadline.
         presence.NodeLost += FailCallsTo;
     }
-
-    private IConnectionMultiplexer Redis => _connection.Multiplexer;
 
     public async Task StartAsync(CancellationToken cancellationToken) => await EnsureSubscribedAsync();
 
@@ -45,7 +43,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     {
         try
         {
-            await Redis.GetSubscriber().UnsubscribeAsync(_replies);
+            await _redis.GetSubscriber().UnsubscribeAsync(_replies);
         }
         catch (Exception e) when (e is RedisException or ObjectDisposedException)
         {
@@ -57,7 +55,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
         if (_subscribed) return;
         try
         {
-            await Redis.GetSubscriber().SubscribeAsync(_replies, (_, message) => OnReply(message));
+            await _redis.GetSubscriber().SubscribeAsync(_replies, (_, message) => OnReply(message));
             _subscribed = true;
         }
         catch (RedisException e)
@@ -222,7 +220,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     // A full stream refuses the request rather than trimming unfinished ones: the caller hears 503 overloaded.
     private async Task SendAsync(RedisKey stream, string target, string id, string kind, string module, string function, byte[] args, DateTimeOffset deadline)
     {
-        var sent = await Redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.RpcSend, [stream],
+        var sent = await _redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.RpcSend, [stream],
         [
             _options.RequestStreamMaxLength, _keys.RpcDoorbell(target).ToString(),
             id, kind, _node.Name, kind == RpcWire.Call ? _replies.ToString() : "", module, function, args, deadline.ToUnixTimeMilliseconds(),

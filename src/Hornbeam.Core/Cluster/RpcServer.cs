@@ -16,7 +16,7 @@ namespace Hornbeam.Cluster;
 /// deleted and answered in one script, so what is pending in the group is exactly what was taken and not finished.
 /// </summary>
 internal sealed class RpcServer(
-    RedisConnection connection, RedisKeys keys, NodeIdentity node, RpcModules modules,
+    IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, RpcModules modules,
     IOptions<ClusterOptions> options, ILogger<RpcServer> logger) : IHostedService
 {
     private const int ReadBatch = 128;
@@ -41,10 +41,7 @@ internal sealed class RpcServer(
     /// <summary>Requests from the stream (and in-process casts on a store without streams) running now.</summary>
     public int Running => Volatile.Read(ref _running);
 
-    // Resolved when first used: hosted services are built before the connection has started.
-    private IConnectionMultiplexer Redis => connection.Multiplexer;
-
-    private IDatabase Db => Redis.GetDatabase();
+    private IDatabase Db => redis.GetDatabase();
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -59,7 +56,7 @@ internal sealed class RpcServer(
         if (_sweep is not null) await _sweep.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         try
         {
-            await Redis.GetSubscriber().UnsubscribeAsync(keys.RpcDoorbell(node.Name));
+            await redis.GetSubscriber().UnsubscribeAsync(keys.RpcDoorbell(node.Name));
         }
         catch (Exception e) when (e is RedisException or ObjectDisposedException)
         {
@@ -164,7 +161,7 @@ internal sealed class RpcServer(
     {
         try
         {
-            await Redis.GetSubscriber().SubscribeAsync(keys.RpcDoorbell(node.Name), (_, _) => Ring());
+            await redis.GetSubscriber().SubscribeAsync(keys.RpcDoorbell(node.Name), (_, _) => Ring());
             _subscribed = true;
         }
         catch (RedisException e)

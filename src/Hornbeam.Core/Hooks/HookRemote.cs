@@ -14,7 +14,7 @@ namespace Hornbeam.Hooks;
 /// <c>hooks</c>, so presence advertises it; module <c>hornbeam_hooks</c> starts tasks and streams there. A remote stream's
 /// chunks come back on a pub/sub channel, numbered, at most <see cref="Window"/> ahead of what the caller has read.
 /// </summary>
-internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, NodeIdentity node, RedisConnection connection, RedisKeys keys,
+internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, NodeIdentity node, IConnectionMultiplexer redis, RedisKeys keys,
     IOptions<ClusterOptions> cluster)
 {
     public const string HooksModule = "hooks";
@@ -22,8 +22,6 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
 
     /// <summary>Most chunks a producer sends before the caller acknowledges reading them.</summary>
     public const int Window = 64;
-
-    private IConnectionMultiplexer Redis => connection.Multiplexer;
 
     private TimeSpan Timeout => TimeSpan.FromMilliseconds(cluster.Value.MaxRpcTimeoutMs);
 
@@ -53,7 +51,7 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
     {
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var inbox = Channel.CreateUnbounded<StreamMessage>(new UnboundedChannelOptions { SingleReader = true });
-        var subscriber = Redis.GetSubscriber();
+        var subscriber = redis.GetSubscriber();
         var chunks = keys.HookStreamChunks(id);
         Action<RedisChannel, RedisValue> onMessage = (_, m) =>
         {

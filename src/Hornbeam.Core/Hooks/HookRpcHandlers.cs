@@ -7,11 +7,9 @@ using StackExchange.Redis;
 namespace Hornbeam.Hooks;
 
 /// <summary>The RPC side of <see cref="HookRemote"/>: what this node runs when another node asks.</summary>
-internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, RedisKeys keys, IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
+internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis, RedisKeys keys, IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
 {
     private static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
-
-    private IConnectionMultiplexer Redis => connection.Multiplexer;
 
     public Task<JsonElement> ExecuteAsync(string appPath, IReadOnlyList<JsonElement> a, CancellationToken ct) =>
         hooks.ExecuteHereAsync(appPath, Str(a, 0, "action"), Args(a, 1), ct);
@@ -36,7 +34,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
             }
         };
         var control = keys.HookStreamControl(id);
-        await Redis.GetSubscriber().SubscribeAsync(control, onControl);
+        await redis.GetSubscriber().SubscribeAsync(control, onControl);
         _ = Task.Run(async () =>
         {
             try
@@ -47,7 +45,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
             {
                 try
                 {
-                    await Redis.GetSubscriber().UnsubscribeAsync(control, onControl);
+                    await redis.GetSubscriber().UnsubscribeAsync(control, onControl);
                 }
                 catch (Exception e) when (e is RedisException or ObjectDisposedException)
                 {
@@ -62,7 +60,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
     private async Task ProduceAsync(string appPath, string action, HookArgs args, string id, Func<long> acked, SemaphoreSlim wake, CancellationToken ct)
     {
         var channel = keys.HookStreamChunks(id);
-        var subscriber = Redis.GetSubscriber();
+        var subscriber = redis.GetSubscriber();
         long seq = 0;
         try
         {

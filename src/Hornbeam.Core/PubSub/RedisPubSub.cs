@@ -8,7 +8,6 @@ using Hornbeam.Idempotency;
 using Hornbeam.Redis;
 using Hornbeam.State;
 using Hornbeam.Telemetry;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -24,12 +23,14 @@ namespace Hornbeam.PubSub;
 /// their expiry (<see cref="PubSubOptions.NodeExpiry"/>) or at the first count that finds them dead.
 /// </summary>
 internal sealed class RedisPubSub(
-    IServiceProvider services,
+    IConnectionMultiplexer redis,
+    RedisBatcher batcher,
     RedisKeys keys,
     NodeIdentity node,
     IClusterPresence presence,
     IOptions<PubSubOptions> pubSubOptions,
     IOptions<HornbeamOptions> hornbeamOptions,
+    IOptions<IdempotencyOptions> idempotencyOptions,
     ILogger<RedisPubSub> logger) : IPubSub, IHostedLifecycleService, IAsyncDisposable
 {
     private const int HistoryPage = 500;
@@ -44,15 +45,7 @@ internal sealed class RedisPubSub(
     private readonly CancellationTokenSource _stopping = new();
     private Task? _heartbeat;
 
-    private IConnectionMultiplexer? _redis;
-
-    // Resolved on first use: hosted services are built before the shared connection has started.
-    private IConnectionMultiplexer Redis => _redis ??= services.GetRequiredService<IConnectionMultiplexer>();
-
-    private IDatabase Db => Redis.GetDatabase();
-
-    private RedisBatcher Batcher => _batcher ??= services.GetRequiredService<RedisBatcher>();
-    private RedisBatcher? _batcher;
+    private IDatabase Db => redis.GetDatabase();
 
     private static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
@@ -73,9 +66,9 @@ internal sealed class RedisPubSub(
         RedisKey[] topicKeys = once is null
             ? [k.Sequence, k.History, k.Nodes, k.Alive]
             : [k.Sequence, k.History, k.Nodes, k.Alive, keys.PubSubIdempotencyRecord(topic, once)];
-        if (once is not null) values = [.. values, once.Fingerprint, services.GetRequiredService<IOptions<IdempotencyOptions>>().Value.WindowSeconds * 1000L];
+        if (once is not null) values = [.. values, once.Fingerprint, idempotencyOptions.Value.WindowSeconds * 1000L];
         // Through the batcher, so replicas confirm the message like any other write when Hornbeam:Redis:WaitReplicas asks it.
-        var result = (RedisResult[])(await Batcher.ScriptEvaluateAsync(RedisScripts.PubSubPublish, topicKeys, values))!;
+        var result = (RedisResult[])(await batcher.ScriptEvaluateAsync(RedisScripts.PubSubPublish, topicKeys, values))!;
         if ((long)result[0] < 0) throw IdempotencyStore.Reused();
         var subscribers = await CountLiveAsync(topic, (RedisResult[])result[1]!);
         HornbeamMetrics.PublishFanOut.Record(subscribers);
@@ -111,7 +104,7 @@ internal sealed class RedisPubSub(
         try
         {
             // Live first, then the count: every message counted for this subscriber is already on its way to it.
-            await hub.EnsureSubscribedAsync(Redis.GetSubscriber()).WaitAsync(cancellationToken);
+            await hub.EnsureSubscribedAsync(redis.GetSubscriber()).WaitAsync(cancellationToken);
             await SyncCountAsync(topic).WaitAsync(cancellationToken);
             return new PubSubSubscription(this, hub, subscriber, lastEventId);
         }
@@ -367,7 +360,7 @@ internal sealed class RedisPubSub(
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        services.GetRequiredService<IConnectionMultiplexer>().ConnectionFailed += OnConnectionFailed;
+        redis.ConnectionFailed += OnConnectionFailed;
         _heartbeat = HeartbeatAsync(_stopping.Token);
         return Task.CompletedTask;
     }

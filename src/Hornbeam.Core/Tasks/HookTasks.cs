@@ -23,7 +23,7 @@ namespace Hornbeam.Tasks;
 /// its runner (result or error, retried across a Redis blink), its node's shutdown, or a waiter that found the lease
 /// lapsed; the first write stands. The last two record the one dead-node failure, <see cref="HornbeamError.OutcomeUnknown"/>.
 /// </remarks>
-internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, NodeIdentity node, IOptions<TaskOptions> options, ILogger<HookTasks> logger)
+internal sealed class HookTasks(IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, IOptions<TaskOptions> options, ILogger<HookTasks> logger)
     : BackgroundService
 {
     private readonly TaskOptions _options = options.Value;
@@ -31,9 +31,6 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
     private readonly CancellationTokenSource _shutdown = new();
     private int _slots;
     private Task? _stopping;
-
-    // A hosted service is built before the connection starts, so the multiplexer is looked up on use.
-    private IConnectionMultiplexer redis => connection.Multiplexer;
 
     private IDatabase Db => redis.GetDatabase();
 
