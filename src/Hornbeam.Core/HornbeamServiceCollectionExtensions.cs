@@ -40,6 +40,7 @@ public static class HornbeamServiceCollectionExtensions
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<SentinelFence>());
         services.TryAddSingleton(sp => new RedisBatcher(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RedisOptions>>().Value,
             sp.GetRequiredService<SentinelFence>().Refuses));
+        services.TryAddSingleton<RedisChannels>();
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
 
         services.TryAddSingleton<NodeIdentity>();

@@ -34,14 +34,13 @@ public interface IClusterPresence
 /// lapsed (and deletes their request streams), and leaves at once on a clean shutdown.
 /// </summary>
 internal sealed class ClusterPresence(
-    IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, RpcModules modules,
+    IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, RpcModules modules,
     IOptions<ClusterOptions> options, ILogger<ClusterPresence> logger) : IClusterPresence, IHostedService
 {
     private readonly ClusterOptions _options = options.Value;
     private readonly CancellationTokenSource _stopping = new();
     private volatile Dictionary<string, NodeInfo> _known = new(StringComparer.Ordinal);
     private Task? _loop;
-    private bool _subscribed;
 
     public event Action<string>? NodeLost;
 
@@ -56,10 +55,13 @@ internal sealed class ClusterPresence(
 
     private IDatabase Db => redis.GetDatabase();
 
+    private KeptSubscription? _events;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         // Joining before serving: peers can call this node as soon as they see it.
-        await TrySubscribeAsync();
+        _events = channels.Keep(keys.ClusterEvents, OnEvent, $"cluster events (node {node.Name})");
+        await _events.EnsureAsync();
         await WarnIfNameTakenAsync();
         if (await TryHeartbeatAsync()) await AnnounceAsync("join", node.Name);
         _loop = HeartbeatLoopAsync(_stopping.Token);
@@ -121,7 +123,7 @@ internal sealed class ClusterPresence(
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
-                if (!_subscribed) await TrySubscribeAsync();
+                await _events!.EnsureAsync();
                 await TryHeartbeatAsync();
             }
         }
@@ -166,19 +168,6 @@ internal sealed class ClusterPresence(
         else logger.LogWarning("Node {Node} stopped heartbeating with {Count} request(s) unfinished; a node started with the same name within {Retention} takes them.",
             dead, left, _options.OrphanedRequestRetention);
         await AnnounceAsync("lost", dead);
-    }
-
-    private async Task TrySubscribeAsync()
-    {
-        try
-        {
-            await redis.GetSubscriber().SubscribeAsync(keys.ClusterEvents, (_, message) => OnEvent(message));
-            _subscribed = true;
-        }
-        catch (RedisException e)
-        {
-            logger.LogWarning("Node {Node} could not subscribe to cluster events yet: {Message}", node.Name, e.Message);
-        }
     }
 
     private Task AnnounceAsync(string kind, string name) =>

@@ -16,7 +16,7 @@ namespace Hornbeam.Cluster;
 /// deleted and answered in one script, so what is pending in the group is exactly what was taken and not finished.
 /// </summary>
 internal sealed class RpcServer(
-    IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, RpcModules modules,
+    IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, RpcModules modules,
     IOptions<ClusterOptions> options, ILogger<RpcServer> logger) : IHostedService
 {
     private const int ReadBatch = 128;
@@ -27,7 +27,6 @@ internal sealed class RpcServer(
     private readonly ConcurrentQueue<(RedisValue Entry, string? ReplyTo, byte[]? Reply)> _unsettled = new();
     private readonly RedisKey _stream = keys.RpcRequests(node.Name);
     private Task? _sweep;
-    private bool _subscribed;
     private bool _groupReady;
     private bool _recovered;
     private int _draining;
@@ -43,9 +42,12 @@ internal sealed class RpcServer(
 
     private IDatabase Db => redis.GetDatabase();
 
+    private KeptSubscription? _doorbell;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await TrySubscribeAsync();
+        _doorbell = channels.Keep(keys.RpcDoorbell(node.Name), _ => Ring(), $"the RPC doorbell of node {node.Name}");
+        await _doorbell.EnsureAsync();
         await TryEnsureGroupAsync();
         _sweep = SweepLoopAsync(_stopping.Token);
     }
@@ -54,13 +56,7 @@ internal sealed class RpcServer(
     {
         await _stopping.CancelAsync();
         if (_sweep is not null) await _sweep.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        try
-        {
-            await redis.GetSubscriber().UnsubscribeAsync(keys.RpcDoorbell(node.Name));
-        }
-        catch (Exception e) when (e is RedisException or ObjectDisposedException)
-        {
-        }
+        _doorbell?.Dispose();
         // Requests already taken get their replies before the node goes; the host's shutdown timeout bounds the wait.
         // Requests not taken stay in the stream for a node restarted with the same name.
         await Task.WhenAll(_inFlight.Keys).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -141,7 +137,7 @@ internal sealed class RpcServer(
             while (await timer.WaitForNextTickAsync(ct))
             {
                 if (!StreamsSupported) return;
-                if (!_subscribed) await TrySubscribeAsync();
+                await _doorbell!.EnsureAsync();
                 if (!_groupReady) await TryEnsureGroupAsync();
                 else
                 {
@@ -154,19 +150,6 @@ internal sealed class RpcServer(
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-        }
-    }
-
-    private async Task TrySubscribeAsync()
-    {
-        try
-        {
-            await redis.GetSubscriber().SubscribeAsync(keys.RpcDoorbell(node.Name), (_, _) => Ring());
-            _subscribed = true;
-        }
-        catch (RedisException e)
-        {
-            logger.LogWarning("Node {Node} could not subscribe to its RPC doorbell yet: {Message}", node.Name, e.Message);
         }
     }
 

@@ -7,7 +7,7 @@ using StackExchange.Redis;
 namespace Hornbeam.Hooks;
 
 /// <summary>The RPC side of <see cref="HookRemote"/>: what this node runs when another node asks.</summary>
-internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis, RedisKeys keys, IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
+internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
 {
     private static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
 
@@ -23,7 +23,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis,
         var stop = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
         var acked = 0L;
         var wake = new SemaphoreSlim(0);
-        Action<RedisChannel, RedisValue> onControl = (_, m) =>
+        var listening = await channels.ListenAsync(keys.HookStreamControl(id), m =>
         {
             if (m == "cancel") stop.Cancel();
             else if (long.TryParse(m.ToString(), out var n))
@@ -32,9 +32,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis,
                 while ((seen = Interlocked.Read(ref acked)) < n && Interlocked.CompareExchange(ref acked, n, seen) != seen) { }
                 wake.Release();
             }
-        };
-        var control = keys.HookStreamControl(id);
-        await redis.GetSubscriber().SubscribeAsync(control, onControl);
+        });
         _ = Task.Run(async () =>
         {
             try
@@ -43,13 +41,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis,
             }
             finally
             {
-                try
-                {
-                    await redis.GetSubscriber().UnsubscribeAsync(control, onControl);
-                }
-                catch (Exception e) when (e is RedisException or ObjectDisposedException)
-                {
-                }
+                listening.Dispose();
                 stop.Dispose();
                 wake.Dispose();
             }
