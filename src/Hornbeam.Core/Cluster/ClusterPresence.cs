@@ -38,9 +38,8 @@ internal sealed class ClusterPresence(
     IOptions<ClusterOptions> options, ILogger<ClusterPresence> logger) : IClusterPresence, IHostedService
 {
     private readonly ClusterOptions _options = options.Value;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly BackgroundWork _work = new(logger);
     private volatile Dictionary<string, NodeInfo> _known = new(StringComparer.Ordinal);
-    private Task? _loop;
 
     public event Action<string>? NodeLost;
 
@@ -64,13 +63,12 @@ internal sealed class ClusterPresence(
         await _events.EnsureAsync();
         await WarnIfNameTakenAsync();
         if (await TryHeartbeatAsync()) await AnnounceAsync("join", node.Name);
-        _loop = HeartbeatLoopAsync(_stopping.Token);
+        _work.Start($"The heartbeat of node {node.Name}", HeartbeatLoopAsync);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
-        if (_loop is not null) await _loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _work.StopAsync(cancellationToken);
         try
         {
             await Db.ScriptEvaluateAsync(RedisScripts.ClusterLeave, [keys.ClusterNodes, keys.ClusterNodeInfo], [node.Name]).WaitAsync(cancellationToken);

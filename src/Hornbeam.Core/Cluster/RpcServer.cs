@@ -22,11 +22,10 @@ internal sealed class RpcServer(
     private const int ReadBatch = 128;
 
     private readonly ClusterOptions _options = options.Value;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
+    // The sweep loop, requests taken from the stream, and in-process casts: shutdown waits for all of them.
+    private readonly BackgroundWork _work = new(logger);
     private readonly ConcurrentQueue<(RedisValue Entry, string? ReplyTo, byte[]? Reply)> _unsettled = new();
     private readonly RedisKey _stream = keys.RpcRequests(node.Name);
-    private Task? _sweep;
     private bool _groupReady;
     private bool _recovered;
     private int _draining;
@@ -49,17 +48,15 @@ internal sealed class RpcServer(
         _doorbell = channels.Keep(keys.RpcDoorbell(node.Name), _ => Ring(), $"the RPC doorbell of node {node.Name}");
         await _doorbell.EnsureAsync();
         await TryEnsureGroupAsync();
-        _sweep = SweepLoopAsync(_stopping.Token);
+        _work.Start($"The RPC sweep of node {node.Name}", SweepLoopAsync);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
-        if (_sweep is not null) await _sweep.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _doorbell?.Dispose();
         // Requests already taken get their replies before the node goes; the host's shutdown timeout bounds the wait.
         // Requests not taken stay in the stream for a node restarted with the same name.
-        await Task.WhenAll(_inFlight.Keys).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _work.StopAsync(cancellationToken);
+        _doorbell?.Dispose();
         if (StreamsSupported)
         {
             try
@@ -79,21 +76,7 @@ internal sealed class RpcServer(
     }
 
     /// <summary>Runs work in the background, tracked so that shutdown waits for it and failures are logged.</summary>
-    public void RunInBackground(string what, Func<Task> work)
-    {
-        var task = Task.Run(async () =>
-        {
-            try
-            {
-                await work();
-            }
-            catch (Exception e)
-            {
-                logger.LogWarning("{What} failed: {Message}", what, e.Message);
-            }
-        });
-        Track(task);
-    }
+    public void RunInBackground(string what, Func<Task> work) => _work.Start(what, _ => work());
 
     /// <summary>
     /// Runs a cast in-process within the handler cap, for a store without streams; throws Overloaded when every slot is taken.
@@ -122,12 +105,6 @@ internal sealed class RpcServer(
     /// <summary>The answer to a call or cast this node cannot take now: 503 overloaded (a retry or another node may succeed).</summary>
     public static HornbeamException Overloaded(string node, string why) =>
         new(HornbeamError.Overloaded, $"node '{node}' {why}; retry shortly.");
-
-    private void Track(Task task)
-    {
-        _inFlight.TryAdd(task, 0);
-        task.ContinueWith(t => _inFlight.TryRemove(t, out _), TaskScheduler.Default);
-    }
 
     private async Task SweepLoopAsync(CancellationToken ct)
     {
@@ -191,7 +168,7 @@ internal sealed class RpcServer(
     // Doorbells and finished handlers may ring while a drain runs: the flag makes that drain go round once more instead of starting a second one.
     private void Ring()
     {
-        if (!_groupReady || _stopping.IsCancellationRequested) return;
+        if (!_groupReady || _work.IsStopping) return;
         Volatile.Write(ref _again, 1);
         if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0) _ = DrainAsync();
     }
@@ -210,7 +187,7 @@ internal sealed class RpcServer(
                     await AbandonUnfinishedAsync();
                     _recovered = true;
                 }
-                while (!_stopping.IsCancellationRequested)
+                while (!_work.IsStopping)
                 {
                     // Only this loop takes slots, so the free count can only grow while it reads.
                     var room = _options.MaxConcurrentRpcHandlers - Volatile.Read(ref _running);
@@ -227,7 +204,7 @@ internal sealed class RpcServer(
                     foreach (var entry in entries)
                     {
                         Interlocked.Increment(ref _running);
-                        Track(HandleAsync(entry));
+                        _work.Track(HandleAsync(entry));
                     }
                     if (entries.Length < free)
                     {
