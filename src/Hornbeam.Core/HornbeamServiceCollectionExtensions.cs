@@ -31,16 +31,16 @@ public static class HornbeamServiceCollectionExtensions
         services.AddValidatedOptions<IdempotencyOptions, IdempotencyOptionsValidator>(IdempotencyOptions.Section);
         services.TryAddSingleton<IIdempotencyStore, IdempotencyStore>();
 
-        services.TryAddSingleton(sp => new RedisConnection(
-            sp.GetRequiredService<IConfiguration>().GetConnectionString("Redis")
-                ?? throw new InvalidOperationException("ConnectionStrings:Redis is not set; give a StackExchange.Redis connection string such as 'localhost:6379'."),
-            sp.GetRequiredService<IOptions<RedisOptions>>().Value,
-            sp.GetRequiredService<ILogger<RedisConnection>>()));
-        // Registered first so the connection exists before any other Hornbeam service starts.
-        services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => sp.GetRequiredService<RedisConnection>()));
-        services.TryAddSingleton<IConnectionMultiplexer>(sp => sp.GetRequiredService<RedisConnection>().Multiplexer);
+        // One multiplexer for the process, created when first needed (by the first service that injects it) and disposed
+        // with the container when the host stops.
+        services.TryAddSingleton<IConnectionMultiplexer>(sp => RedisConnection.Connect(ConnectionOptions(sp),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(RedisConnection))));
+        services.TryAddSingleton(sp => new SentinelFence(ConnectionOptions(sp), sp.GetRequiredService<IOptions<RedisOptions>>().Value,
+            sp.GetRequiredService<ILogger<SentinelFence>>()));
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<SentinelFence>());
         services.TryAddSingleton(sp => new RedisBatcher(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RedisOptions>>().Value,
-            sp.GetRequiredService<RedisConnection>().Refuses));
+            sp.GetRequiredService<SentinelFence>().Refuses));
+        services.TryAddSingleton<RedisChannels>();
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
 
         services.TryAddSingleton<NodeIdentity>();
@@ -53,6 +53,11 @@ public static class HornbeamServiceCollectionExtensions
         services.AddPubSub();
         return new HornbeamBuilder(services);
     }
+
+    private static ConfigurationOptions ConnectionOptions(IServiceProvider services) => RedisConnection.Options(
+        services.GetRequiredService<IConfiguration>().GetConnectionString("Redis")
+            ?? throw new InvalidOperationException("ConnectionStrings:Redis is not set; give a StackExchange.Redis connection string such as 'localhost:6379'."),
+        services.GetRequiredService<IOptions<RedisOptions>>().Value);
 }
 
 /// <summary>What <see cref="HornbeamServiceCollectionExtensions.AddHornbeam"/> answers: later capabilities add their registrations here.</summary>

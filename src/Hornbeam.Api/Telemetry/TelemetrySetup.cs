@@ -1,6 +1,4 @@
-using Hornbeam.Redis;
 using Hornbeam.Telemetry;
-using OpenTelemetry.Instrumentation.StackExchangeRedis;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -15,16 +13,12 @@ public static class TelemetrySetup
         var otlp = !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         // Spans cost time on every request; record them only when something will receive them.
         var tracing = otlp || configuration.GetValue<bool>("Hornbeam:Telemetry:Tracing");
-        var redisInstrumentation = new RedisInstrumentationHolder();
-        services.AddSingleton(redisInstrumentation);
         var telemetry = services.AddOpenTelemetry().ConfigureResource(r => r.AddService("hornbeam"));
         if (tracing)
             telemetry.WithTracing(t =>
             {
-                t.AddSource(HornbeamMetrics.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation()
-                    // A service key nothing is registered under: the shared multiplexer is added once it has connected (RedisTracing).
-                    .AddRedisInstrumentation(name: null, serviceKey: UnregisteredKey, configure: _ => { })
-                    .ConfigureRedisInstrumentation(i => redisInstrumentation.Instrumentation = i);
+                // AddRedisInstrumentation() instruments the IConnectionMultiplexer that AddHornbeam registers.
+                t.AddSource(HornbeamMetrics.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddRedisInstrumentation();
                 if (otlp) t.AddOtlpExporter();
             });
         telemetry.WithMetrics(m =>
@@ -35,8 +29,6 @@ public static class TelemetrySetup
                     .AddView("http.server.active_requests", MetricStreamConfiguration.Drop);
                 if (otlp) m.AddOtlpExporter();
             });
-        // The shared multiplexer exists only once RedisConnection has started, so it joins the instrumentation then.
-        services.AddHostedService<RedisTracing>();
         return services;
     }
 
@@ -50,23 +42,4 @@ public static class TelemetrySetup
     /// <summary>Request duration, connections, handled exceptions and rate-limit leases.</summary>
     internal static readonly string[] AspNetCoreMeters =
         ["Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting"];
-
-    private const string UnregisteredKey = "hornbeam:otel:none";
-
-    internal sealed class RedisInstrumentationHolder
-    {
-        public StackExchangeRedisInstrumentation? Instrumentation { get; set; }
-    }
-
-    private sealed class RedisTracing(RedisConnection redis, RedisInstrumentationHolder holder, IServiceProvider services) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken)
-        {
-            _ = services.GetService<TracerProvider>();
-            holder.Instrumentation?.AddConnection(redis.Multiplexer);
-            return Task.CompletedTask;
-        }
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
 }

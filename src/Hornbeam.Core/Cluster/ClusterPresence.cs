@@ -34,14 +34,12 @@ public interface IClusterPresence
 /// lapsed (and deletes their request streams), and leaves at once on a clean shutdown.
 /// </summary>
 internal sealed class ClusterPresence(
-    RedisConnection connection, RedisKeys keys, NodeIdentity node, RpcModules modules,
+    IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, RpcModules modules,
     IOptions<ClusterOptions> options, ILogger<ClusterPresence> logger) : IClusterPresence, IHostedService
 {
     private readonly ClusterOptions _options = options.Value;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly BackgroundWork _work = new(logger);
     private volatile Dictionary<string, NodeInfo> _known = new(StringComparer.Ordinal);
-    private Task? _loop;
-    private bool _subscribed;
 
     public event Action<string>? NodeLost;
 
@@ -54,24 +52,23 @@ internal sealed class ClusterPresence(
         }
     }
 
-    // Resolved when first used: hosted services are built before the connection has started.
-    private IConnectionMultiplexer Redis => connection.Multiplexer;
+    private IDatabase Db => redis.GetDatabase();
 
-    private IDatabase Db => Redis.GetDatabase();
+    private KeptSubscription? _events;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         // Joining before serving: peers can call this node as soon as they see it.
-        await TrySubscribeAsync();
+        _events = channels.Keep(keys.ClusterEvents, OnEvent, $"cluster events (node {node.Name})");
+        await _events.EnsureAsync();
         await WarnIfNameTakenAsync();
         if (await TryHeartbeatAsync()) await AnnounceAsync("join", node.Name);
-        _loop = HeartbeatLoopAsync(_stopping.Token);
+        _work.Start($"The heartbeat of node {node.Name}", HeartbeatLoopAsync);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
-        if (_loop is not null) await _loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _work.StopAsync(cancellationToken);
         try
         {
             await Db.ScriptEvaluateAsync(RedisScripts.ClusterLeave, [keys.ClusterNodes, keys.ClusterNodeInfo], [node.Name]).WaitAsync(cancellationToken);
@@ -124,7 +121,7 @@ internal sealed class ClusterPresence(
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
-                if (!_subscribed) await TrySubscribeAsync();
+                await _events!.EnsureAsync();
                 await TryHeartbeatAsync();
             }
         }
@@ -171,21 +168,8 @@ internal sealed class ClusterPresence(
         await AnnounceAsync("lost", dead);
     }
 
-    private async Task TrySubscribeAsync()
-    {
-        try
-        {
-            await Redis.GetSubscriber().SubscribeAsync(keys.ClusterEvents, (_, message) => OnEvent(message));
-            _subscribed = true;
-        }
-        catch (RedisException e)
-        {
-            logger.LogWarning("Node {Node} could not subscribe to cluster events yet: {Message}", node.Name, e.Message);
-        }
-    }
-
     private Task AnnounceAsync(string kind, string name) =>
-        Redis.GetSubscriber().PublishAsync(keys.ClusterEvents, JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = kind, ["node"] = name }));
+        redis.GetSubscriber().PublishAsync(keys.ClusterEvents, JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = kind, ["node"] = name }));
 
     private void OnEvent(RedisValue message)
     {

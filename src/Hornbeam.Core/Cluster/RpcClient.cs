@@ -17,7 +17,7 @@ namespace Hornbeam.Cluster;
 internal sealed class RpcClient : IRpcClient, IHostedService
 {
     private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
-    private readonly RedisConnection _connection;
+    private readonly IConnectionMultiplexer _redis;
     private readonly RedisKeys _keys;
     private readonly NodeIdentity _node;
     private readonly RpcModules _modules;
@@ -26,44 +26,24 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     private readonly ClusterOptions _options;
     private readonly ILogger<RpcClient> _logger;
     private readonly RedisChannel _replies;
-    private bool _subscribed;
+    private readonly KeptSubscription _subscription;
 
-    public RpcClient(RedisConnection redis, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
+    public RpcClient(IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
         RpcServer server, IOptions<ClusterOptions> options, ILogger<RpcClient> logger)
     {
-        (_connection, _keys, _node, _modules, _presence, _server, _options, _logger) = (redis, keys, node, modules, presence, server, options.Value, logger);
+        (_redis, _keys, _node, _modules, _presence, _server, _options, _logger) = (redis, keys, node, modules, presence, server, options.Value, logger);
         _replies = keys.RpcReplies(node.Name);
+        _subscription = channels.Keep(_replies, OnReply, $"the RPC replies of node {node.Name}");
         // A node that stopped heartbeating will not answer: its callers hear so now rather than at their deadline.
         presence.NodeLost += FailCallsTo;
     }
 
-    private IConnectionMultiplexer Redis => _connection.Multiplexer;
+    public Task StartAsync(CancellationToken cancellationToken) => _subscription.EnsureAsync();
 
-    public async Task StartAsync(CancellationToken cancellationToken) => await EnsureSubscribedAsync();
-
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public Task StopAsync(CancellationToken cancellationToken)
     {
-        try
-        {
-            await Redis.GetSubscriber().UnsubscribeAsync(_replies);
-        }
-        catch (Exception e) when (e is RedisException or ObjectDisposedException)
-        {
-        }
-    }
-
-    private async Task EnsureSubscribedAsync()
-    {
-        if (_subscribed) return;
-        try
-        {
-            await Redis.GetSubscriber().SubscribeAsync(_replies, (_, message) => OnReply(message));
-            _subscribed = true;
-        }
-        catch (RedisException e)
-        {
-            _logger.LogWarning("Node {Node} could not subscribe to its RPC replies yet: {Message}", _node.Name, e.Message);
-        }
+        _subscription.Dispose();
+        return Task.CompletedTask;
     }
 
     // Untraced (nothing listens to Hornbeam's source), a call costs no span and no extra async frame.
@@ -101,7 +81,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
         try
         {
             (stream, payload) = await PrepareRemoteAsync(node, args).WaitAsync(Left(deadline), cancellationToken);
-            await EnsureSubscribedAsync().WaitAsync(Left(deadline), cancellationToken);
+            await _subscription.EnsureAsync().WaitAsync(Left(deadline), cancellationToken);
         }
         catch (TimeoutException)
         {
@@ -222,7 +202,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     // A full stream refuses the request rather than trimming unfinished ones: the caller hears 503 overloaded.
     private async Task SendAsync(RedisKey stream, string target, string id, string kind, string module, string function, byte[] args, DateTimeOffset deadline)
     {
-        var sent = await Redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.RpcSend, [stream],
+        var sent = await _redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.RpcSend, [stream],
         [
             _options.RequestStreamMaxLength, _keys.RpcDoorbell(target).ToString(),
             id, kind, _node.Name, kind == RpcWire.Call ? _replies.ToString() : "", module, function, args, deadline.ToUnixTimeMilliseconds(),

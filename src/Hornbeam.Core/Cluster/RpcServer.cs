@@ -16,18 +16,16 @@ namespace Hornbeam.Cluster;
 /// deleted and answered in one script, so what is pending in the group is exactly what was taken and not finished.
 /// </summary>
 internal sealed class RpcServer(
-    RedisConnection connection, RedisKeys keys, NodeIdentity node, RpcModules modules,
+    IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, RpcModules modules,
     IOptions<ClusterOptions> options, ILogger<RpcServer> logger) : IHostedService
 {
     private const int ReadBatch = 128;
 
     private readonly ClusterOptions _options = options.Value;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
+    // The sweep loop, requests taken from the stream, and in-process casts: shutdown waits for all of them.
+    private readonly BackgroundWork _work = new(logger);
     private readonly ConcurrentQueue<(RedisValue Entry, string? ReplyTo, byte[]? Reply)> _unsettled = new();
     private readonly RedisKey _stream = keys.RpcRequests(node.Name);
-    private Task? _sweep;
-    private bool _subscribed;
     private bool _groupReady;
     private bool _recovered;
     private int _draining;
@@ -41,32 +39,24 @@ internal sealed class RpcServer(
     /// <summary>Requests from the stream (and in-process casts on a store without streams) running now.</summary>
     public int Running => Volatile.Read(ref _running);
 
-    // Resolved when first used: hosted services are built before the connection has started.
-    private IConnectionMultiplexer Redis => connection.Multiplexer;
+    private IDatabase Db => redis.GetDatabase();
 
-    private IDatabase Db => Redis.GetDatabase();
+    private KeptSubscription? _doorbell;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await TrySubscribeAsync();
+        _doorbell = channels.Keep(keys.RpcDoorbell(node.Name), _ => Ring(), $"the RPC doorbell of node {node.Name}");
+        await _doorbell.EnsureAsync();
         await TryEnsureGroupAsync();
-        _sweep = SweepLoopAsync(_stopping.Token);
+        _work.Start($"The RPC sweep of node {node.Name}", SweepLoopAsync);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
-        if (_sweep is not null) await _sweep.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        try
-        {
-            await Redis.GetSubscriber().UnsubscribeAsync(keys.RpcDoorbell(node.Name));
-        }
-        catch (Exception e) when (e is RedisException or ObjectDisposedException)
-        {
-        }
         // Requests already taken get their replies before the node goes; the host's shutdown timeout bounds the wait.
         // Requests not taken stay in the stream for a node restarted with the same name.
-        await Task.WhenAll(_inFlight.Keys).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _work.StopAsync(cancellationToken);
+        _doorbell?.Dispose();
         if (StreamsSupported)
         {
             try
@@ -86,21 +76,7 @@ internal sealed class RpcServer(
     }
 
     /// <summary>Runs work in the background, tracked so that shutdown waits for it and failures are logged.</summary>
-    public void RunInBackground(string what, Func<Task> work)
-    {
-        var task = Task.Run(async () =>
-        {
-            try
-            {
-                await work();
-            }
-            catch (Exception e)
-            {
-                logger.LogWarning("{What} failed: {Message}", what, e.Message);
-            }
-        });
-        Track(task);
-    }
+    public void RunInBackground(string what, Func<Task> work) => _work.Start(what, _ => work());
 
     /// <summary>
     /// Runs a cast in-process within the handler cap, for a store without streams; throws Overloaded when every slot is taken.
@@ -130,12 +106,6 @@ internal sealed class RpcServer(
     public static HornbeamException Overloaded(string node, string why) =>
         new(HornbeamError.Overloaded, $"node '{node}' {why}; retry shortly.");
 
-    private void Track(Task task)
-    {
-        _inFlight.TryAdd(task, 0);
-        task.ContinueWith(t => _inFlight.TryRemove(t, out _), TaskScheduler.Default);
-    }
-
     private async Task SweepLoopAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(_options.SweepInterval);
@@ -144,7 +114,7 @@ internal sealed class RpcServer(
             while (await timer.WaitForNextTickAsync(ct))
             {
                 if (!StreamsSupported) return;
-                if (!_subscribed) await TrySubscribeAsync();
+                await _doorbell!.EnsureAsync();
                 if (!_groupReady) await TryEnsureGroupAsync();
                 else
                 {
@@ -157,19 +127,6 @@ internal sealed class RpcServer(
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-        }
-    }
-
-    private async Task TrySubscribeAsync()
-    {
-        try
-        {
-            await Redis.GetSubscriber().SubscribeAsync(keys.RpcDoorbell(node.Name), (_, _) => Ring());
-            _subscribed = true;
-        }
-        catch (RedisException e)
-        {
-            logger.LogWarning("Node {Node} could not subscribe to its RPC doorbell yet: {Message}", node.Name, e.Message);
         }
     }
 
@@ -211,7 +168,7 @@ internal sealed class RpcServer(
     // Doorbells and finished handlers may ring while a drain runs: the flag makes that drain go round once more instead of starting a second one.
     private void Ring()
     {
-        if (!_groupReady || _stopping.IsCancellationRequested) return;
+        if (!_groupReady || _work.IsStopping) return;
         Volatile.Write(ref _again, 1);
         if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0) _ = DrainAsync();
     }
@@ -230,7 +187,7 @@ internal sealed class RpcServer(
                     await AbandonUnfinishedAsync();
                     _recovered = true;
                 }
-                while (!_stopping.IsCancellationRequested)
+                while (!_work.IsStopping)
                 {
                     // Only this loop takes slots, so the free count can only grow while it reads.
                     var room = _options.MaxConcurrentRpcHandlers - Volatile.Read(ref _running);
@@ -247,7 +204,7 @@ internal sealed class RpcServer(
                     foreach (var entry in entries)
                     {
                         Interlocked.Increment(ref _running);
-                        Track(HandleAsync(entry));
+                        _work.Track(HandleAsync(entry));
                     }
                     if (entries.Length < free)
                     {

@@ -14,7 +14,7 @@ namespace Hornbeam.Hooks;
 /// <c>hooks</c>, so presence advertises it; module <c>hornbeam_hooks</c> starts tasks and streams there. A remote stream's
 /// chunks come back on a pub/sub channel, numbered, at most <see cref="Window"/> ahead of what the caller has read.
 /// </summary>
-internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, NodeIdentity node, RedisConnection connection, RedisKeys keys,
+internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, NodeIdentity node, IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys,
     IOptions<ClusterOptions> cluster)
 {
     public const string HooksModule = "hooks";
@@ -22,8 +22,6 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
 
     /// <summary>Most chunks a producer sends before the caller acknowledges reading them.</summary>
     public const int Window = 64;
-
-    private IConnectionMultiplexer Redis => connection.Multiplexer;
 
     private TimeSpan Timeout => TimeSpan.FromMilliseconds(cluster.Value.MaxRpcTimeoutMs);
 
@@ -53,14 +51,12 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
     {
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var inbox = Channel.CreateUnbounded<StreamMessage>(new UnboundedChannelOptions { SingleReader = true });
-        var subscriber = Redis.GetSubscriber();
-        var chunks = keys.HookStreamChunks(id);
-        Action<RedisChannel, RedisValue> onMessage = (_, m) =>
+        var subscriber = redis.GetSubscriber();
+        // Subscribed before the producer starts, so no chunk is published to nobody.
+        using var listening = await channels.ListenAsync(keys.HookStreamChunks(id), m =>
         {
             if (StreamMessage.Parse(m) is { } message) inbox.Writer.TryWrite(message);
-        };
-        // Subscribed before the producer starts, so no chunk is published to nobody.
-        await subscriber.SubscribeAsync(chunks, onMessage).WaitAsync(ct);
+        }, ct);
         var ended = false;
         try
         {
@@ -99,7 +95,6 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
             try
             {
                 if (!ended) await subscriber.PublishAsync(keys.HookStreamControl(id), "cancel");
-                await subscriber.UnsubscribeAsync(chunks, onMessage);
             }
             catch (Exception e) when (e is RedisException or ObjectDisposedException)
             {

@@ -7,11 +7,9 @@ using StackExchange.Redis;
 namespace Hornbeam.Hooks;
 
 /// <summary>The RPC side of <see cref="HookRemote"/>: what this node runs when another node asks.</summary>
-internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, RedisKeys keys, IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
+internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
 {
     private static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
-
-    private IConnectionMultiplexer Redis => connection.Multiplexer;
 
     public Task<JsonElement> ExecuteAsync(string appPath, IReadOnlyList<JsonElement> a, CancellationToken ct) =>
         hooks.ExecuteHereAsync(appPath, Str(a, 0, "action"), Args(a, 1), ct);
@@ -25,7 +23,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
         var stop = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
         var acked = 0L;
         var wake = new SemaphoreSlim(0);
-        Action<RedisChannel, RedisValue> onControl = (_, m) =>
+        var listening = await channels.ListenAsync(keys.HookStreamControl(id), m =>
         {
             if (m == "cancel") stop.Cancel();
             else if (long.TryParse(m.ToString(), out var n))
@@ -34,9 +32,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
                 while ((seen = Interlocked.Read(ref acked)) < n && Interlocked.CompareExchange(ref acked, n, seen) != seen) { }
                 wake.Release();
             }
-        };
-        var control = keys.HookStreamControl(id);
-        await Redis.GetSubscriber().SubscribeAsync(control, onControl);
+        });
         _ = Task.Run(async () =>
         {
             try
@@ -45,13 +41,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
             }
             finally
             {
-                try
-                {
-                    await Redis.GetSubscriber().UnsubscribeAsync(control, onControl);
-                }
-                catch (Exception e) when (e is RedisException or ObjectDisposedException)
-                {
-                }
+                listening.Dispose();
                 stop.Dispose();
                 wake.Dispose();
             }
@@ -62,7 +52,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, RedisConnection connection, R
     private async Task ProduceAsync(string appPath, string action, HookArgs args, string id, Func<long> acked, SemaphoreSlim wake, CancellationToken ct)
     {
         var channel = keys.HookStreamChunks(id);
-        var subscriber = Redis.GetSubscriber();
+        var subscriber = redis.GetSubscriber();
         long seq = 0;
         try
         {

@@ -16,7 +16,7 @@ namespace Hornbeam.Ml;
 /// script; the claimant runs the function and stores the result, while other callers (on any replica) wait for a
 /// notification on the key's channel, bounded by <see cref="MlCacheOptions.LockTimeoutMs"/>.
 /// </summary>
-internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, MlWakeups wakeups,
+internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, RedisChannels channels,
     IOptions<HornbeamOptions> hornbeam, IOptions<MlCacheOptions> options, ILogger<MlCache> logger) : IMlCache
 {
     // Expired index members are pruned only once they are this old, so replicas with skewed clocks never drop a live one.
@@ -79,7 +79,7 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, MlWa
     private async Task<Attempt> WaitForOtherAsync(EntryKeys key, string claim, CancellationToken ct)
     {
         var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * _options.LockTimeoutMs / 1000;
-        using var wake = await wakeups.ListenAsync(key.Done);
+        using var wake = await channels.WaitOnAsync(key.Done);
         var recheck = FirstRecheck;
         while (true)
         {

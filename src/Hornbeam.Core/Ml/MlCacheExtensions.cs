@@ -24,7 +24,6 @@ public static class MlCacheExtensions
     internal static IServiceCollection AddMlCache(this IServiceCollection services)
     {
         services.AddValidatedOptions<MlCacheOptions, MlCacheOptionsValidator>(MlCacheOptions.Section);
-        services.TryAddSingleton<MlWakeups>();
         services.TryAddSingleton<IMlCache, MlCache>();
         return services;
     }

@@ -50,12 +50,12 @@ public sealed class PubSubSubscription : IAsyncEnumerable<PubSubMessage>, IAsync
             if (last > registered)
             {
                 // The id is from the future: the topic's data was lost (e.g. Redis restarted empty), so its ids started again.
-                yield return _owner.Gap(Topic, last, registered, "the topic's ids restarted; the given last event id is ahead of its last id");
+                yield return _owner.Notices.Gap(Topic, last, registered, "the topic's ids restarted; the given last event id is ahead of its last id");
                 last = registered;
             }
             else if (last < registered)
             {
-                await foreach (var missed in _owner.CatchUpAsync(Topic, last, registered, cancellationToken))
+                await foreach (var missed in _owner.History.CatchUpAsync(Topic, last, registered, cancellationToken))
                     yield return missed;
                 last = registered;
             }
@@ -73,7 +73,7 @@ public sealed class PubSubSubscription : IAsyncEnumerable<PubSubMessage>, IAsync
                     if (message.Id > last + 1)
                     {
                         // Live delivery skipped ids (e.g. the Redis connection dropped for a moment): fill them from history.
-                        await foreach (var missed in _owner.CatchUpAsync(Topic, last, message.Id - 1, cancellationToken))
+                        await foreach (var missed in _owner.History.CatchUpAsync(Topic, last, message.Id - 1, cancellationToken))
                             yield return missed;
                     }
                     yield return message;
@@ -81,8 +81,8 @@ public sealed class PubSubSubscription : IAsyncEnumerable<PubSubMessage>, IAsync
                 }
             }
             cancellationToken.ThrowIfCancellationRequested();
-            if (_subscriber.Overflowed) yield return _owner.Overflow(Topic, last);
-            else if (_subscriber.EndReason is { } reason) yield return _owner.Reconnect(Topic, last, reason);
+            if (_subscriber.Overflowed) yield return _owner.Notices.Overflow(Topic, last);
+            else if (_subscriber.EndReason is { } reason) yield return _owner.Notices.Reconnect(Topic, last, reason);
         }
         finally
         {

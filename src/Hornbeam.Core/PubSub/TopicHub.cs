@@ -1,54 +1,17 @@
-using System.Threading.Channels;
+using Hornbeam.Redis;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace Hornbeam.PubSub;
 
 /// <summary>
-/// One subscriber on this node: a bounded buffer that the topic's fan-out writes and its subscription reads. With
-/// <paramref name="inline"/> a waiting reader resumes on the writer's thread instead of a thread-pool hop of its own: the fan-out
-/// then walks every such subscriber in one pass, which matters with a thousand of them per message. Only for readers that never
-/// block between awaits (the SSE writer), since each runs inside the fan-out.
+/// A topic this node has subscribers for: the node's ONE listener on the topic's channel (<see cref="RedisChannels"/>), fanned out
+/// in-process to the local subscribers. Members change under the owner's lock; the fan-out reads a copy-on-write array without locking.
 /// </summary>
-internal sealed class LocalSubscriber(int capacity, bool inline = false)
-{
-    private readonly Channel<PubSubMessage> _buffer = Channel.CreateBounded<PubSubMessage>(
-        new BoundedChannelOptions(capacity) { SingleReader = true, AllowSynchronousContinuations = inline, FullMode = BoundedChannelFullMode.Wait });
-    private int _state; // 0 open, 1 ended, 2 overflowed
-    private long _after = -1;
-
-    public ChannelReader<PubSubMessage> Reader => _buffer.Reader;
-
-    public bool Overflowed => Volatile.Read(ref _state) == 2;
-
-    /// <summary>The topic's sequence when a count including this subscriber first reached Redis; -1 until then.</summary>
-    public long After => Interlocked.Read(ref _after);
-
-    public void SetAfterOnce(long sequence) => Interlocked.CompareExchange(ref _after, sequence, -1);
-
-    public bool TryWrite(PubSubMessage message) => _buffer.Writer.TryWrite(message);
-
-    /// <summary>Why this node ended the subscription (shutdown, Redis lost), when it did; the subscriber is told to reconnect.</summary>
-    public string? EndReason { get; private set; }
-
-    /// <summary>Ends the subscription after what is buffered; answers false when it had ended already.</summary>
-    public bool End(bool overflowed = false, string? reason = null)
-    {
-        if (Interlocked.CompareExchange(ref _state, overflowed ? 2 : 1, 0) != 0) return false;
-        EndReason = reason;
-        _buffer.Writer.TryComplete();
-        return true;
-    }
-}
-
-/// <summary>
-/// A topic this node has subscribers for: the node's ONE Redis subscription to the topic's channel, fanned out in-process to the
-/// local subscribers. Members change under the owner's lock; the fan-out reads a copy-on-write array without locking.
-/// </summary>
-internal sealed class TopicHub(string topic, RedisChannel channel, Action<TopicHub, LocalSubscriber> overflow, ILogger logger)
+internal sealed class TopicHub(string topic, RedisChannel channel, RedisChannels channels, Action<TopicHub, LocalSubscriber> overflow, ILogger logger)
 {
     private LocalSubscriber[] _members = [];
-    private Task<ChannelMessageQueue>? _subscribed;
+    private Task<ChannelListener>? _listening;
 
     public string Topic { get; } = topic;
 
@@ -65,53 +28,36 @@ internal sealed class TopicHub(string topic, RedisChannel channel, Action<TopicH
     }
 
     /// <summary>Subscribes to the channel once, however many callers ask; completes when Redis has confirmed it.</summary>
-    public Task EnsureSubscribedAsync(ISubscriber subscriber)
+    public Task EnsureSubscribedAsync()
     {
-        lock (this) return _subscribed ??= SubscribeAsync(subscriber);
-    }
-
-    private async Task<ChannelMessageQueue> SubscribeAsync(ISubscriber subscriber)
-    {
-        var queue = await subscriber.SubscribeAsync(channel);
-        _ = Task.Run(() => FanOutAsync(queue));
-        return queue;
+        lock (this) return _listening ??= channels.ListenAsync(channel, FanOut);
     }
 
     public async Task CloseAsync()
     {
-        Task<ChannelMessageQueue>? subscribed;
-        lock (this) subscribed = _subscribed;
-        if (subscribed is null) return;
+        Task<ChannelListener>? listening;
+        lock (this) listening = _listening;
+        if (listening is null) return;
         try
         {
-            await (await subscribed).UnsubscribeAsync();
+            (await listening).Dispose();
         }
-        catch (Exception e) when (e is RedisException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (e is RedisException or TimeoutException or InvalidOperationException or ObjectDisposedException)
         {
-            // The multiplexer drops the subscription itself when the connection is gone.
-            logger.LogDebug(e, "Unsubscribing from pub/sub topic {Topic} failed", Topic);
+            // A subscription that failed left nothing to leave.
+            logger.LogDebug(e, "Subscribing to pub/sub topic {Topic} had failed", Topic);
         }
     }
 
-    private async Task FanOutAsync(ChannelMessageQueue queue)
+    private void FanOut(RedisValue received)
     {
-        try
+        if (!TryParse(received, out var message))
         {
-            await foreach (var received in queue)
-            {
-                if (!TryParse(received.Message, out var message))
-                {
-                    logger.LogWarning("Ignored a malformed pub/sub message on topic {Topic}", Topic);
-                    continue;
-                }
-                foreach (var member in Members)
-                    if (!member.TryWrite(message)) overflow(this, member);
-            }
+            logger.LogWarning("Ignored a malformed pub/sub message on topic {Topic}", Topic);
+            return;
         }
-        catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
-        {
-            // Unsubscribed.
-        }
+        foreach (var member in Members)
+            if (!member.TryWrite(message)) overflow(this, member);
     }
 
     // Published as "id:json" by the publish script.

@@ -65,7 +65,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     /// One call of a <see cref="CombinedScript"/>, batched: calls of one slot queued together run as one script call.
     /// Answers this call's element of the script's answer; an error element fails this call alone.
     /// </summary>
-    public Task<RedisResult> ScriptEvaluateAsync(CombinedScript script, RedisKey[] keys, RedisValue[] values)
+    internal Task<RedisResult> ScriptEvaluateAsync(CombinedScript script, RedisKey[] keys, RedisValue[] values)
     {
         if (keys.Length != script.KeysPerCall || values.Length != script.ValuesPerCall)
             throw new ArgumentException($"This script takes {script.KeysPerCall} keys and {script.ValuesPerCall} values per call.");
@@ -570,28 +570,4 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
             }
         }
     }
-}
-
-/// <summary>
-/// A Lua script that serves many calls at once: each call brings <see cref="KeysPerCall"/> keys and
-/// <see cref="ValuesPerCall"/> values, the script walks KEYS and ARGV in those strides and answers an array with one
-/// element per call, in order. An element that is an array of one string, the message of <c>redis.pcall</c>'s error,
-/// fails that call alone with that message (StackExchange.Redis refuses error elements inside an array), so the script
-/// must leave nothing half-written for it.
-/// </summary>
-/// <param name="Lua">The script text.</param>
-/// <param name="KeysPerCall">Keys each call brings; all of one call's keys share a hash slot.</param>
-/// <param name="ValuesPerCall">Values each call brings.</param>
-public sealed record CombinedScript(string Lua, int KeysPerCall, int ValuesPerCall)
-{
-    /// <summary>
-    /// The script adds each call's first value, a 64-bit integer delta, to a counter named by the call's keys and
-    /// answers the counter's new value (or refuses the call, e.g. on overflow). Calls of one counter queued together
-    /// may then go as one call of their deltas' sum: each caller is answered the value it would have seen had the calls
-    /// run one after another in queue order, and a refused sum falls back to one call per caller.
-    /// </summary>
-    public bool AddsDeltas { get; init; }
-
-    /// <summary>The script changes data, so its calls wait for replicas when they must confirm writes.</summary>
-    public bool Writes { get; init; } = true;
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -11,52 +12,56 @@ namespace Hornbeam.Redis;
 /// outcome-unknown instead. Kept current by Sentinel's <c>+switch-master</c> notice and by asking every Sentinel each
 /// interval.
 /// </summary>
-internal sealed class SentinelFence : IAsyncDisposable
+/// <remarks>
+/// Started with the host, when Redis is reached through Sentinel (<c>serviceName=</c>) and <see cref="RedisOptions.WaitReplicas"/>
+/// is above 0; otherwise, and until it has started, it refuses nothing.
+/// </remarks>
+internal sealed class SentinelFence(ConfigurationOptions options, RedisOptions redis, ILogger<SentinelFence> logger) : IHostedService, IAsyncDisposable
 {
-    private readonly ConnectionMultiplexer _sentinels;
-    private readonly string _service;
-    private readonly ILogger _logger;
-    private readonly PeriodicTimer _timer;
-    private readonly Task _refreshing;
     private readonly CancellationTokenSource _stop = new();
+    private ConnectionMultiplexer? _sentinels;
+    private PeriodicTimer? _timer;
+    private Task _refreshing = Task.CompletedTask;
+    private volatile bool _started;
     private volatile string? _primary;
 
-    private SentinelFence(ConnectionMultiplexer sentinels, string service, TimeSpan interval, ILogger logger)
-    {
-        _sentinels = sentinels;
-        _service = service;
-        _logger = logger;
-        _timer = new PeriodicTimer(interval);
-        sentinels.GetSubscriber().Subscribe(RedisChannel.Literal("+switch-master"), (_, _) => _ = RefreshAsync());
-        _refreshing = RefreshEveryIntervalAsync();
-    }
+    private string Service => options.ServiceName!;
 
-    /// <summary>Connects to the Sentinels of <paramref name="options"/> (its endpoints, with <c>serviceName</c> set).</summary>
-    public static async Task<SentinelFence> StartAsync(ConfigurationOptions options, TimeSpan interval, ILogger logger)
+    /// <summary>Connects to the Sentinels of the shared connection's options (their endpoints, with <c>serviceName</c> set).</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (string.IsNullOrEmpty(options.ServiceName) || redis.WaitReplicas <= 0 || _sentinels is not null) return;
+        // Its own small connection to the Sentinels: StackExchange.Redis keeps its view of them to itself.
         var config = options.Clone();
         config.User = options.SentinelUser;
         config.Password = options.SentinelPassword;
-        var fence = new SentinelFence(await ConnectionMultiplexer.SentinelConnectAsync(config), options.ServiceName!, interval, logger);
-        await fence.RefreshAsync();
-        return fence;
+        _sentinels = await ConnectionMultiplexer.SentinelConnectAsync(config);
+        _timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(100, redis.DeadlineMs / 4)));
+        _sentinels.GetSubscriber().Subscribe(RedisChannel.Literal("+switch-master"), (_, _) => _ = RefreshAsync());
+        _refreshing = RefreshEveryIntervalAsync(_timer);
+        await RefreshAsync();
+        _started = true;
     }
+
+    /// <inheritdoc />
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Null when <paramref name="server"/> is the master a majority of Sentinels name now; else why it is not.</summary>
     public string? Refuses(EndPoint server)
     {
+        if (!_started) return null;
         var primary = _primary;
         var name = Name(server);
         return primary == name ? null
-            : primary is null ? $"no majority of Sentinels names a master for '{_service}' right now"
+            : primary is null ? $"no majority of Sentinels names a master for '{Service}' right now"
             : $"the write went to {name}, but the Sentinels name {primary} master";
     }
 
-    private async Task RefreshEveryIntervalAsync()
+    private async Task RefreshEveryIntervalAsync(PeriodicTimer timer)
     {
         try
         {
-            while (await _timer.WaitForNextTickAsync(_stop.Token)) await RefreshAsync();
+            while (await timer.WaitForNextTickAsync(_stop.Token)) await RefreshAsync();
         }
         catch (OperationCanceledException)
         {
@@ -65,12 +70,12 @@ internal sealed class SentinelFence : IAsyncDisposable
 
     private async Task RefreshAsync()
     {
-        var servers = _sentinels.GetServers();
+        var servers = _sentinels!.GetServers();
         var answers = await Task.WhenAll(servers.Select(async s =>
         {
             try
             {
-                return await s.SentinelGetMasterAddressByNameAsync(_service) is { } endpoint ? Name(endpoint) : null;
+                return await s.SentinelGetMasterAddressByNameAsync(Service) is { } endpoint ? Name(endpoint) : null;
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
@@ -78,7 +83,7 @@ internal sealed class SentinelFence : IAsyncDisposable
             }
         }));
         var majority = answers.Where(a => a is not null).GroupBy(a => a).FirstOrDefault(g => g.Count() * 2 > servers.Length)?.Key;
-        if (majority != _primary) _logger.LogInformation("Sentinels name {Primary} master of {Service}.", majority ?? "no server", _service);
+        if (majority != _primary) logger.LogInformation("Sentinels name {Primary} master of {Service}.", majority ?? "no server", Service);
         _primary = majority;
     }
 
@@ -92,8 +97,8 @@ internal sealed class SentinelFence : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        _timer.Dispose();
+        _timer?.Dispose();
         await _refreshing;
-        await _sentinels.DisposeAsync();
+        if (_sentinels is not null) await _sentinels.DisposeAsync();
     }
 }

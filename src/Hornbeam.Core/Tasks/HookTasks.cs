@@ -23,7 +23,7 @@ namespace Hornbeam.Tasks;
 /// its runner (result or error, retried across a Redis blink), its node's shutdown, or a waiter that found the lease
 /// lapsed; the first write stands. The last two record the one dead-node failure, <see cref="HornbeamError.OutcomeUnknown"/>.
 /// </remarks>
-internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, NodeIdentity node, IOptions<TaskOptions> options, ILogger<HookTasks> logger)
+internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, IOptions<TaskOptions> options, ILogger<HookTasks> logger)
     : BackgroundService
 {
     private readonly TaskOptions _options = options.Value;
@@ -31,9 +31,6 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
     private readonly CancellationTokenSource _shutdown = new();
     private int _slots;
     private Task? _stopping;
-
-    // A hosted service is built before the connection starts, so the multiplexer is looked up on use.
-    private IConnectionMultiplexer redis => connection.Multiplexer;
 
     private IDatabase Db => redis.GetDatabase();
 
@@ -187,30 +184,19 @@ internal sealed class HookTasks(RedisConnection connection, RedisKeys keys, Node
     {
         if (!IsTaskId(id)) throw Unknown(id);
         var deadline = DateTime.UtcNow + timeout;
-        using var wake = new SemaphoreSlim(0);
-        Action<RedisChannel, RedisValue> onDone = (_, _) => wake.Release();
-        var channel = keys.TaskChannel(id);
-        var subscriber = redis.GetSubscriber();
         // Subscribe first, then read: an end between the two is seen by the read, one after it by the message.
-        await subscriber.SubscribeAsync(channel, onDone).WaitAsync(ct);
-        try
+        using var wake = await channels.WaitOnAsync(keys.TaskChannel(id), ct);
+        while (true)
         {
-            while (true)
-            {
-                var (state, lease) = await ReadAsync(id);
-                if (state is null) throw Unknown(id);
-                if (state.Status != HookTaskStatus.Running) return state;
-                if (lease is null && await AbandonAsync(id, state.Node)) continue;
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero) return state;
-                // Wake when the lease could have lapsed, to notice a dead node without being told.
-                var leaseCheck = (lease ?? TimeSpan.Zero) + TimeSpan.FromMilliseconds(50);
-                await wake.WaitAsync(left < leaseCheck ? left : leaseCheck, ct);
-            }
-        }
-        finally
-        {
-            await subscriber.UnsubscribeAsync(channel, onDone);
+            var (state, lease) = await ReadAsync(id);
+            if (state is null) throw Unknown(id);
+            if (state.Status != HookTaskStatus.Running) return state;
+            if (lease is null && await AbandonAsync(id, state.Node)) continue;
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) return state;
+            // Wake when the lease could have lapsed, to notice a dead node without being told.
+            var leaseCheck = (lease ?? TimeSpan.Zero) + TimeSpan.FromMilliseconds(50);
+            await wake.WaitAsync(left < leaseCheck ? left : leaseCheck, ct);
         }
     }
 
