@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -31,8 +30,9 @@ internal sealed class FunctionHookHandler(HookFunction function) : HookHandler
 {
     public override string Kind => "function";
 
+    // Its declared result is object: a task it hands back is awaited by what it is.
     public override async Task<HookOutcome> InvokeAsync(string appPath, string action, HookArgs args, IServiceProvider services, CancellationToken ct) =>
-        new(await HookResults.UnwrapAsync(await function(action, args.Args, args.Kwargs, ct)), null);
+        new(await DelegateBinder.AwaitAnyAsync(await function(action, args.Args, args.Kwargs, ct)), null);
 }
 
 /// <summary>A class or instance: the public method named after the action is called with the bound arguments.</summary>
@@ -61,42 +61,26 @@ internal sealed class MethodHookHandler : HookHandler
                 $"Hook '{appPath}' has no action '{action}': {_type.Name} has no public method {HookNames.ToPascal(action)} or {HookNames.ToPascal(action)}Async.");
 
         // Bind before creating an instance, so a bad call costs no construction.
-        var (method, values) = HookMethods.Bind(appPath, action, candidates, args, ct);
+        var (method, values) = HookMethods.Bind($"Hook '{appPath}' action '{action}'", candidates, args, ct);
         var target = _instance ?? ActivatorUtilities.CreateInstance(services, _type);
-        object? raw;
         try
         {
-            raw = method.Invoke(target, values);
-        }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
-        {
-            await DisposeOwned(target);
-            ExceptionDispatchInfo.Throw(e.InnerException);
-            throw;
-        }
-        try
-        {
-            return new(await HookResults.UnwrapAsync(raw), _instance is null ? target : null);
+            return new(await method.InvokeAsync(target, values), _instance is null ? target : null);
         }
         catch
         {
-            await DisposeOwned(target);
+            if (_instance is null) await HookResults.DisposeAsync(target);
             throw;
         }
     }
-
-    private async ValueTask DisposeOwned(object target)
-    {
-        if (_instance is null) await HookResults.DisposeAsync(target);
-    }
 }
 
-/// <summary>Finds the method an action names and binds JSON arguments to its parameters.</summary>
+/// <summary>Finds the methods an action names, each with its <see cref="DelegateBinder"/>.</summary>
 internal static class HookMethods
 {
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type, string), IReadOnlyList<MethodInfo>> Cache = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type, string), IReadOnlyList<DelegateBinder>> Cache = new();
 
-    public static IReadOnlyList<MethodInfo> Find(Type type, string action) => Cache.GetOrAdd((type, action), static key =>
+    public static IReadOnlyList<DelegateBinder> Find(Type type, string action) => Cache.GetOrAdd((type, action), static key =>
     {
         var (type, action) = key;
         var name = HookNames.ToPascal(action);
@@ -106,18 +90,20 @@ internal static class HookMethods
                         && (m.Name.Equals(name, StringComparison.OrdinalIgnoreCase) || m.Name.Equals(name + "Async", StringComparison.OrdinalIgnoreCase)))
             .OrderBy(m => m.Name.Length) // Encode before EncodeAsync
             .ThenByDescending(m => m.GetParameters().Length)
+            .Select(m => DelegateBinder.For(m, HookJson.Options))
             .ToArray();
     });
 
     /// <summary>Binds to the first overload that accepts the arguments; when none does, reports why the first did not.</summary>
-    public static (MethodInfo, object?[]) Bind(string appPath, string action, IReadOnlyList<MethodInfo> candidates, HookArgs args, CancellationToken ct)
+    public static (DelegateBinder, object?[]) Bind(string where, IReadOnlyList<DelegateBinder> candidates, HookArgs args,
+        CancellationToken ct)
     {
         HornbeamException? first = null;
         foreach (var method in candidates)
         {
             try
             {
-                return (method, Bind(appPath, action, method, args, ct));
+                return (method, method.Bind(where, args.Args, args.Kwargs, ct));
             }
             catch (HornbeamException e) when (e.Error == HornbeamError.InvalidInput)
             {
@@ -126,67 +112,4 @@ internal static class HookMethods
         }
         throw first!;
     }
-
-    private static object?[] Bind(string appPath, string action, MethodInfo method, HookArgs args, CancellationToken ct)
-    {
-        var parameters = method.GetParameters();
-        var values = new object?[parameters.Length];
-        var filled = new bool[parameters.Length];
-        var bindable = Enumerable.Range(0, parameters.Length).Where(i => parameters[i].ParameterType != typeof(CancellationToken)).ToArray();
-        string Where() => $"Hook '{appPath}' action '{action}'";
-        string Names() => bindable.Length == 0 ? "none" : string.Join(", ", bindable.Select(i => parameters[i].Name));
-
-        if (args.Args.Count > bindable.Length)
-            throw new HornbeamException(HornbeamError.InvalidInput,
-                $"{Where()} takes {bindable.Length} argument(s) ({Names()}), but {args.Args.Count} positional argument(s) were given.");
-        for (var a = 0; a < args.Args.Count; a++)
-        {
-            var i = bindable[a];
-            values[i] = Convert(args.Args[a], parameters[i], Where());
-            filled[i] = true;
-        }
-        foreach (var (name, value) in args.Kwargs)
-        {
-            var matches = bindable.Where(i => parameters[i].Name == name).ToArray();
-            if (matches.Length == 0) matches = bindable.Where(i => HookNames.SameParameter(name, parameters[i].Name!)).ToArray();
-            if (matches.Length == 0)
-                throw new HornbeamException(HornbeamError.InvalidInput, $"{Where()} has no parameter '{name}' (its parameters: {Names()}).");
-            var i = matches[0];
-            if (filled[i])
-                throw new HornbeamException(HornbeamError.InvalidInput, $"{Where()}: parameter '{parameters[i].Name}' is given both by position and by name '{name}'.");
-            values[i] = Convert(value, parameters[i], Where());
-            filled[i] = true;
-        }
-        for (var i = 0; i < parameters.Length; i++)
-        {
-            if (filled[i]) continue;
-            if (parameters[i].ParameterType == typeof(CancellationToken)) values[i] = ct;
-            else if (parameters[i].HasDefaultValue) values[i] = parameters[i].DefaultValue is DBNull or Missing ? null : parameters[i].DefaultValue;
-            else throw new HornbeamException(HornbeamError.InvalidInput, $"{Where()} is missing parameter '{parameters[i].Name}' (its parameters: {Names()}).");
-        }
-        return values;
-    }
-
-    private static object? Convert(JsonElement value, ParameterInfo parameter, string where)
-    {
-        if (parameter.ParameterType == typeof(JsonElement) || parameter.ParameterType == typeof(object)) return value.Clone();
-        try
-        {
-            var converted = value.Deserialize(parameter.ParameterType, HookJson.Options);
-            if (converted is null && parameter.ParameterType.IsValueType && Nullable.GetUnderlyingType(parameter.ParameterType) is null)
-                throw new JsonException("null is not a value of this type.");
-            return converted;
-        }
-        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
-        {
-            throw new HornbeamException(HornbeamError.InvalidInput,
-                $"{where}: parameter '{parameter.Name}' expects {Describe(parameter.ParameterType)}, got {value.ValueKind.ToString().ToLowerInvariant()} {Truncate(value.GetRawText())}.");
-        }
-    }
-
-    private static string Describe(Type type) =>
-        Nullable.GetUnderlyingType(type) is { } inner ? Describe(inner) + "?" :
-        type.IsGenericType ? $"{type.Name[..type.Name.IndexOf('`')]}<{string.Join(", ", type.GetGenericArguments().Select(Describe))}>" : type.Name;
-
-    private static string Truncate(string text) => text.Length <= 80 ? text : text[..80] + "…";
 }

@@ -32,8 +32,4 @@ public static partial class HookNames
     internal static string ToPascal(string action) =>
         string.Concat(action.Split(['_', '-', '.'], StringSplitOptions.RemoveEmptyEntries)
             .Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
-
-    /// <summary>Parameter names compare without underscores and case, so <c>max_tokens</c> finds <c>maxTokens</c>.</summary>
-    internal static bool SameParameter(string kwarg, string parameter) =>
-        string.Equals(kwarg.Replace("_", ""), parameter.Replace("_", ""), StringComparison.OrdinalIgnoreCase);
 }

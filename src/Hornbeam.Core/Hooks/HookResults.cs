@@ -11,28 +11,6 @@ internal static class HookResults
 {
     private static readonly MethodInfo AdaptAsyncMethod = typeof(HookResults).GetMethod(nameof(AdaptAsync), BindingFlags.NonPublic | BindingFlags.Static)!;
 
-    /// <summary>Awaits a Task or ValueTask and answers its result (null for a plain Task).</summary>
-    public static async Task<object?> UnwrapAsync(object? raw)
-    {
-        switch (raw)
-        {
-            case Task task:
-                await task;
-                var type = task.GetType();
-                // An async method declared as Task runs as Task<VoidTaskResult>: that result is not the handler's.
-                return type.IsGenericType && type.GetGenericArguments()[0].Name != "VoidTaskResult"
-                    ? type.GetProperty("Result")!.GetValue(task)
-                    : null;
-            case ValueTask valueTask:
-                await valueTask;
-                return null;
-            case not null when raw.GetType() is { IsGenericType: true } t && t.GetGenericTypeDefinition() == typeof(ValueTask<>):
-                return await UnwrapAsync(t.GetMethod("AsTask")!.Invoke(raw, null));
-            default:
-                return raw;
-        }
-    }
-
     /// <summary>The items of a streaming result (<see cref="IAsyncEnumerable{T}"/>, or an <see cref="IEnumerable"/> that is not text, JSON or a map); null when it is one value.</summary>
     public static IAsyncEnumerable<object?>? AsStream(object? value, CancellationToken ct)
     {

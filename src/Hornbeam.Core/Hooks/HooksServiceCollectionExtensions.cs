@@ -5,7 +5,6 @@ using Hornbeam.Webhooks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Hooks;
 
@@ -17,12 +16,6 @@ public static class HooksServiceCollectionExtensions
         services.AddValidatedOptions<HookOptions, HookOptionsValidator>(HookOptions.Section);
         services.AddValidatedOptions<TaskOptions, TaskOptionsValidator>(TaskOptions.Section);
         services.AddHornbeamWebhooks();
-
-        // Redirects are not followed: one could lead a hook off the allow-list.
-        services.AddHttpClient(HttpHookClient.ClientName)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false })
-            .ConfigureHttpClient((sp, client) =>
-                client.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<HookOptions>>().Value.HttpTimeoutSeconds));
 
         services.TryAddSingleton(sp => new HookRegistry(sp.GetServices<HookRegistration>()));
         services.TryAddSingleton<HttpHookStore>();

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Hornbeam.Redis;
 using Hornbeam.Webhooks;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Hornbeam.Hooks;
@@ -55,24 +56,17 @@ internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys
     private sealed record StoredHook(string Url);
 }
 
-/// <summary>Calls HTTP hooks; a failing or slow endpoint becomes a 502 or 504 that says which hook and what happened.</summary>
-internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore store, WebhookClient webhooks)
+/// <summary>
+/// Calls HTTP hooks through the <see cref="WebhookClient"/> HTTP functions use (timeout <c>Hornbeam:Hooks:HttpTimeoutSeconds</c>,
+/// circuit breaker, no retries); a failing or slow endpoint becomes a 502 or 504 that says which hook and what happened.
+/// </summary>
+internal sealed class HttpHookClient(HttpHookStore store, WebhookClient webhooks, IOptions<HookOptions> options)
 {
-    public const string ClientName = "Hornbeam.Hooks";
-
     public async Task<JsonElement> ExecuteAsync(HttpHook hook, string action, HookArgs args, CancellationToken ct)
     {
-        // Headers first, then the body under Hornbeam:Webhooks:MaxResponseBytes, as for HTTP functions.
-        using var response = await SendAsync(hook, action, args, HttpCompletionOption.ResponseHeadersRead, ct);
-        byte[] body;
-        try
-        {
-            body = await webhooks.ReadLimitedAsync(response.Content, ct);
-        }
-        catch (HornbeamException e) when (e.Error == HornbeamError.BadGateway)
-        {
-            throw new HornbeamException(HornbeamError.BadGateway, $"HTTP hook '{hook.AppPath}' action '{action}': {e.Message}", e);
-        }
+        // The body is read within the timeout and under Hornbeam:Webhooks:MaxResponseBytes, as for HTTP functions.
+        using var response = await SendAsync(hook, action, args, wholeBody: true, ct);
+        var body = await response.Content.ReadAsByteArrayAsync(ct);
         try
         {
             return body.Length == 0 ? HookJson.ToElement(null) : JsonDocument.Parse(body).RootElement.Clone();
@@ -86,7 +80,7 @@ internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore s
     /// <summary>Chunks from a Server-Sent Events answer (<c>error</c> events fail the stream, <c>done</c> ends it), newline-delimited JSON, or one chunk for any other JSON answer.</summary>
     public async IAsyncEnumerable<JsonElement> StreamAsync(HttpHook hook, string action, HookArgs args, [EnumeratorCancellation] CancellationToken ct)
     {
-        using var response = await SendAsync(hook, action, args, HttpCompletionOption.ResponseHeadersRead, ct);
+        using var response = await SendAsync(hook, action, args, wholeBody: false, ct);
         var mediaType = response.Content.Headers.ContentType?.MediaType;
         var boundary = mediaType switch
         {
@@ -119,24 +113,12 @@ internal sealed class HttpHookClient(IHttpClientFactory clients, HttpHookStore s
         }
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpHook hook, string action, HookArgs args, HttpCompletionOption completion, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendAsync(HttpHook hook, string action, HookArgs args, bool wholeBody, CancellationToken ct)
     {
         // The allow-list may have shrunk since the hook was registered.
         var url = store.CheckUrl(hook.Url + "/" + Uri.EscapeDataString(action));
-        var content = JsonContent(args);
-        HttpResponseMessage response;
-        try
-        {
-            response = await clients.CreateClient(ClientName).SendAsync(new HttpRequestMessage(HttpMethod.Post, url) { Content = content }, completion, ct);
-        }
-        catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
-        {
-            throw new HornbeamException(HornbeamError.Timeout, $"HTTP hook '{hook.AppPath}' action '{action}' did not answer in time ({url}).", e);
-        }
-        catch (HttpRequestException e)
-        {
-            throw new HornbeamException(HornbeamError.BadGateway, $"HTTP hook '{hook.AppPath}' action '{action}' could not be reached at {url}: {e.Message}", e);
-        }
+        var response = await webhooks.PostAsync(url, JsonContent(args), TimeSpan.FromSeconds(options.Value.HttpTimeoutSeconds), wholeBody,
+            $"HTTP hook '{hook.AppPath}' action '{action}'", ct);
         if (response.IsSuccessStatusCode) return response;
         using (response)
         {

@@ -2,17 +2,24 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
 
 namespace Hornbeam.Webhooks;
 
 /// <summary>
-/// Calls user HTTP endpoints with a JSON body and reads a JSON answer, under one set of rules: only allow-listed hosts,
-/// no redirects (they could lead off the list), a deadline (504 past it), and 502 for a failure, a non-2xx or non-JSON answer.
+/// The one outbound HTTP client: calls user HTTP endpoints (HTTP functions, HTTP hooks) with a JSON body, under one set
+/// of rules: only allow-listed hosts, no redirects (they could lead off the list), each call's timeout (504 past it), a
+/// circuit breaker per host, no retries, and 502 for a failure, an open circuit, a non-2xx or non-JSON answer.
 /// </summary>
 public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<WebhookOptions> options)
 {
     /// <summary>The name of the <see cref="HttpClient"/> this client uses.</summary>
     public const string HttpClientName = "hornbeam-webhooks";
+
+    internal static readonly HttpRequestOptionsKey<TimeSpan> CallTimeout = new("hornbeam.webhooks.timeout");
+    internal static readonly HttpRequestOptionsKey<bool> ReadWholeBody = new("hornbeam.webhooks.whole-body");
 
     private static readonly JsonElement Null = JsonDocument.Parse("null").RootElement.Clone();
     private readonly WebhookOptions _options = options.Value;
@@ -54,61 +61,74 @@ public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<Webho
     public async Task<JsonElement> PostJsonAsync(string url, ReadOnlyMemory<byte> json, TimeSpan timeout, string what, CancellationToken cancellationToken = default)
     {
         var uri = EnsureAllowed(url);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
-        var client = httpClients.CreateClient(HttpClientName);
+        var content = new ReadOnlyMemoryContent(json);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        using var response = await PostAsync(uri, content, timeout, wholeBody: true, what, cancellationToken);
+        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+        if (!response.IsSuccessStatusCode)
+            throw new HornbeamException(HornbeamError.BadGateway,
+                $"{what} at {uri} answered {(int)response.StatusCode} {response.ReasonPhrase}: {Snippet(body)}");
+        if (body.Length == 0) return Null;
         try
         {
-            using var content = new ReadOnlyMemoryContent(json);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
-            using var response = await client.PostAsync(uri, content, deadline.Token);
-            var body = await ReadLimitedAsync(response.Content, deadline.Token);
-            if (!response.IsSuccessStatusCode)
-                throw new HornbeamException(HornbeamError.BadGateway,
-                    $"{what} at {uri} answered {(int)response.StatusCode} {response.ReasonPhrase}: {Snippet(body)}");
-            if (body.Length == 0) return Null;
-            try
-            {
-                using var doc = JsonDocument.Parse(body);
-                return doc.RootElement.Clone();
-            }
-            catch (JsonException)
-            {
-                throw new HornbeamException(HornbeamError.BadGateway, $"{what} at {uri} answered with something that is not JSON: {Snippet(body)}");
-            }
+            using var doc = JsonDocument.Parse(body);
+            return doc.RootElement.Clone();
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (JsonException)
         {
-            throw new HornbeamException(HornbeamError.Timeout, $"{what} at {uri} did not answer within {timeout.TotalMilliseconds:0} ms.");
-        }
-        catch (HttpRequestException e)
-        {
-            throw new HornbeamException(HornbeamError.BadGateway, $"{what} at {uri} could not be reached: {e.Message}", e);
+            throw new HornbeamException(HornbeamError.BadGateway,
+                $"{what} at {uri} answered with something that is not JSON: {Snippet(body)}");
         }
     }
 
-    /// <summary>Reads an answer's body, refusing it (502) once it passes <c>Hornbeam:Webhooks:MaxResponseBytes</c>.</summary>
-    internal async Task<byte[]> ReadLimitedAsync(HttpContent content, CancellationToken ct)
+    /// <summary>
+    /// POSTs <paramref name="content"/> through the webhook pipeline and answers the response, whatever its status.
+    /// With <paramref name="wholeBody"/> the body is read (under the timeout and <c>MaxResponseBytes</c>) before this
+    /// answers; without, once the headers are in, for a stream. No answer within <paramref name="timeout"/> throws
+    /// Timeout (504); an unreachable host, an open circuit or too large a body throws BadGateway (502).
+    /// </summary>
+    internal async Task<HttpResponseMessage> PostAsync(Uri uri, HttpContent content, TimeSpan timeout, bool wholeBody, string what,
+        CancellationToken ct)
     {
-        if (content.Headers.ContentLength > _options.MaxResponseBytes) throw TooLarge();
-        await using var stream = await content.ReadAsStreamAsync(ct);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int n;
-        while ((n = await stream.ReadAsync(chunk, ct)) > 0)
+        var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = content };
+        request.Options.Set(CallTimeout, timeout);
+        request.Options.Set(ReadWholeBody, wholeBody);
+        try
         {
-            if (buffer.Length + n > _options.MaxResponseBytes) throw TooLarge();
-            buffer.Write(chunk, 0, n);
+            return await httpClients.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         }
-        return buffer.ToArray();
+        catch (Exception e) when (Translate(e, uri, timeout, what) is { } translated)
+        {
+            request.Dispose();
+            throw translated;
+        }
     }
+
+    private HornbeamException? Translate(Exception e, Uri uri, TimeSpan timeout, string what) => e switch
+    {
+        TimeoutRejectedException =>
+            new(HornbeamError.Timeout, $"{what} at {uri} did not answer within {timeout.TotalMilliseconds:0} ms.", e),
+        // An open circuit answers as an unreachable host does, saying why no call was made.
+        BrokenCircuitException => new(HornbeamError.BadGateway,
+            $"{what} at {uri} could not be reached: calls to {uri.Authority} failed repeatedly, so they are refused for "
+            + $"{_options.CircuitBreakDuration.TotalSeconds:0.#} s before one is tried again "
+            + "(circuit open; Hornbeam:Webhooks:Circuit* settings).", e),
+        HttpRequestException => new(HornbeamError.BadGateway, $"{what} at {uri} could not be reached: {e.Message}", e),
+        HornbeamException { Error: HornbeamError.BadGateway } => new(HornbeamError.BadGateway, $"{what} at {uri}: {e.Message}", e),
+        _ => null,
+    };
+
+    /// <summary>The timeout a call set on its request, for the pipeline's timeout strategy; none when it set none.</summary>
+    internal static TimeSpan TimeoutOf(ResilienceContext context) =>
+        context.GetRequestMessage()?.Options.TryGetValue(CallTimeout, out var timeout) == true ? timeout : Timeout.InfiniteTimeSpan;
 
     /// <summary>A streamed answer's body, each line, event or whole answer held to <c>Hornbeam:Webhooks:MaxResponseBytes</c> (502 past it).</summary>
     internal async Task<Stream> ReadStreamLimitedAsync(HttpContent content, ChunkBoundary boundary, CancellationToken ct) =>
-        new ChunkLimitedStream(await content.ReadAsStreamAsync(ct), boundary, _options.MaxResponseBytes, TooLarge);
+        new ChunkLimitedStream(await content.ReadAsStreamAsync(ct), boundary, _options.MaxResponseBytes,
+            () => TooLarge(_options.MaxResponseBytes));
 
-    private HornbeamException TooLarge() =>
-        new(HornbeamError.BadGateway, $"the endpoint answered more than {_options.MaxResponseBytes} bytes (Hornbeam:Webhooks:MaxResponseBytes).");
+    internal static HornbeamException TooLarge(int maxBytes) =>
+        new(HornbeamError.BadGateway, $"the endpoint answered more than {maxBytes} bytes (Hornbeam:Webhooks:MaxResponseBytes).");
 
     private static string Snippet(byte[] body)
     {

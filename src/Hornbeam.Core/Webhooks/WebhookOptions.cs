@@ -19,6 +19,27 @@ public sealed class WebhookOptions
     /// <summary>Most casts of HTTP functions this node has in flight at once; a cast beyond is refused with 503 overloaded.</summary>
     [SettingRange(1, int.MaxValue, ErrorMessage = "Hornbeam:Webhooks:MaxCastsInFlight must be at least 1.")]
     public int MaxCastsInFlight { get; set; } = 64;
+
+    /// <summary>
+    /// Share of failed calls to one host (unreachable, timed out, 5xx) within <see cref="CircuitSamplingDuration"/>
+    /// that opens its circuit.
+    /// </summary>
+    [SettingRange(typeof(double), "0.01", "1", ErrorMessage = "Hornbeam:Webhooks:CircuitFailureRatio must be between 0.01 and 1.")]
+    public double CircuitFailureRatio { get; set; } = 0.5;
+
+    /// <summary>Calls to one host within <see cref="CircuitSamplingDuration"/> before its failure ratio counts.</summary>
+    [SettingRange(2, int.MaxValue, ErrorMessage = "Hornbeam:Webhooks:CircuitMinimumThroughput must be at least 2.")]
+    public int CircuitMinimumThroughput { get; set; } = 10;
+
+    /// <summary>The window over which calls to one host are counted.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.5", "1.00:00:00",
+        ErrorMessage = "Hornbeam:Webhooks:CircuitSamplingDuration must be between 0.5 seconds and one day.")]
+    public TimeSpan CircuitSamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an open circuit refuses calls to its host before one trial call may pass.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.5", "1.00:00:00",
+        ErrorMessage = "Hornbeam:Webhooks:CircuitBreakDuration must be between 0.5 seconds and one day.")]
+    public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Checks <see cref="WebhookOptions"/> at start-up; the body is source-generated from the attributes.</summary>

@@ -134,6 +134,24 @@ public sealed class FunctionsTests
     }
 
     [Fact]
+    public async Task ATimedOutHttpFunctionCallIsSentOnceNotRetried()
+    {
+        await using var endpoint = await TestEndpoint.StartAsync();
+        var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@once", more: allow);
+        var client = api.CreateClient();
+        var put = await client.PutAsync("/functions/slow", Http.Json($"{{\"url\": \"{endpoint.Url}/slow\"}}"));
+        Assert.Equal(HttpStatusCode.NoContent, put.StatusCode);
+
+        var call = await client.PostAsync("/functions/slow/call", Http.Json("{\"timeout_ms\": 300}"));
+        var problem = await call.AssertProblemAsync(504, ProblemTypes.Timeout);
+        Assert.Contains("did not answer within 300 ms", problem.GetProperty("detail").GetString());
+        // A POST may apply something, so it is never retried: a retry would have been sent before the 504.
+        await Poll.UntilAsync(() => Task.FromResult(endpoint.SlowCalls > 0), because: "the endpoint saw the call");
+        Assert.Equal(1, endpoint.SlowCalls);
+    }
+
+    [Fact]
     public async Task OnlyAllowListedHostsMayBeRegisteredAndAnEmptyListTurnsTheFeatureOff()
     {
         var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
@@ -207,12 +225,16 @@ public sealed class FunctionsTests
     {
         private readonly WebApplication _app;
         private int _calls;
+        private int _slowCalls;
 
         private TestEndpoint(WebApplication app) => _app = app;
 
         public string Url { get; private set; } = "";
 
         public int Calls => Volatile.Read(ref _calls);
+
+        /// <summary>Calls <c>/slow</c> has had; it answers after 30 s, so any call to it times out.</summary>
+        public int SlowCalls => Volatile.Read(ref _slowCalls);
 
         /// <summary>What <c>/held</c> waits for.</summary>
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -239,7 +261,12 @@ public sealed class FunctionsTests
             });
             app.MapPost("/fail", () => Results.Text("out of memory", statusCode: 500));
             app.MapPost("/text", () => Results.Text("not json"));
-            app.MapPost("/slow", async (CancellationToken ct) => { await Task.Delay(TimeSpan.FromSeconds(30), ct); return Results.Ok(); });
+            app.MapPost("/slow", async (CancellationToken ct) =>
+            {
+                Interlocked.Increment(ref endpoint._slowCalls);
+                await Task.Delay(TimeSpan.FromSeconds(30), ct);
+                return Results.Ok();
+            });
             await app.StartAsync();
             endpoint.Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             return endpoint;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.ServerSentEvents;
 using System.Text.Json;
@@ -27,6 +28,9 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
         public HornbeamApiFactory A { get; private set; } = null!;
         public HornbeamApiFactory B { get; private set; } = null!;
         public HornbeamApiFactory Limited { get; private set; } = null!;
+
+        /// <summary>A host with a 1 s hook timeout and a circuit that opens after two failures and stays open 2 s.</summary>
+        public HornbeamApiFactory Brittle { get; private set; } = null!;
 
         public async Task InitializeAsync()
         {
@@ -89,6 +93,12 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
             A = await HornbeamApiFactory.StartAsync(prefix, Allowed, TestHookSetup.Register);
             B = await HornbeamApiFactory.StartAsync(prefix, Allowed);
             Limited = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed) { ["Hornbeam:Webhooks:MaxResponseBytes"] = "4096" });
+            Brittle = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed)
+            {
+                ["Hornbeam:Hooks:HttpTimeoutSeconds"] = "1",
+                ["Hornbeam:Webhooks:CircuitMinimumThroughput"] = "2",
+                ["Hornbeam:Webhooks:CircuitBreakDuration"] = "00:00:02",
+            });
         }
 
         public async Task DisposeAsync()
@@ -96,6 +106,7 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
             await A.DisposeAsync();
             await B.DisposeAsync();
             await Limited.DisposeAsync();
+            await Brittle.DisposeAsync();
             await _server.DisposeAsync();
         }
     }
@@ -195,5 +206,91 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
         await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "ftp://127.0.0.1/ml"}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await client.PutAsync($"/hooks/{_ml}", Http.Json("{}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await client.PutAsync("/hooks/echo", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(409, ProblemTypes.Conflict);
+    }
+
+    [Fact]
+    public async Task ATimedOutHookCallIsSentOnceAndAnswers504()
+    {
+        await using var endpoint = await FlakyEndpoint.StartAsync(hanging: true);
+        var client = hosts.Brittle.CreateClient();
+        await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{endpoint.Base}}"}"""));
+
+        var problem = await (await client.PostAsync($"/hooks/{_ml}/work", null)).AssertProblemAsync(504, ProblemTypes.Timeout);
+        Assert.Contains("did not answer within 1000 ms", problem.GetProperty("detail").GetString());
+        // The call gave up after its one attempt: a retry would have been sent before the 504.
+        await Poll.UntilAsync(() => Task.FromResult(endpoint.Calls > 0), because: "the endpoint saw the call");
+        Assert.Equal(1, endpoint.Calls);
+    }
+
+    [Fact]
+    public async Task AHostThatKeepsFailingOpensItsCircuitWhichAnswersFastAndClosesOnceTheHostRecovers()
+    {
+        await using var endpoint = await FlakyEndpoint.StartAsync(hanging: true);
+        var client = hosts.Brittle.CreateClient();
+        await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{endpoint.Base}}"}"""));
+
+        // Two timeouts open the circuit (ratio 1 over the minimum throughput of two).
+        await (await client.PostAsync($"/hooks/{_ml}/work", null)).AssertProblemAsync(504, ProblemTypes.Timeout);
+        await (await client.PostAsync($"/hooks/{_ml}/work", null)).AssertProblemAsync(504, ProblemTypes.Timeout);
+        var sent = endpoint.Calls;
+        var clock = Stopwatch.StartNew();
+        var open = await (await client.PostAsync($"/hooks/{_ml}/work", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"an open circuit answered in {clock.Elapsed}, not before the 1 s timeout");
+        Assert.Contains("circuit open", open.GetProperty("detail").GetString());
+        Assert.Equal(sent, endpoint.Calls);
+
+        // Once the break is over, a trial call reaches the recovered host and closes the circuit.
+        endpoint.Hanging = false;
+        await Poll.UntilAsync(async () => (await client.PostAsync($"/hooks/{_ml}/work", null)).StatusCode == HttpStatusCode.OK,
+            because: "the circuit closed once the host answered again");
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/hooks/{_ml}/work", null)).StatusCode);
+        Assert.True(endpoint.Calls > sent);
+    }
+
+    /// <summary>A hook endpoint on its own port (so its circuit is its own) that hangs or answers, and counts the calls it gets.</summary>
+    private sealed class FlakyEndpoint : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private int _calls;
+        private volatile bool _hanging;
+
+        private FlakyEndpoint(WebApplication app, bool hanging)
+        {
+            _app = app;
+            _hanging = hanging;
+        }
+
+        public string Base => _app.Urls.First() + "/h";
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public bool Hanging
+        {
+            get => _hanging;
+            set => _hanging = value;
+        }
+
+        public static async Task<FlakyEndpoint> StartAsync(bool hanging)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Logging.ClearProviders();
+            var app = builder.Build();
+            var endpoint = new FlakyEndpoint(app, hanging);
+            app.MapPost("/h/{action}", async (string action, HttpResponse response, CancellationToken ct) =>
+            {
+                Interlocked.Increment(ref endpoint._calls);
+                if (endpoint.Hanging) await Task.Delay(TimeSpan.FromSeconds(30), ct);
+                await response.WriteAsJsonAsync(new { ok = action }, ct);
+            });
+            await app.StartAsync();
+            return endpoint;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
     }
 }
