@@ -43,7 +43,8 @@ public static class MlApi
 
         // On a miss the hook action runs with the input as its single argument, wherever in the cluster the hook lives.
         var result = await cache.CachedInferenceAsync(
-            (value, ct) => hooks.ExecuteAsync(appPath, action, new HookArgs([value], new Dictionary<string, JsonElement>()), ct),
+            async (value, ct) => JsonAnswers.Checked(
+                await hooks.ExecuteAsync(appPath, action, new HookArgs([value], new Dictionary<string, JsonElement>()), ct), $"Hook '{appPath}' action '{action}'"),
             input, request.CacheKey, request.CachePrefix ?? "ml", ttl, context.RequestAborted);
         return new RawJson<MlCachedResponse>(w =>
         {
