@@ -43,7 +43,9 @@ public static class TelemetrySetup
     public static WebApplication MapHornbeamTelemetry(this WebApplication app)
     {
         // A plain request delegate, not a route handler: the OpenAPI document describes it by hand (OpenApiSetup.AddMetrics).
-        app.MapPrometheusScrapingEndpoint("/metrics").WithName("Metrics");
+        // It maps every method; only reads are answered, anything else is a 405 naming them in Allow.
+        app.MapPrometheusScrapingEndpoint("/metrics").WithName("Metrics")
+            .WithMetadata(new Microsoft.AspNetCore.Routing.HttpMethodMetadata([HttpMethods.Get, HttpMethods.Head]));
         return app;
     }
 

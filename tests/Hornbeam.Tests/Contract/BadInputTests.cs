@@ -146,9 +146,61 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
     public async Task ABodyOverTheLimitOnARouteThatTakesNoneIsRefusedAndNotApplied()
     {
         var key = Key();
-        var big = new ByteArrayContent(new byte[3 * 1024 * 1024]);
-        await (await Client.PostAsync($"/state/incr/{key}", big)).AssertProblemAsync(413, "urn:hornbeam:problem:too-large");
+        var big = new HttpRequestMessage(HttpMethod.Post, $"/state/incr/{key}") { Content = new ByteArrayContent(new byte[3 * 1024 * 1024]) };
+        // The server answers before reading the body; with 100-continue the client then does not send it into a closed connection.
+        big.Headers.ExpectContinue = true;
+        await (await Client.SendAsync(big)).AssertProblemAsync(413, "urn:hornbeam:problem:too-large");
         Assert.Equal(HttpStatusCode.NotFound, (await Client.GetAsync($"/state/{key}")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/state/multi")]
+    [InlineData("/hooks/echo/args")]
+    [InlineData("/hooks/echo/args/async")]
+    [InlineData("/hooks/echo/args/stream")]
+    [InlineData("/functions/add/call")]
+    [InlineData("/ml/cached/echo/args")]
+    [InlineData("/pubsub/too-large")]
+    public async Task ABodyOverTheLimitIsTooLargeWithADetailOnEveryRouteWithABody(string route)
+    {
+        var big = new HttpRequestMessage(HttpMethod.Post, route)
+        {
+            Content = new StringContent("[" + string.Join(",", Enumerable.Repeat("1", 1_600_000)) + "]", Encoding.UTF8, "application/json"),
+        };
+        big.Headers.ExpectContinue = true;
+        var problem = await (await Client.SendAsync(big)).AssertProblemAsync(413, "urn:hornbeam:problem:too-large");
+        Assert.Contains("bytes", problem.GetProperty("detail").GetString());
+        // Streamed without a length, the limit still holds.
+        var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes("[" + string.Join(",", Enumerable.Repeat("1", 1_050_000)) + "]")));
+        chunked.Headers.ContentType = new("application/json");
+        var request = new HttpRequestMessage(HttpMethod.Post, route) { Content = chunked };
+        request.Headers.TransferEncodingChunked = true;
+        await (await Client.SendAsync(request)).AssertProblemAsync(413, "urn:hornbeam:problem:too-large");
+    }
+
+    [Theory]
+    [InlineData("POST")]
+    [InlineData("DELETE")]
+    [InlineData("PUT")]
+    public async Task MetricsAnswersReadsOnly(string method)
+    {
+        var response = await Client.SendAsync(new HttpRequestMessage(new HttpMethod(method), "/metrics"));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Contains("GET", response.Content.Headers.Allow);
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync("/metrics")).StatusCode);
+    }
+
+    [Fact]
+    public async Task ABadLastEventIdIsNamedAsTheClientSentIt()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, $"/pubsub/{Key()}");
+        request.Headers.Add("Last-Event-ID", "abc");
+        var problem = await (await Client.SendAsync(request)).AssertProblemAsync(400, InvalidInput);
+        Assert.Equal("The header Last-Event-ID must be a whole number; it was 'abc'.", problem.GetProperty("detail").GetString());
+        problem = await (await Client.GetAsync($"/pubsub/{Key()}?last_event_id=x1")).AssertProblemAsync(400, InvalidInput);
+        Assert.Equal("The query parameter last_event_id must be a whole number; it was 'x1'.", problem.GetProperty("detail").GetString());
+        problem = await (await Client.PostAsync($"/state/incr/{Key()}?delta=two", null)).AssertProblemAsync(400, InvalidInput);
+        Assert.Equal("The query parameter delta must be a whole number; it was 'two'.", problem.GetProperty("detail").GetString());
     }
 
     private static string Base64Url(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
