@@ -63,7 +63,7 @@ public sealed record NodeName(string Node);
 public sealed record NodeList(string Self, IReadOnlyList<NodeInfo> Nodes);
 
 /// <summary>The arguments of a call, by position, and how long to wait for it (default 5000 ms).</summary>
-public sealed record CallRequest(JsonElement[]? Args, int? TimeoutMs);
+public sealed record CallRequest(JsonElement[]? Args = null, int? TimeoutMs = null);
 
 /// <summary>What the function answered.</summary>
 public sealed record CallResult(JsonElement Result);

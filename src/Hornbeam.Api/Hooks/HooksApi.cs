@@ -156,7 +156,7 @@ public static class HooksApi
 }
 
 /// <summary>The arguments of an action: positional <c>args</c> and named <c>kwargs</c>; both optional.</summary>
-public sealed record HookCall(JsonElement[]? Args, Dictionary<string, JsonElement>? Kwargs);
+public sealed record HookCall(JsonElement[]? Args = null, Dictionary<string, JsonElement>? Kwargs = null);
 
 /// <summary>What the action answered.</summary>
 public sealed record HookResult(JsonElement Result);

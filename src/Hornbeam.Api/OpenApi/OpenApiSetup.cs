@@ -67,7 +67,7 @@ public static class OpenApiSetup
                 };
             }
             return Task.CompletedTask;
-        }));
+        }).AddConstraints());
 
     /// <summary>
     /// <c>GET /metrics</c> is OpenTelemetry's Prometheus exporter, a plain request delegate the document generator does
