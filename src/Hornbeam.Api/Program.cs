@@ -7,6 +7,7 @@ using Hornbeam.Api.Health;
 using Hornbeam.Api.Hooks;
 using Hornbeam.Api.Hosting;
 using Hornbeam.Api.Idempotency;
+using Hornbeam.Api.Json;
 using Hornbeam.Api.Ml;
 using Hornbeam.Api.OpenApi;
 using Hornbeam.Api.PubSub;
@@ -30,6 +31,7 @@ var app = builder.Build();
 
 app.UseHornbeamApi();
 app.UseHornbeamAccess();
+app.UseJsonBodyRules();
 app.UseIdempotency();
 app.UseWhen(context => context.Request.Path.StartsWithSegments("/ws"), ws => ws.UseWebSockets());
 app.MapHornbeamOpenApi();

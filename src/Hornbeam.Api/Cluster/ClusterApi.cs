@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Idempotency;
+using Hornbeam.Api.Json;
 using Hornbeam.Cluster;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -44,7 +45,8 @@ public static class ClusterApi
         IRpcClient rpc, IOptions<ClusterOptions> options, CancellationToken cancellationToken)
     {
         var timeout = options.Value.ResolveTimeout(request?.TimeoutMs);
-        return TypedResults.Ok(new CallResult(await rpc.CallAsync(node, module, function, request?.Args ?? [], timeout, cancellationToken)));
+        var result = await rpc.CallAsync(node, module, function, request?.Args ?? [], timeout, cancellationToken);
+        return TypedResults.Ok(new CallResult(JsonAnswers.Checked(result, $"Function {module}.{function} on node '{node}'")));
     }
 
     public static async Task<Accepted> Cast(string node, string module, string function, CallRequest? request, IRpcClient rpc, CancellationToken cancellationToken)
@@ -61,7 +63,7 @@ public sealed record NodeName(string Node);
 public sealed record NodeList(string Self, IReadOnlyList<NodeInfo> Nodes);
 
 /// <summary>The arguments of a call, by position, and how long to wait for it (default 5000 ms).</summary>
-public sealed record CallRequest(JsonElement[]? Args, int? TimeoutMs);
+public sealed record CallRequest(JsonElement[]? Args = null, int? TimeoutMs = null);
 
 /// <summary>What the function answered.</summary>
 public sealed record CallResult(JsonElement Result);

@@ -1,6 +1,7 @@
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Cluster;
 using Hornbeam.Api.Idempotency;
+using Hornbeam.Api.Json;
 using Hornbeam.Cluster;
 using Hornbeam.Functions;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -43,7 +44,8 @@ public static class FunctionsApi
         CancellationToken cancellationToken)
     {
         var timeout = options.Value.ResolveTimeout(request?.TimeoutMs);
-        return TypedResults.Ok(new CallResult(await functions.CallAsync(name, request?.Args ?? [], timeout, cancellationToken)));
+        var result = await functions.CallAsync(name, request?.Args ?? [], timeout, cancellationToken);
+        return TypedResults.Ok(new CallResult(JsonAnswers.Checked(result, $"Function '{name}'")));
     }
 
     public static async Task<Accepted> Cast(string name, CallRequest? request, IFunctions functions, CancellationToken cancellationToken)

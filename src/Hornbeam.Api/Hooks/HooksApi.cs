@@ -65,7 +65,7 @@ public static class HooksApi
 
     public static async Task<RawJson<HookResult>> Execute([FromRoute(Name = "app_path")] string appPath, string action, HookCall? call, IHooks hooks, HttpContext http)
     {
-        var result = await hooks.ExecuteAsync(appPath, action, Args(call), http.RequestAborted);
+        var result = JsonAnswers.Checked(await hooks.ExecuteAsync(appPath, action, Args(call), http.RequestAborted), $"Hook '{appPath}' action '{action}'");
         return new RawJson<HookResult>(w =>
         {
             w.WriteStartObject();
@@ -108,6 +108,12 @@ public static class HooksApi
         {
             while (more)
             {
+                if (JsonAnswers.Problem(chunks.Current) is { } problem)
+                {
+                    yield return new SseItem<string>(ErrorEvent(new HornbeamException(HornbeamError.BadGateway,
+                        $"Hook '{appPath}' action '{action}' streamed a chunk of JSON that {problem}"), appPath, action, logger), "error");
+                    yield break;
+                }
                 yield return new SseItem<string>(chunks.Current.GetRawText(), "chunk");
                 count++;
                 string? error = null;
@@ -150,7 +156,7 @@ public static class HooksApi
 }
 
 /// <summary>The arguments of an action: positional <c>args</c> and named <c>kwargs</c>; both optional.</summary>
-public sealed record HookCall(JsonElement[]? Args, Dictionary<string, JsonElement>? Kwargs);
+public sealed record HookCall(JsonElement[]? Args = null, Dictionary<string, JsonElement>? Kwargs = null);
 
 /// <summary>What the action answered.</summary>
 public sealed record HookResult(JsonElement Result);

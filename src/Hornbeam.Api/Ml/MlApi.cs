@@ -43,7 +43,8 @@ public static class MlApi
 
         // On a miss the hook action runs with the input as its single argument, wherever in the cluster the hook lives.
         var result = await cache.CachedInferenceAsync(
-            (value, ct) => hooks.ExecuteAsync(appPath, action, new HookArgs([value], new Dictionary<string, JsonElement>()), ct),
+            async (value, ct) => JsonAnswers.Checked(
+                await hooks.ExecuteAsync(appPath, action, new HookArgs([value], new Dictionary<string, JsonElement>()), ct), $"Hook '{appPath}' action '{action}'"),
             input, request.CacheKey, request.CachePrefix ?? "ml", ttl, context.RequestAborted);
         return new RawJson<MlCachedResponse>(w =>
         {
@@ -82,7 +83,7 @@ public sealed record MlCacheCounts(long Hits, long Misses, long Total, double Hi
 public sealed record MlCacheCleared(long Removed);
 
 /// <summary>The seed's cached_inference arguments: the input, and optionally an explicit key, a prefix and a time to live.</summary>
-public sealed record MlCachedRequest(JsonElement? Input, string? CacheKey, string? CachePrefix, int? TtlSeconds);
+public sealed record MlCachedRequest(JsonElement? Input, string? CacheKey = null, string? CachePrefix = null, int? TtlSeconds = null);
 
 /// <summary>The result, whether it came from the cache, and the key it is cached under.</summary>
 public sealed record MlCachedResponse(JsonElement Result, bool Cached, string CacheKey);

@@ -52,6 +52,7 @@ public static class OpenApiSetup
             // Public routes (health) say so: they need no key even when access control is on.
             else operation.Security = [];
             if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Idempotency.IdempotencyMetadata>().Any()) DescribeIdempotencyKey(operation);
+            if (operation.RequestBody is OpenApiRequestBody body) DescribeJsonBody(operation, body);
             if (operation.Responses?.TryGetValue("503", out var unavailable) == true && unavailable is OpenApiResponse outage
                 && outage.Content?.ContainsKey("application/problem+json") == true)
             {
@@ -66,7 +67,7 @@ public static class OpenApiSetup
                 };
             }
             return Task.CompletedTask;
-        }));
+        }).AddConstraints());
 
     /// <summary>
     /// <c>GET /metrics</c> is OpenTelemetry's Prometheus exporter, a plain request delegate the document generator does
@@ -140,6 +141,29 @@ public static class OpenApiSetup
                                    "the same Idempotency-Key has not answered yet (urn:hornbeam:problem:idempotency-key-in-use).";
         if (operation.Responses?.TryGetValue("422", out var reused) == true && reused is OpenApiResponse unprocessable)
             unprocessable.Description = "The Idempotency-Key was already used for a different request (urn:hornbeam:problem:idempotency-key-reused).";
+    }
+
+    /// <summary>
+    /// Every body is JSON under one rule (Json/JsonBodyRules.cs) and one size limit, so every route with a body says so
+    /// and lists the 400 and 413 that enforce them.
+    /// </summary>
+    private static void DescribeJsonBody(OpenApiOperation operation, OpenApiRequestBody body)
+    {
+        // The routes that take any JSON value read the body as JSON whatever its Content-Type; the document names the one to send.
+        if (body.Content is { } content && content.Remove("*/*") && content.Count == 0)
+            content["application/json"] = new OpenApiMediaType();
+        body.Description ??= "JSON in UTF-8 following I-JSON (RFC 7493): no member name twice in one object, no \\u escape for half a " +
+                             $"surrogate pair, nested at most {JsonRules.MaxDepth} levels, at most Hornbeam:MaxRequestBodyBytes long.";
+        if (operation.Responses?.Values.OfType<OpenApiResponse>().FirstOrDefault(r => r.Content?.ContainsKey("application/problem+json") == true)
+            is not { Content: { } problem }) return;
+        operation.Responses.TryAdd("400", new OpenApiResponse { Description = "Bad Request", Content = problem });
+        if (operation.Responses["400"] is OpenApiResponse invalid)
+            invalid.Description = "Invalid input (urn:hornbeam:problem:invalid-input): the detail says what is wrong, e.g. the body breaks I-JSON.";
+        operation.Responses.TryAdd("413", new OpenApiResponse
+        {
+            Description = "The body is over Hornbeam:MaxRequestBodyBytes, or a value over Hornbeam:MaxValueBytes (urn:hornbeam:problem:too-large); nothing was applied.",
+            Content = problem,
+        });
     }
 
     private const string BearerScheme = "Bearer";

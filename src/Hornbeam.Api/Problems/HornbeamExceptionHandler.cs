@@ -1,9 +1,10 @@
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Metadata;
 
 namespace Hornbeam.Api.Problems;
 
 /// <summary>Turns every exception into a ProblemDetails: the caller's mistakes into 4xx, a Redis outage into a fast 503, nothing with a stack trace.</summary>
-internal sealed class HornbeamExceptionHandler(IProblemDetailsService problems, ILogger<HornbeamExceptionHandler> logger) : IExceptionHandler
+internal sealed partial class HornbeamExceptionHandler(IProblemDetailsService problems, ILogger<HornbeamExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
@@ -14,7 +15,7 @@ internal sealed class HornbeamExceptionHandler(IProblemDetailsService problems, 
             HornbeamException e => With(ProblemTypes.For(e.Error), e.Message),
             BadHttpRequestException e => e.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? With(ProblemTypes.For(HornbeamError.TooLarge), e.Message)
-                : (e.StatusCode, ProblemTypes.InvalidInput, "Invalid input", Describe(e)),
+                : (e.StatusCode, ProblemTypes.InvalidInput, "Invalid input", Describe(e, context)),
             OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, ProblemTypes.Internal, "Client closed request", "The client went away."),
             _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", "An unexpected error occurred; it has been logged."),
         };
@@ -35,13 +36,36 @@ internal sealed class HornbeamExceptionHandler(IProblemDetailsService problems, 
 
     private static bool ChangesData(HttpContext context) =>
         !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method)
-        && context.GetEndpoint()?.Metadata.GetMetadata<ChangesNothingMetadata>() is null;
+        && Endpoint(context)?.Metadata.GetMetadata<ChangesNothingMetadata>() is null;
+
+    // The exception handler middleware clears the endpoint before handlers run; the feature keeps the one that failed.
+    private static Endpoint? Endpoint(HttpContext context) => context.Features.Get<IExceptionHandlerFeature>()?.Endpoint ?? context.GetEndpoint();
 
     private static (int, string, string, string) With((int Status, string Type, string Title) kind, string detail) => (kind.Status, kind.Type, kind.Title, detail);
 
-    // Binding messages name the parameter and the text that failed; a JSON error says where.
-    private static string Describe(BadHttpRequestException e) =>
-        e.InnerException is System.Text.Json.JsonException json ? $"The body is not valid JSON: {json.Message}" : e.Message;
+    // A JSON error says where. The binder's own message names a C# parameter ("Nullable<long> lastEventIdHeader"); the
+    // client knows the header or query parameter it sent, so the detail names that.
+    private static string Describe(BadHttpRequestException e, HttpContext context)
+    {
+        if (e.InnerException is System.Text.Json.JsonException json) return $"The body is not valid JSON: {json.Message}";
+        if (BindingFailure().Match(e.Message) is not { Success: true } failure) return e.Message;
+        var name = failure.Groups["name"].Value;
+        var parameter = Endpoint(context)?.Metadata.OfType<System.Reflection.MethodInfo>().FirstOrDefault()?
+            .GetParameters().FirstOrDefault(p => p.Name == name);
+        var (where, wire) = parameter?.GetCustomAttributes(true).FirstOrDefault(a => a is IFromHeaderMetadata or IFromQueryMetadata or IFromRouteMetadata) switch
+        {
+            IFromHeaderMetadata h => ("header", h.Name ?? name),
+            IFromQueryMetadata q => ("query parameter", q.Name ?? name),
+            IFromRouteMetadata r => ("path segment", r.Name ?? name),
+            _ => (context.Features.Get<IExceptionHandlerFeature>()?.RouteValues?.ContainsKey(name) == true ? "path segment" : "query parameter", name),
+        };
+        var type = Nullable.GetUnderlyingType(parameter?.ParameterType ?? typeof(object)) ?? parameter?.ParameterType;
+        var expected = type == typeof(long) || type == typeof(int) ? "a whole number" : type == typeof(bool) ? "true or false" : "a valid value";
+        return $"The {where} {wire} must be {expected}; it was '{failure.Groups["value"].Value}'.";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^Failed to bind parameter \"\\S+ (?<name>\\w+)\" from \"(?<value>.*)\"\\.$")]
+    private static partial System.Text.RegularExpressions.Regex BindingFailure();
 }
 
 /// <summary>A POST route that only reads (a multi-key get): a Redis failure there never leaves an unknown outcome.</summary>

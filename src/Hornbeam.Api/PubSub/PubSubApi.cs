@@ -2,6 +2,7 @@ using System.Net.WebSockets;
 using System.Text.Json;
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Idempotency;
+using Hornbeam.Api.Json;
 using Hornbeam.Api.State;
 using Hornbeam.PubSub;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -21,7 +22,7 @@ public static class PubSubApi
             .WithSummary("List topics that have subscribers, with their subscriber counts across live nodes");
         group.MapPost("/{**topic}", Publish).WithName("PubSubPublish").AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("publish: send any JSON value to every subscriber of a topic on every replica; answers how many it reached")
-            .Accepts<JsonElement>("application/json", "*/*")
+            .Accepts<JsonElement>("application/json", "*/*").ChecksJsonBodyItself()
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         group.MapGet("/{**topic}", Subscribe).WithName("PubSubSubscribe")
             .WithSummary("Subscribe with Server-Sent Events; Last-Event-ID (or last_event_id) replays the messages missed since")
@@ -46,8 +47,8 @@ public static class PubSubApi
         var body = await RequestBody.ReadAsync(request, options.Value.MaxValueBytes);
         // With an Idempotency-Key the message and the record of its id are one script, so a retry publishes it once.
         var published = request.HttpContext.Features.Get<Hornbeam.Idempotency.IdempotentRequest>() is { } once
-            ? await pubsub.PublishJsonAsync(RouteKey.Decode(topic), body, once)
-            : await pubsub.PublishJsonAsync(RouteKey.Decode(topic), body);
+            ? await pubsub.PublishJsonAsync(RouteKey.Decode(request.HttpContext, topic), body, once)
+            : await pubsub.PublishJsonAsync(RouteKey.Decode(request.HttpContext, topic), body);
         return TypedResults.Ok(new PublishResponse(published.Subscribers, published.Id));
     }
 
@@ -56,7 +57,7 @@ public static class PubSubApi
     {
         // Subscribed before the response starts, so a bad topic or a Redis outage is still a ProblemDetails. The stream's writer
         // never blocks between awaits, so the fan-out may run it inline.
-        var subscription = await pubsub.SubscribeAsync(RouteKey.Decode(topic), lastEventIdHeader ?? lastEventId, deliverInline: true, context.RequestAborted);
+        var subscription = await pubsub.SubscribeAsync(RouteKey.Decode(context, topic), lastEventIdHeader ?? lastEventId, deliverInline: true, context.RequestAborted);
         return new PubSubEventStream(subscription, options.Value);
     }
 
@@ -67,7 +68,7 @@ public static class PubSubApi
         if (!context.WebSockets.IsWebSocketRequest)
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: Problems.ProblemTypes.InvalidInput,
                 title: "Invalid input", detail: "This endpoint speaks WebSocket: connect with a WebSocket client (Upgrade: websocket).");
-        var topic = string.Join(':', path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(RouteKey.Decode));
+        var topic = string.Join(':', RouteKey.DecodeSegments(context, path));
         await using var subscription = await pubsub.SubscribeAsync(topic, lastEventId, context.RequestAborted);
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = options.Value.KeepAliveInterval });
         try

@@ -28,6 +28,6 @@ internal static class RequestBody
         }
     }
 
-    private static HornbeamException TooLarge(long length, int limit) =>
+    public static HornbeamException TooLarge(long length, int limit) =>
         new(HornbeamError.TooLarge, $"The body is larger than {limit} bytes (at least {length} seen); at most {limit} bytes are allowed.");
 }

@@ -31,24 +31,24 @@ public static class StateApi
             .WithSummary("state_get_multi: get many keys at once; absent keys map to null")
             .Accepts<StateMultiRequest>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/incr/{**key}", (string key, HttpContext http, long delta = 1) => Increment(key, state.Value, http, delta))
+        group.MapPost("/incr/{**key}", (string key, HttpContext http, long delta = 1) => Increment(RouteKey.Decode(http, key), state.Value, http, delta))
             .WithName("StateIncr").RequireScope(Scopes.StateWrite).AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("state_incr: atomically add delta (default 1) to a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapPost("/decr/{**key}", (string key, HttpContext http, long delta = 1) => Decrement(key, state.Value, http, delta))
+        group.MapPost("/decr/{**key}", (string key, HttpContext http, long delta = 1) => Decrement(RouteKey.Decode(http, key), state.Value, http, delta))
             .WithName("StateDecr").RequireScope(Scopes.StateWrite).AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("state_decr: atomically subtract delta (default 1) from a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("/{**key}", (string key) => Get(key, state.Value))
+        group.MapGet("/{**key}", (string key, HttpContext http) => Get(RouteKey.Decode(http, key), state.Value))
             .WithName("StateGet").RequireScope(Scopes.StateRead)
             .WithSummary("state_get: read a key's JSON value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{**key}", (string key, HttpRequest request) => Set(key, request, state.Value, options.Value))
+        group.MapPut("/{**key}", (string key, HttpRequest request) => Set(RouteKey.Decode(request.HttpContext, key), request, state.Value, options.Value))
             .WithName("StateSet").RequireScope(Scopes.StateWrite)
             .WithSummary("state_set: store any JSON value under a key")
-            .Accepts<JsonElement>("application/json", "*/*")
+            .Accepts<JsonElement>("application/json", "*/*").ChecksJsonBodyItself()
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
-        group.MapDelete("/{**key}", (string key) => Delete(key, state.Value))
+        group.MapDelete("/{**key}", (string key, HttpContext http) => Delete(RouteKey.Decode(http, key), state.Value))
             .WithName("StateDelete").RequireScope(Scopes.StateWrite)
             .WithSummary("state_delete: remove a key; succeeds also when it is absent")
             .ProducesProblem(StatusCodes.Status400BadRequest);
@@ -59,7 +59,6 @@ public static class StateApi
 
     public static async Task<Results<RawJson<StateEntry>, ProblemHttpResult>> Get(string key, IStateStore state)
     {
-        key = RouteKey.Decode(key);
         var json = await state.GetJsonAsync(key);
         if (json is null)
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, type: Problems.ProblemTypes.NotFound,
@@ -76,7 +75,6 @@ public static class StateApi
 
     public static async Task<NoContent> Set(string key, HttpRequest request, IStateStore state, IOptions<HornbeamOptions> options)
     {
-        key = RouteKey.Decode(key);
         var body = await RequestBody.ReadAsync(request, options.Value.MaxValueBytes);
         await state.SetJsonAsync(key, body);
         return TypedResults.NoContent();
@@ -84,13 +82,12 @@ public static class StateApi
 
     public static async Task<NoContent> Delete(string key, IStateStore state)
     {
-        await state.DeleteAsync(RouteKey.Decode(key));
+        await state.DeleteAsync(key);
         return TypedResults.NoContent();
     }
 
     public static async Task<RawJson<CounterValue>> Increment(string key, IStateStore state, HttpContext http, long delta = 1)
     {
-        key = RouteKey.Decode(key);
         // With an Idempotency-Key the increment and the record of its answer are one script, so a retry applies it once.
         var once = http.Features.Get<IdempotentRequest>();
         return Counter(key, once is null ? await state.IncrementAsync(key, delta) : await state.IncrementAsync(key, delta, once));
@@ -98,7 +95,6 @@ public static class StateApi
 
     public static async Task<RawJson<CounterValue>> Decrement(string key, IStateStore state, HttpContext http, long delta = 1)
     {
-        key = RouteKey.Decode(key);
         var once = http.Features.Get<IdempotentRequest>();
         if (once is null) return Counter(key, await state.DecrementAsync(key, delta));
         if (delta == long.MinValue)

@@ -37,7 +37,7 @@ public static class TasksApi
         switch (task.Status)
         {
             case HookTaskStatus.Succeeded:
-                var result = task.Result!.Value;
+                var result = JsonAnswers.Checked(task.Result!.Value, $"The hook of task '{task.TaskId}'");
                 return new RawJson<TaskSucceeded>(w =>
                 {
                     w.WriteStartObject();

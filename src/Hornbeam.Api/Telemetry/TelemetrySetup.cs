@@ -35,7 +35,9 @@ public static class TelemetrySetup
     public static WebApplication MapHornbeamTelemetry(this WebApplication app)
     {
         // A plain request delegate, not a route handler: the OpenAPI document describes it by hand (OpenApiSetup.AddMetrics).
-        app.MapPrometheusScrapingEndpoint("/metrics").WithName("Metrics");
+        // It maps every method; only GET is answered, anything else is a 405 naming it in Allow.
+        app.MapPrometheusScrapingEndpoint("/metrics").WithName("Metrics")
+            .WithMetadata(new Microsoft.AspNetCore.Routing.HttpMethodMetadata([HttpMethods.Get]));
         return app;
     }
 

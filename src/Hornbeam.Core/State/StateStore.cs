@@ -141,7 +141,11 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
             max = (byte[])[.. prefixBytes, 0xFF];
             exclude = Exclude.Stop;
         }
-        if (after is not null && (prefixBytes.Length == 0 || after.AsSpan().SequenceCompareTo(prefixBytes) >= 0))
+        // A cursor this service issued is the last key of a page, so it starts with the prefix of that listing.
+        if (after is not null && !after.AsSpan().StartsWith(prefixBytes))
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                "cursor does not belong to this prefix; pass the cursor from the previous page of the same listing unchanged.");
+        if (after is not null)
         {
             min = after;
             exclude |= Exclude.Start;
@@ -175,57 +179,16 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
     {
         if (json.Length > maxValueBytes)
             throw new HornbeamException(HornbeamError.TooLarge, $"The value is {json.Length} bytes; at most {maxValueBytes} bytes are allowed.");
+        JsonRules.Check(json);
         // Printable ASCII with no space and no escape is what writing it compact would give back byte for byte, so
-        // such a value (a client library's usual JSON) is only checked, not parsed into a document and written again.
-        if (json.Length > 0 && json.IndexOfAnyExceptInRange((byte)'!', (byte)'~') < 0 && json.IndexOf((byte)'\\') < 0)
-        {
-            CheckOneValue(json);
-            return json.ToArray();
-        }
-        var reader = new Utf8JsonReader(json);
-        JsonDocument document;
-        try
-        {
-            if (!JsonDocument.TryParseValue(ref reader, out var parsed))
-                throw new HornbeamException(HornbeamError.InvalidInput, "The body is empty; send one JSON value (object, array, string, number, true, false or null).");
-            document = parsed;
-            if (reader.Read())
-            {
-                document.Dispose();
-                throw MoreThanOneValue(reader);
-            }
-        }
-        catch (JsonException e)
-        {
-            throw NotJson(e);
-        }
-        using (document)
-        {
-            var buffer = new ArrayBufferWriter<byte>(json.Length);
-            using (var writer = new Utf8JsonWriter(buffer, CompactJson)) document.RootElement.WriteTo(writer);
-            return buffer.WrittenSpan.ToArray();
-        }
+        // such a value (a client library's usual JSON) is kept as sent rather than parsed into a document and written again.
+        if (json.IndexOfAnyExceptInRange((byte)'!', (byte)'~') < 0 && json.IndexOf((byte)'\\') < 0) return json.ToArray();
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = JsonRules.MaxDepth });
+        using var document = JsonDocument.ParseValue(ref reader);
+        var buffer = new ArrayBufferWriter<byte>(json.Length);
+        using (var writer = new Utf8JsonWriter(buffer, CompactJson)) document.RootElement.WriteTo(writer);
+        return buffer.WrittenSpan.ToArray();
     }
-
-    private static void CheckOneValue(ReadOnlySpan<byte> json)
-    {
-        var reader = new Utf8JsonReader(json);
-        try
-        {
-            reader.Read();
-            reader.Skip();
-            if (reader.Read()) throw MoreThanOneValue(reader);
-        }
-        catch (JsonException e)
-        {
-            throw NotJson(e);
-        }
-    }
-
-    private static HornbeamException MoreThanOneValue(Utf8JsonReader reader) =>
-        new(HornbeamError.InvalidInput, $"The body holds more than one JSON value (extra content at byte {reader.TokenStartIndex}).");
-
-    private static HornbeamException NotJson(JsonException e) => new(HornbeamError.InvalidInput, $"The body is not valid JSON: {e.Message}", e);
 
     private static string EncodeCursor(byte[] key) => Base64Url.EncodeToString(key);
 

@@ -1,0 +1,115 @@
+using System.Text.Json.Nodes;
+using Hornbeam.Api.Cluster;
+using Hornbeam.Api.Functions;
+using Hornbeam.Api.Hooks;
+using Hornbeam.Api.Ml;
+using Hornbeam.Api.State;
+using Hornbeam.Cluster;
+using Hornbeam.Hooks;
+using Hornbeam.Tasks;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
+
+namespace Hornbeam.Api.OpenApi;
+
+/// <summary>
+/// The limits the server enforces, written into the document from the options this replica runs with, so generated
+/// clients and validators refuse what the server would refuse. The checks themselves stay in Core, with their messages.
+/// </summary>
+internal static class OpenApiConstraints
+{
+    private const string NamePattern = "^[A-Za-z0-9_.-]+$";
+    private const string FunctionNamePattern = "^[^\\s/:{}]+$";
+    private const string PrefixPattern = "^[^{}]+$";
+
+    private static OpenApiSchema? Property(IDictionary<string, IOpenApiSchema> properties, string name) =>
+        properties.TryGetValue(name, out var schema) ? schema as OpenApiSchema : null;
+
+    public static OpenApiOptions AddConstraints(this OpenApiOptions options) => options
+        .AddOperationTransformer((operation, context, _) =>
+        {
+            var services = context.ApplicationServices;
+            var hornbeam = services.GetRequiredService<IOptions<HornbeamOptions>>().Value;
+            var tasks = services.GetRequiredService<IOptions<TaskOptions>>().Value;
+            foreach (var parameter in operation.Parameters?.OfType<OpenApiParameter>() ?? [])
+            {
+                if (parameter.Schema is not OpenApiSchema schema) continue;
+                switch (parameter.Name)
+                {
+                    case "key":
+                        schema.MinLength = 1;
+                        schema.MaxLength = hornbeam.MaxKeyBytes;
+                        parameter.Description ??= $"The key: 1 to {hornbeam.MaxKeyBytes} UTF-8 bytes, any characters ('/' and ':' included), " +
+                                                  "percent-decoded once; no segment that is only '.' or '..'.";
+                        break;
+                    case "topic" or "path":
+                        schema.MinLength = 1;
+                        break;
+                    case "app_path" or "action":
+                        (schema.MinLength, schema.MaxLength, schema.Pattern) = (1, HookNames.MaxLength, NamePattern);
+                        break;
+                    case "name" when context.Description.RelativePath?.StartsWith("functions", StringComparison.Ordinal) == true:
+                        (schema.MinLength, schema.MaxLength, schema.Pattern) = (1, 200, FunctionNamePattern);
+                        break;
+                    case "limit":
+                        (schema.Minimum, schema.Maximum) = ("1", hornbeam.MaxKeysPage.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        schema.Default = JsonValue.Create(hornbeam.DefaultKeysPage);
+                        break;
+                    case "timeout_ms" when context.Description.RelativePath?.StartsWith("tasks", StringComparison.Ordinal) == true:
+                        (schema.Minimum, schema.Maximum) = ("0", tasks.MaxWaitMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        break;
+                    case "prefix" when context.Description.RelativePath?.StartsWith("ml", StringComparison.Ordinal) == true:
+                        (schema.MinLength, schema.Pattern) = (1, PrefixPattern);
+                        break;
+                    case "last_event_id" or "Last-Event-ID":
+                        schema.Minimum = "0";
+                        break;
+                }
+            }
+            return Task.CompletedTask;
+        })
+        .AddSchemaTransformer((schema, context, _) =>
+        {
+            var type = context.JsonTypeInfo.Type;
+            if (context.JsonPropertyInfo is not null || schema.Properties is not { } properties) return Task.CompletedTask;
+            var services = context.ApplicationServices;
+            if (type == typeof(CallRequest))
+            {
+                var cluster = services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+                if (Property(properties, "timeout_ms") is OpenApiSchema timeout)
+                {
+                    (timeout.Minimum, timeout.Maximum) = ("1", cluster.MaxRpcTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    timeout.Default = JsonValue.Create(cluster.DefaultRpcTimeoutMs);
+                }
+            }
+            else if (type == typeof(MlCachedRequest))
+            {
+                if (Property(properties, "ttl_seconds") is OpenApiSchema ttl) ttl.Minimum = "1";
+                if (Property(properties, "cache_prefix") is OpenApiSchema prefix)
+                    (prefix.MinLength, prefix.Pattern, prefix.Default) = (1, PrefixPattern, JsonValue.Create("ml"));
+                // The input is any JSON value but null: it is what the hook runs on and what the cache key is made from.
+                if (Property(properties, "input") is OpenApiSchema input)
+                    input.Not = new OpenApiSchema { Type = JsonSchemaType.Null };
+                schema.Required = new HashSet<string> { "input" };
+            }
+            else if (type == typeof(StateMultiRequest))
+            {
+                var hornbeam = services.GetRequiredService<IOptions<HornbeamOptions>>().Value;
+                if (Property(properties, "keys") is OpenApiSchema keys)
+                {
+                    keys.MaxItems = hornbeam.MaxMultiKeys;
+                    keys.Type = JsonSchemaType.Array;
+                    keys.Items = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = hornbeam.MaxKeyBytes };
+                }
+                schema.Required = new HashSet<string> { "keys" };
+            }
+            else if (type == typeof(HttpFunctionRegistration) || type == typeof(HttpHookRegistration))
+            {
+                if (Property(properties, "url") is OpenApiSchema url)
+                    (url.Type, url.Format, url.Pattern) = (JsonSchemaType.String, "uri", "^[Hh][Tt][Tt][Pp][Ss]?://");
+                schema.Required = new HashSet<string> { "url" };
+            }
+            return Task.CompletedTask;
+        });
+}
