@@ -47,7 +47,8 @@ internal sealed class KeptSubscription : IDisposable
                 else _listener = listener;
             }
         }
-        catch (RedisException e)
+        // A SUBSCRIBE that outlives the deadline is a RedisTimeoutException, a TimeoutException rather than a RedisException.
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             _logger.LogWarning("Could not subscribe to {What} yet: {Message}", _what, e.Message);
         }
