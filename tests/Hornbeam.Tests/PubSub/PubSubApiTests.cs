@@ -37,7 +37,8 @@ public sealed class PubSubApiTests(ReplicaPair hosts) : IClassFixture<ReplicaPai
     {
         var (a, b) = (hosts.A, hosts.B);
         var room = Guid.NewGuid().ToString("N")[..8];
-        using var socket = await a.Server.CreateWebSocketClient().ConnectAsync(new Uri(a.Server.BaseAddress, $"/ws/chat/{room}"), CancellationToken.None);
+        using var socket = await a.Server.CreateWebSocketClient()
+            .ConnectAsync(new Uri(a.Server.BaseAddress, $"/ws/chat/{room}"), CancellationToken.None);
         var subscribed = await ReceiveJsonAsync(socket);
         Assert.Equal("subscribed", subscribed.GetProperty("event").GetString());
         Assert.Equal($"chat:{room}", subscribed.GetProperty("topic").GetString());
@@ -114,7 +115,8 @@ public sealed class PubSubApiTests(ReplicaPair hosts) : IClassFixture<ReplicaPai
         var news = await (await a.CreateClient().PostAsync($"/pubsub/news-{id}", Http.Json("1"))).ReadJsonAsync();
 
         var list = await (await a.CreateClient().GetAsync("/pubsub")).ReadJsonAsync();
-        var topics = list.GetProperty("topics").EnumerateArray().Where(t => t.GetProperty("topic").GetString()!.EndsWith(id, StringComparison.Ordinal))
+        var topics = list.GetProperty("topics").EnumerateArray()
+            .Where(t => t.GetProperty("topic").GetString()!.EndsWith(id, StringComparison.Ordinal))
             .ToDictionary(t => t.GetProperty("topic").GetString()!, t => (t.GetProperty("subscribers").GetInt64(), t.GetProperty("last_event_id").GetInt64()));
         // A topic never published still has a last id: the one its subscribers' first message will follow.
         Assert.Equal(new Dictionary<string, (long, long)>
