@@ -44,6 +44,7 @@ app.MapMl();
 app.MapPubSub();
 app.MapCluster();
 app.MapFunctions();
+app.AnswerHeadAsGet();
 
 app.Run();
 return 0;

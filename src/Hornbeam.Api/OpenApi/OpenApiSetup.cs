@@ -59,15 +59,10 @@ public static class OpenApiSetup
                 outage.Description = "Redis could not serve the request. The problem type says whether it may have applied: " +
                                      "urn:hornbeam:problem:redis-unavailable (certainly not; retry), urn:hornbeam:problem:outcome-unknown " +
                                      "(it may have; retry only with the same Idempotency-Key), urn:hornbeam:problem:overloaded (this node is at capacity; retry).";
-                outage.Headers ??= new Dictionary<string, IOpenApiHeader>();
-                outage.Headers["Retry-After"] = new OpenApiHeader
-                {
-                    Description = "Seconds to wait before retrying.",
-                    Schema = new OpenApiSchema { Type = JsonSchemaType.Integer },
-                };
+                // Its Retry-After header: OpenApiHeadersAndLinks.
             }
             return Task.CompletedTask;
-        }).AddConstraints());
+        }).AddConstraints().AddEventStreams().AddHeadersAndLinks().LeavesOutHead());
 
     /// <summary>
     /// <c>GET /metrics</c> is OpenTelemetry's Prometheus exporter, a plain request delegate the document generator does

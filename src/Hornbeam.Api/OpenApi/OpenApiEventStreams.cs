@@ -1,0 +1,130 @@
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+
+namespace Hornbeam.Api.OpenApi;
+
+/// <summary>
+/// The <c>text/event-stream</c> answers described by the events actually sent, in place of the framework's <c>SseItem</c>
+/// schema (a C# type, not what is on the wire). A stream's schema is a <c>oneOf</c> of its events, each an object of the
+/// SSE fields it carries: <c>event</c> (a <c>const</c> naming it), <c>id</c>, <c>retry</c> and <c>data</c>, a string of JSON
+/// whose shape is its <c>contentSchema</c>. That is how OpenAPI 3.2 describes SSE (its <c>itemSchema</c>); in 3.1 it is
+/// plain JSON Schema, so Redocly lints it and a reader or generator sees each event's name and data, with no extension to learn.
+/// </summary>
+internal static class OpenApiEventStreams
+{
+    private static readonly (string Operation, string Stream)[] Streams =
+        [("PubSubSubscribe", "PubSubEventStream"), ("HooksStream", "HookEventStream")];
+
+    public static OpenApiOptions AddEventStreams(this OpenApiOptions options) => options.AddDocumentTransformer((document, _, _) =>
+    {
+        document.Components ??= new OpenApiComponents();
+        var schemas = document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
+        AddPubSubEvents(schemas, document);
+        AddHookEvents(schemas, document);
+        foreach (var operation in OpenApiHeadersAndLinks.Operations(document))
+            foreach (var (id, stream) in Streams)
+                if (operation.OperationId == id && operation.Responses?.TryGetValue("200", out var ok) == true
+                    && ok.Content?.TryGetValue("text/event-stream", out var events) == true && events is OpenApiMediaType media)
+                    media.Schema = new OpenApiSchemaReference(stream, document);
+        // Referenced by nothing now: the framework's description of the C# type the stream is written from.
+        foreach (var name in schemas.Keys.Where(k => k.StartsWith("SseItemOf", StringComparison.Ordinal)).ToArray()) schemas.Remove(name);
+        return Task.CompletedTask;
+    });
+
+    private static void AddPubSubEvents(IDictionary<string, IOpenApiSchema> schemas, OpenApiDocument document)
+    {
+        schemas["PubSubSubscribed"] = Object("The topic and the event id delivery continues after.",
+            ("topic", String()), ("last_event_id", Long()));
+        schemas["PubSubGap"] = Object("History no longer reaches back to last_event_id (or it is ahead of the topic): messages " +
+                                      "up to resumes_after are lost to this subscriber; resynchronise, e.g. from state.",
+            ("last_event_id", Long()), ("resumes_after", Long()), ("reason", String()));
+        schemas["PubSubOverflow"] = Object("The subscriber fell more than buffer_capacity messages behind and is cut off; " +
+                                           "subscribe again with last_event_id to resume from history.",
+            ("reason", String()), ("buffer_capacity", Long()), ("last_event_id", Long()));
+        schemas["PubSubReconnect"] = Object("This replica lost Redis or is shutting down; the stream ends. Subscribe again " +
+                                            "(to any replica) after retry_ms with last_event_id.",
+            ("reason", String()), ("last_event_id", Long()), ("retry_ms", Long()));
+        schemas["PubSubSubscribedEvent"] = Event("subscribed", "First: the subscription is live; retry is the reconnect delay in ms.",
+            Ref("PubSubSubscribed", document), id: false, retry: true);
+        schemas["PubSubMessageEvent"] = Event(null, "A published message: id is its event id (send it back as Last-Event-ID), " +
+                                                    "data the JSON value that was published.", new OpenApiSchema(), id: true);
+        schemas["PubSubGapEvent"] = Event("gap", "Before the first message after a hole; id is where delivery resumes.",
+            Ref("PubSubGap", document), id: true);
+        schemas["PubSubOverflowEvent"] = Event("overflow", "Last event of a subscriber that fell behind.",
+            Ref("PubSubOverflow", document), id: false);
+        schemas["PubSubReconnectEvent"] = Event("reconnect", "Last event when the replica loses Redis or shuts down.",
+            Ref("PubSubReconnect", document), id: false);
+        schemas["PubSubEventStream"] = Stream("A subscription: 'subscribed', then each message, 'gap' where history no " +
+                                              "longer reaches back, and 'overflow' or 'reconnect' as the last event. A ': ping' " +
+                                              "comment comes every Hornbeam:PubSub:KeepAliveInterval. Open until the client leaves.",
+            document,
+            "PubSubSubscribedEvent", "PubSubMessageEvent", "PubSubGapEvent", "PubSubOverflowEvent", "PubSubReconnectEvent");
+    }
+
+    private static void AddHookEvents(IDictionary<string, IOpenApiSchema> schemas, OpenApiDocument document)
+    {
+        schemas["HookStreamDone"] = Object("The stream ended well after this many chunks.", ("chunks", Long()));
+        schemas["StreamError"] = Object("Shaped like a ProblemDetails: the error that ended the stream.",
+            ("type", String()), ("status", new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32" }), ("detail", String()));
+        schemas["HookChunkEvent"] = Event("chunk", "One item the action yielded, as JSON.", new OpenApiSchema(), id: false);
+        schemas["HookDoneEvent"] = Event("done", "Last event of a stream that ended well.", Ref("HookStreamDone", document), id: false);
+        schemas["HookErrorEvent"] = Event("error", "Last event of a stream that failed after it started.",
+            Ref("StreamError", document), id: false);
+        schemas["HookEventStream"] = Stream("A hook's stream: one 'chunk' per item, then 'done', or 'error' if the action fails " +
+                                            "after its first item (a failure before it is a ProblemDetails answer).", document,
+            "HookChunkEvent", "HookDoneEvent", "HookErrorEvent");
+    }
+
+    private static OpenApiSchema Stream(string description, OpenApiDocument document, params string[] events) => new()
+    {
+        Description = description + " Each item is one event: its SSE fields, with data the JSON in its data: line(s).",
+        OneOf = events.Select(e => (IOpenApiSchema)Ref(e, document)).ToList(),
+    };
+
+    /// <summary>One SSE event; <paramref name="name"/> null is SSE's default type, 'message', sent without an event: line.</summary>
+    private static OpenApiSchema Event(string? name, string description, IOpenApiSchema data, bool id, bool retry = false)
+    {
+        var properties = new Dictionary<string, IOpenApiSchema>
+        {
+            ["event"] = new OpenApiSchema
+            {
+                Type = JsonSchemaType.String,
+                Const = name ?? "message",
+                // As EventSource dispatches it: a message's type is 'message' although no event: line is sent for it.
+                Description = name is null ? "'message', SSE's default type: sent without an event: line." : null,
+            },
+            ["data"] = new OpenApiSchema { Type = JsonSchemaType.String, ContentMediaType = "application/json", ContentSchema = data },
+        };
+        var required = new HashSet<string> { "event", "data" };
+        if (id)
+        {
+            properties["id"] = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^[0-9]+$", Description = "The event id." };
+            required.Add("id");
+        }
+        if (retry)
+        {
+            properties["retry"] = new OpenApiSchema
+            {
+                Type = JsonSchemaType.Integer,
+                Minimum = "0",
+                Description = "Milliseconds to wait before reconnecting.",
+            };
+            required.Add("retry");
+        }
+        return new OpenApiSchema { Type = JsonSchemaType.Object, Description = description, Properties = properties, Required = required };
+    }
+
+    private static OpenApiSchema Object(string description, params (string Name, IOpenApiSchema Schema)[] properties) => new()
+    {
+        Type = JsonSchemaType.Object,
+        Description = description,
+        Properties = properties.ToDictionary(p => p.Name, p => p.Schema),
+        Required = properties.Select(p => p.Name).ToHashSet(),
+    };
+
+    private static OpenApiSchema String() => new() { Type = JsonSchemaType.String };
+
+    private static OpenApiSchema Long() => new() { Type = JsonSchemaType.Integer, Format = "int64" };
+
+    private static OpenApiSchemaReference Ref(string name, OpenApiDocument document) => new(name, document);
+}
