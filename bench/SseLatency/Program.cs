@@ -74,7 +74,8 @@ await Task.WhenAny(Task.WhenAll(readers), Task.Delay(TimeSpan.FromSeconds(5)));
 var received = latencies.Where(x => !double.IsNaN(x)).Order().ToArray();
 // Per message, its earliest delivery: the least of this client's own queueing.
 var first = Enumerable.Range(0, options.Messages)
-    .Select(m => Enumerable.Range(0, options.Subscribers).Select(s => latencies[s * options.Messages + m]).Where(x => !double.IsNaN(x)).DefaultIfEmpty(double.NaN).Min())
+    .Select(m => Enumerable.Range(0, options.Subscribers).Select(s => latencies[s * options.Messages + m])
+        .Where(x => !double.IsNaN(x)).DefaultIfEmpty(double.NaN).Min())
     .Where(x => !double.IsNaN(x)).Order().ToArray();
 
 var json = new MemoryStream();
@@ -171,7 +172,9 @@ async Task<Published> PublishAsync()
         using var response = await client.SendAsync(request);
         var answer = await response.Content.ReadAsByteArrayAsync();
         if (response.StatusCode != HttpStatusCode.OK)
-            return new Published(0, 0, 0, [], $"publish {i} answered {(int)response.StatusCode}: {Encoding.UTF8.GetString(answer.AsSpan(0, Math.Min(200, answer.Length)))}");
+            return new Published(0, 0, 0, [],
+                $"publish {i} answered {(int)response.StatusCode}: " +
+                $"{Encoding.UTF8.GetString(answer.AsSpan(0, Math.Min(200, answer.Length)))}");
         if (i < 0) continue;
         roundTrips.Add(Stopwatch.GetElapsedTime(sent).TotalMilliseconds);
         counts.Add(JsonDocument.Parse(answer).RootElement.GetProperty("subscribers").GetInt64());
@@ -239,7 +242,8 @@ static int Fail(string message)
 
 internal sealed record Published(long SubscribersMin, long SubscribersMax, double Seconds, double[] RoundTrips, string? Error);
 
-internal sealed record Options(Uri[] Nodes, string Topic, int Subscribers, int Messages, double Rate, int Warmup, int RssPid, int[] CpuPids, string? ApiKey, string Out)
+internal sealed record Options(Uri[] Nodes, string Topic, int Subscribers, int Messages, double Rate, int Warmup, int RssPid, int[] CpuPids,
+    string? ApiKey, string Out)
 {
     public static Options Parse(string[] args)
     {

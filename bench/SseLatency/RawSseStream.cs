@@ -21,7 +21,8 @@ internal static class RawSseStream
         await socket.ConnectAsync(node.Host, node.Port, cancellation);
         var key = apiKey is null ? "" : $"X-Api-Key: {apiKey}\r\n";
         await socket.SendAsync(Encoding.ASCII.GetBytes(
-            $"GET {path} HTTP/1.1\r\nHost: {node.Authority}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n{key}\r\n"), cancellation);
+            $"GET {path} HTTP/1.1\r\nHost: {node.Authority}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n{key}\r\n"),
+            cancellation);
 
         var decoder = new Decoder();
         var raw = new byte[8192];

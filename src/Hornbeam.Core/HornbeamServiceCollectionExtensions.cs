@@ -38,7 +38,8 @@ public static class HornbeamServiceCollectionExtensions
         services.TryAddSingleton(sp => new SentinelFence(ConnectionOptions(sp), sp.GetRequiredService<IOptions<RedisOptions>>().Value,
             sp.GetRequiredService<ILogger<SentinelFence>>()));
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<SentinelFence>());
-        services.TryAddSingleton(sp => new RedisBatcher(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RedisOptions>>().Value,
+        services.TryAddSingleton(sp => new RedisBatcher(sp.GetRequiredService<IConnectionMultiplexer>(),
+            sp.GetRequiredService<IOptions<RedisOptions>>().Value,
             sp.GetRequiredService<SentinelFence>().Refuses));
         services.TryAddSingleton<RedisChannels>();
         services.TryAddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<HornbeamOptions>>().Value.Prefix));
@@ -56,11 +57,15 @@ public static class HornbeamServiceCollectionExtensions
 
     private static ConfigurationOptions ConnectionOptions(IServiceProvider services) => RedisConnection.Options(
         services.GetRequiredService<IConfiguration>().GetConnectionString("Redis")
-            ?? throw new InvalidOperationException("ConnectionStrings:Redis is not set; give a StackExchange.Redis connection string such as 'localhost:6379'."),
+            ?? throw new InvalidOperationException("ConnectionStrings:Redis is not set; give a StackExchange.Redis connection string " +
+                "such as 'localhost:6379'."),
         services.GetRequiredService<IOptions<RedisOptions>>().Value);
 }
 
-/// <summary>What <see cref="HornbeamServiceCollectionExtensions.AddHornbeam"/> answers: later capabilities add their registrations here.</summary>
+/// <summary>
+/// What <see cref="HornbeamServiceCollectionExtensions.AddHornbeam"/> answers: later capabilities add their
+/// registrations here.
+/// </summary>
 public sealed class HornbeamBuilder(IServiceCollection services)
 {
     /// <summary>The service collection Hornbeam registered into.</summary>

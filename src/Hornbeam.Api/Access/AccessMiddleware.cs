@@ -42,7 +42,8 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
         if (!access.RateLimited) return next(context);
         if (key is not null) return key.Budget is { } budget ? LimitedAsync(context, budget) : next(context);
         return access.DefaultPermits > 0
-            ? LimitedAsync(context, limiter.Budget("ip:" + FailedAttempts.Address(context), access.DefaultPermits, access.Burst(access.DefaultPermits)))
+            ? LimitedAsync(context,
+                limiter.Budget("ip:" + FailedAttempts.Address(context), access.DefaultPermits, access.Burst(access.DefaultPermits)))
             : next(context);
     }
 
@@ -69,7 +70,8 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
             return;
         }
         var retryAfter = Seconds(wait);
-        await TooManyAsync(context, retryAfter, $"The rate limit of this key (of this address, for requests without a key) is used up; retry after {retryAfter} s.");
+        await TooManyAsync(context, retryAfter,
+            $"The rate limit of this key (of this address, for requests without a key) is used up; retry after {retryAfter} s.");
     }
 
     /// <summary>Counts an invalid key against the client's address (in Redis, for all replicas); 401, or 429 past the limit.</summary>
@@ -108,7 +110,8 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
         var now = Environment.TickCount64;
         var last = Interlocked.Read(ref _lastLimiterWarning);
         if (now - last < 10_000 || Interlocked.CompareExchange(ref _lastLimiterWarning, now, last) != last) return;
-        logger.LogWarning("The shared rate limit could not be checked in Redis ({Message}); requests go on unlimited until it can.", e.Message);
+        logger.LogWarning("The shared rate limit could not be checked in Redis ({Message}); requests go on unlimited until it can.",
+            e.Message);
     }
 
     /// <summary>
@@ -154,7 +157,8 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
         await problems.WriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
-            ProblemDetails = { Status = 403, Type = ProblemTypes.Forbidden, Title = "Forbidden", Detail = $"This API key lacks the '{scope}' scope this route requires." },
+            ProblemDetails = { Status = 403, Type = ProblemTypes.Forbidden, Title = "Forbidden",
+                Detail = $"This API key lacks the '{scope}' scope this route requires." },
         });
     }
 

@@ -7,7 +7,10 @@ using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Api.Access;
 
-/// <summary>Who may do what: API keys with scopes, per-key rate limits shared by all replicas, and real client addresses behind proxies.</summary>
+/// <summary>
+/// Who may do what: API keys with scopes, per-key rate limits shared by all replicas, and real client addresses behind
+/// proxies.
+/// </summary>
 public static class AccessSetup
 {
     /// <summary>The configuration key of the proxies whose <c>X-Forwarded-For</c> is believed.</summary>
@@ -28,7 +31,8 @@ public static class AccessSetup
         // host is built; the rules of each setting are the validators' (checked when the host starts).
         var enabled = access.Enabled ?? access.Keys.Count > 0;
         if (enabled && access.Keys.Count == 0)
-            throw new InvalidOperationException("Hornbeam:Auth:Enabled is true but no Hornbeam:Auth:Keys are configured; add at least one key with its scopes.");
+            throw new InvalidOperationException("Hornbeam:Auth:Enabled is true but no Hornbeam:Auth:Keys are configured; add at least " +
+                "one key with its scopes.");
         if (access.Enabled is null && access.Keys.Count == 0 && !builder.Environment.IsDevelopment())
             throw new InvalidOperationException(
                 "No API keys are configured (Hornbeam:Auth:Keys) outside the Development environment. Configure keys, " +
@@ -59,7 +63,8 @@ public static class AccessSetup
         // First, so every later step (limits, failed attempts, logs) sees the client's address, not the proxy's.
         if (access.TrustsProxies) app.UseForwardedHeaders();
         if (!access.Enabled)
-            app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this service.");
+            app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this " +
+                "service.");
         // With access control off and no rate limit nothing reads a key, so a key a client sends anyway is not looked up.
         if (access.Enabled || access.RateLimited) app.UseMiddleware<AccessMiddleware>();
         return app;
@@ -95,7 +100,8 @@ public static class AccessSetup
         {
             if (entry.Contains('/') && System.Net.IPNetwork.TryParse(entry, out var network)) networks.Add(network);
             else if (!entry.Contains('/') && IPAddress.TryParse(entry, out var address)) addresses.Add(address);
-            else throw new InvalidOperationException($"'{entry}' in {KnownProxiesSection} is neither an IP address nor a CIDR network (such as 10.0.0.0/8).");
+            else throw new InvalidOperationException($"'{entry}' in {KnownProxiesSection} is neither an IP address nor a CIDR network " +
+                "(such as 10.0.0.0/8).");
         }
         return (addresses, networks);
     }

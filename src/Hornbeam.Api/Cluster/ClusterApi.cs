@@ -23,7 +23,8 @@ public static class ClusterApi
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         group.MapPost("/rpc/{node}/{module}/{function}", Call).WithName("RpcCall").AcceptsIdempotencyKey()
             .WithSummary("rpc_call: run module:function on a node with JSON arguments and wait for its result")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
+                .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status502BadGateway)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable).ProducesProblem(StatusCodes.Status504GatewayTimeout);
         group.MapPost("/rpc/{node}/{module}/{function}/cast", Cast).WithName("RpcCast").AcceptsIdempotencyKey()
@@ -49,7 +50,8 @@ public static class ClusterApi
         return TypedResults.Ok(new CallResult(JsonAnswers.Checked(result, $"Function {module}.{function} on node '{node}'")));
     }
 
-    public static async Task<Accepted> Cast(string node, string module, string function, CallRequest? request, IRpcClient rpc, CancellationToken cancellationToken)
+    public static async Task<Accepted> Cast(string node, string module, string function, CallRequest? request, IRpcClient rpc,
+        CancellationToken cancellationToken)
     {
         await rpc.CastAsync(node, module, function, request?.Args ?? [], cancellationToken);
         return TypedResults.Accepted((string?)null);

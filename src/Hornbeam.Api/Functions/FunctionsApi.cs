@@ -21,7 +21,8 @@ public static class FunctionsApi
         group.MapPost("/{name}/call", Call).WithName("FunctionCall").AcceptsIdempotencyKey().RequireScope(Scopes.Invoke)
             .WithSummary("call: run a registered function wherever it lives and wait for its result")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status500InternalServerError)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+                .ProducesProblem(StatusCodes.Status500InternalServerError)
             .ProducesProblem(StatusCodes.Status502BadGateway).ProducesProblem(StatusCodes.Status504GatewayTimeout);
         group.MapPost("/{name}/cast", Cast).WithName("FunctionCast").AcceptsIdempotencyKey().RequireScope(Scopes.Invoke)
             .WithSummary("cast: start a registered function in the background and return at once (202); failures are logged")

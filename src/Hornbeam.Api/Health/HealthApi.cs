@@ -42,7 +42,8 @@ public static class HealthApi
             .WithSummary("The process is running; asks nothing of Redis")
             .Produces<HealthStatus>(StatusCodes.Status503ServiceUnavailable);
         group.MapGet("/ready", Ready).WithName("HealthReady")
-            .WithSummary("This replica can serve: it just wrote and read Redis within the deadline and its presence is current; 503 otherwise")
+            .WithSummary(
+                "This replica can serve: it just wrote and read Redis within the deadline and its presence is current; 503 otherwise")
             .WithDescription("On Redis Cluster the probe writes to every master that owns slots. Per-check details are shown only " +
                              "to an admin key, or to anyone when access control is off; other callers see the status alone.")
             .Produces<HealthStatus>(StatusCodes.Status503ServiceUnavailable);
@@ -57,8 +58,12 @@ public static class HealthApi
         CancellationToken cancellationToken) =>
         Answer(context, await health.CheckHealthAsync(check => check.Tags.Contains(ReadyTag), cancellationToken), "ready", "not ready");
 
-    /// <summary>200 unless a check is unhealthy (degraded still serves); the per-check lines only for callers allowed to see them.</summary>
-    private static Results<Ok<HealthStatus>, JsonHttpResult<HealthStatus>> Answer(HttpContext context, HealthReport report, string up, string down)
+    /// <summary>
+    /// 200 unless a check is unhealthy (degraded still serves); the per-check lines only for callers allowed to see
+    /// them.
+    /// </summary>
+    private static Results<Ok<HealthStatus>, JsonHttpResult<HealthStatus>> Answer(HttpContext context, HealthReport report, string up,
+        string down)
     {
         // A probe's answer is about now; no proxy or client may reuse it.
         context.Response.Headers.CacheControl = "no-store, no-cache";
@@ -77,7 +82,8 @@ public static class HealthApi
         if (context.RequestServices.GetService<AccessState>() is not { } access) return false;
         if (!access.Enabled) return true;
         if (AccessMiddleware.Presented(context.Request) is not { } presented) return false;
-        return context.RequestServices.GetRequiredService<ApiKeyStore>().Find(Encoding.UTF8.GetBytes(presented))?.Holds(Scopes.Admin) == true;
+        return context.RequestServices.GetRequiredService<ApiKeyStore>().Find(Encoding.UTF8.GetBytes(presented))
+            ?.Holds(Scopes.Admin) == true;
     }
 }
 

@@ -9,6 +9,8 @@ internal sealed class RedisHealthCheck(RedisProbe probe) : IHealthCheck
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var result = await probe.ProbeAsync(cancellationToken);
-        return result.Ok ? HealthCheckResult.Healthy(result.Detail) : new HealthCheckResult(context.Registration.FailureStatus, result.Detail);
+        return result.Ok
+            ? HealthCheckResult.Healthy(result.Detail)
+            : new HealthCheckResult(context.Registration.FailureStatus, result.Detail);
     }
 }

@@ -21,8 +21,10 @@ public static class HooksApi
         group.MapGet("/", List).WithName("HooksList").RequireScope(Scopes.Invoke)
             .WithSummary("List every hook callable from here and where it runs (C# hooks on nodes, HTTP hooks at a URL)");
         group.MapPut("/{app_path}", RegisterHttp).WithName("HooksRegisterHttp").RequireScope(Scopes.Admin)
-            .WithSummary("register_hook for an HTTP handler: executing action a POSTs {args, kwargs} to {url}/a; registering again replaces")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict);
+            .WithSummary(
+                "register_hook for an HTTP handler: executing action a POSTs {args, kwargs} to {url}/a; registering again replaces")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
+                .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapDelete("/{app_path}", UnregisterHttp).WithName("HooksUnregisterHttp").RequireScope(Scopes.Admin)
             .WithSummary("unregister_hook for an HTTP handler; succeeds also when there is none")
             .ProducesProblem(StatusCodes.Status400BadRequest);
@@ -49,7 +51,8 @@ public static class HooksApi
     public static async Task<Ok<HookList>> List(IHooks hooks) =>
         TypedResults.Ok(new HookList((await hooks.ListAsync()).Select(h => new HookEntry(h.AppPath, h.Kind, h.Nodes, h.Url)).ToArray()));
 
-    public static async Task<NoContent> RegisterHttp([FromRoute(Name = "app_path")] string appPath, HttpHookRegistration registration, IHooks hooks)
+    public static async Task<NoContent> RegisterHttp([FromRoute(Name = "app_path")] string appPath, HttpHookRegistration registration,
+        IHooks hooks)
     {
         if (string.IsNullOrWhiteSpace(registration.Url))
             throw new HornbeamException(HornbeamError.InvalidInput, "The body must be {\"url\": \"http://host:port/base\"}.");
@@ -63,9 +66,11 @@ public static class HooksApi
         return TypedResults.NoContent();
     }
 
-    public static async Task<RawJson<HookResult>> Execute([FromRoute(Name = "app_path")] string appPath, string action, HookCall? call, IHooks hooks, HttpContext http)
+    public static async Task<RawJson<HookResult>> Execute([FromRoute(Name = "app_path")] string appPath, string action, HookCall? call,
+        IHooks hooks, HttpContext http)
     {
-        var result = JsonAnswers.Checked(await hooks.ExecuteAsync(appPath, action, Args(call), http.RequestAborted), $"Hook '{appPath}' action '{action}'");
+        var result = JsonAnswers.Checked(await hooks.ExecuteAsync(appPath, action, Args(call), http.RequestAborted),
+            $"Hook '{appPath}' action '{action}'");
         return new RawJson<HookResult>(w =>
         {
             w.WriteStartObject();
@@ -75,15 +80,19 @@ public static class HooksApi
         });
     }
 
-    public static async Task<Accepted<TaskAccepted>> ExecuteInBackground([FromRoute(Name = "app_path")] string appPath, string action, HookCall? call, IHooks hooks)
+    public static async Task<Accepted<TaskAccepted>> ExecuteInBackground([FromRoute(Name = "app_path")] string appPath, string action,
+        HookCall? call, IHooks hooks)
     {
         var id = await hooks.ExecuteInBackgroundAsync(appPath, action, Args(call));
         return TypedResults.Accepted($"/tasks/{id}", new TaskAccepted(id));
     }
 
-    /// <summary>The first chunk is awaited before answering, so an unknown hook or a bad argument is still a plain ProblemDetails.</summary>
-    public static async Task<ServerSentEventsResult<string>> Stream([FromRoute(Name = "app_path")] string appPath, string action, HookCall? call, IHooks hooks,
-        HttpContext http, ILoggerFactory loggers)
+    /// <summary>
+    /// The first chunk is awaited before answering, so an unknown hook or a bad argument is still a plain
+    /// ProblemDetails.
+    /// </summary>
+    public static async Task<ServerSentEventsResult<string>> Stream([FromRoute(Name = "app_path")] string appPath, string action,
+        HookCall? call, IHooks hooks, HttpContext http, ILoggerFactory loggers)
     {
         var ct = http.RequestAborted;
         var chunks = hooks.StreamAsync(appPath, action, Args(call), ct).GetAsyncEnumerator(ct);
@@ -100,8 +109,8 @@ public static class HooksApi
         return TypedResults.ServerSentEvents(Events(chunks, any, appPath, action, loggers.CreateLogger(typeof(HooksApi)), ct));
     }
 
-    private static async IAsyncEnumerable<SseItem<string>> Events(IAsyncEnumerator<JsonElement> chunks, bool more, string appPath, string action,
-        ILogger logger, [EnumeratorCancellation] CancellationToken ct)
+    private static async IAsyncEnumerable<SseItem<string>> Events(IAsyncEnumerator<JsonElement> chunks, bool more, string appPath,
+        string action, ILogger logger, [EnumeratorCancellation] CancellationToken ct)
     {
         var count = 0;
         try
@@ -170,7 +179,10 @@ public sealed record HttpHookRegistration(string? Url);
 /// <summary>Every hook callable from here.</summary>
 public sealed record HookList(IReadOnlyList<HookEntry> Hooks);
 
-/// <summary>A hook: <c>kind</c> is function, class, instance or http; <c>nodes</c> have a C# hook; <c>url</c> is an HTTP hook's base.</summary>
+/// <summary>
+/// A hook: <c>kind</c> is function, class, instance or http; <c>nodes</c> have a C# hook; <c>url</c> is an HTTP hook's
+/// base.
+/// </summary>
 public sealed record HookEntry(string AppPath, string Kind, IReadOnlyList<string> Nodes, string? Url);
 
 /// <summary>The data of a stream's <c>error</c> event, shaped like a ProblemDetails.</summary>

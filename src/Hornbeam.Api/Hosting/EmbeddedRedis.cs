@@ -34,7 +34,8 @@ public static class EmbeddedRedis
         if (builder.Environment.IsDevelopment() && StartEmbedded(builder)) return true;
         // No host and so no logging yet: a console logger with the app's own log settings says it once.
         using var logging = LoggerFactory.Create(l => l.AddConfiguration(builder.Configuration.GetSection("Logging")).AddConsole());
-        logging.CreateLogger("Hornbeam.Api.Hosting.EmbeddedRedis").LogCritical(builder.Environment.IsDevelopment() ? NotInThisBuild : MissingConnectionString);
+        logging.CreateLogger("Hornbeam.Api.Hosting.EmbeddedRedis")
+            .LogCritical(builder.Environment.IsDevelopment() ? NotInThisBuild : MissingConnectionString);
         return false;
     }
 
@@ -73,7 +74,7 @@ internal sealed class EmbeddedGarnet(IDisposable server, int port) : IHostedServ
     public void Dispose() => server.Dispose();
 
     public static void LogNotice(ILogger logger, int port) =>
-        logger.LogWarning("No ConnectionStrings:Redis is set, so this Development host runs on an EMBEDDED Garnet store at 127.0.0.1:{Port}: " +
-                          "single node, in memory, nothing survives a restart, and no other replica can join it. " +
-                          "For real use point it at Redis: ConnectionStrings__Redis=localhost:6379 dotnet run --project src/Hornbeam.Api", port);
+        logger.LogWarning("No ConnectionStrings:Redis is set, so this Development host runs on an EMBEDDED Garnet store at " +
+            "127.0.0.1:{Port}: single node, in memory, nothing survives a restart, and no other replica can join it. " +
+            "For real use point it at Redis: ConnectionStrings__Redis=localhost:6379 dotnet run --project src/Hornbeam.Api", port);
 }

@@ -75,7 +75,8 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencySt
         }
         catch (Exception e)
         {
-            logger.LogWarning("Could not record an Idempotency-Key's answer; retries with that key will answer 409 until the window ends: {Message}", e.Message);
+            logger.LogWarning("Could not record an Idempotency-Key's answer; retries with that key will answer 409 until the window " +
+                "ends: {Message}", e.Message);
         }
     }
 
@@ -113,7 +114,9 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencySt
     /// <summary>Keys are per credential: the same key sent with two API keys names two requests.</summary>
     private static string Scope(HttpRequest request)
     {
-        var credential = request.Headers["X-Api-Key"].ToString() is { Length: > 0 } direct ? direct : request.Headers.Authorization.ToString();
+        var credential = request.Headers["X-Api-Key"].ToString() is { Length: > 0 } direct
+            ? direct
+            : request.Headers.Authorization.ToString();
         return credential.Length == 0 ? "" : Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(credential)));
     }
 
@@ -129,14 +132,21 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencySt
     }
 }
 
-/// <summary>The route takes an <c>Idempotency-Key</c>; <paramref name="AppliedByHandler"/> when its handler records the answer with the change.</summary>
+/// <summary>
+/// The route takes an <c>Idempotency-Key</c>; <paramref name="AppliedByHandler"/> when its handler records the answer
+/// with the change.
+/// </summary>
 internal sealed record IdempotencyMetadata(bool AppliedByHandler);
 
 /// <summary>Retries with an <c>Idempotency-Key</c> apply once.</summary>
 public static class IdempotencySetup
 {
-    /// <summary>Lets POST routes take an <c>Idempotency-Key</c>; a route that <paramref name="appliedByHandler"/> reads it from the request's features.</summary>
-    public static TBuilder AcceptsIdempotencyKey<TBuilder>(this TBuilder builder, bool appliedByHandler = false) where TBuilder : IEndpointConventionBuilder =>
+    /// <summary>
+    /// Lets POST routes take an <c>Idempotency-Key</c>; a route that <paramref name="appliedByHandler"/> reads it from
+    /// the request's features.
+    /// </summary>
+    public static TBuilder AcceptsIdempotencyKey<TBuilder>(this TBuilder builder, bool appliedByHandler = false)
+        where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new IdempotencyMetadata(appliedByHandler))
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);

@@ -10,7 +10,9 @@ namespace Hornbeam.Api.Json;
 internal static class JsonAnswers
 {
     public static JsonElement Checked(JsonElement answer, string who) =>
-        Problem(answer) is { } problem ? throw new HornbeamException(HornbeamError.BadGateway, $"{who} answered JSON that {problem}") : answer;
+        Problem(answer) is { } problem
+            ? throw new HornbeamException(HornbeamError.BadGateway, $"{who} answered JSON that {problem}")
+            : answer;
 
     public static string? Problem(JsonElement answer) =>
         answer.ValueKind == JsonValueKind.Undefined ? null : JsonRules.Problem(JsonMarshal.GetRawUtf8Value(answer));

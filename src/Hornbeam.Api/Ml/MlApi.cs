@@ -36,15 +36,18 @@ public static class MlApi
     {
         HookNames.Validate(appPath, action);
         if (request.Input is not { } input)
-            throw new HornbeamException(HornbeamError.InvalidInput, "The body must be an object with an 'input', e.g. {\"input\": \"some text\"}.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                "The body must be an object with an 'input', e.g. {\"input\": \"some text\"}.");
         if (request.TtlSeconds is <= 0)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"ttl_seconds must be a positive number of seconds; it was {request.TtlSeconds}.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"ttl_seconds must be a positive number of seconds; it was {request.TtlSeconds}.");
         TimeSpan? ttl = request.TtlSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null;
 
         // On a miss the hook action runs with the input as its single argument, wherever in the cluster the hook lives.
         var result = await cache.CachedInferenceAsync(
             async (value, ct) => JsonAnswers.Checked(
-                await hooks.ExecuteAsync(appPath, action, new HookArgs([value], new Dictionary<string, JsonElement>()), ct), $"Hook '{appPath}' action '{action}'"),
+                await hooks.ExecuteAsync(appPath, action, new HookArgs([value], new Dictionary<string, JsonElement>()), ct),
+                $"Hook '{appPath}' action '{action}'"),
             input, request.CacheKey, request.CachePrefix ?? "ml", ttl, context.RequestAborted);
         return new RawJson<MlCachedResponse>(w =>
         {
@@ -70,7 +73,10 @@ public static class MlApi
         TypedResults.Ok(new MlCacheCleared(await cache.ClearAsync(prefix)));
 }
 
-/// <summary>cache_stats: counts over all prefixes, and each prefix's own. A hit is a call answered from the cache, a miss a call that ran the function.</summary>
+/// <summary>
+/// cache_stats: counts over all prefixes, and each prefix's own. A hit is a call answered from the cache, a miss a call
+/// that ran the function.
+/// </summary>
 public sealed record MlCacheStatsResponse(long Hits, long Misses, long Total, double HitRate, Dictionary<string, MlCacheCounts> Prefixes);
 
 /// <summary>One cache prefix's counts; <c>hit_rate</c> is 0.0 when <c>total</c> is 0.</summary>

@@ -3,8 +3,12 @@ using Microsoft.AspNetCore.Http.Metadata;
 
 namespace Hornbeam.Api.Problems;
 
-/// <summary>Turns every exception into a ProblemDetails: the caller's mistakes into 4xx, a Redis outage into a fast 503, nothing with a stack trace.</summary>
-internal sealed partial class HornbeamExceptionHandler(IProblemDetailsService problems, ILogger<HornbeamExceptionHandler> logger) : IExceptionHandler
+/// <summary>
+/// Turns every exception into a ProblemDetails: the caller's mistakes into 4xx, a Redis outage into a fast 503, nothing
+/// with a stack trace.
+/// </summary>
+internal sealed partial class HornbeamExceptionHandler(IProblemDetailsService problems, ILogger<HornbeamExceptionHandler> logger)
+    : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
@@ -16,12 +20,17 @@ internal sealed partial class HornbeamExceptionHandler(IProblemDetailsService pr
             BadHttpRequestException e => e.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? With(ProblemTypes.For(HornbeamError.TooLarge), e.Message)
                 : (e.StatusCode, ProblemTypes.InvalidInput, "Invalid input", Describe(e, context)),
-            OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, ProblemTypes.Internal, "Client closed request", "The client went away."),
-            _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", "An unexpected error occurred; it has been logged."),
+            OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
+                (499, ProblemTypes.Internal, "Client closed request", "The client went away."),
+            _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error",
+                "An unexpected error occurred; it has been logged."),
         };
-        if (exception is HornbeamException && status >= 500) logger.LogWarning("{Method} {Path} failed: {Message}", context.Request.Method, context.Request.Path, exception.Message);
-        else if (status >= 500 && status != StatusCodes.Status503ServiceUnavailable) logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
-        else if (status == StatusCodes.Status503ServiceUnavailable) logger.LogWarning("Redis unavailable on {Method} {Path}: {Message}", context.Request.Method, context.Request.Path, exception.Message);
+        if (exception is HornbeamException && status >= 500) logger.LogWarning("{Method} {Path} failed: {Message}", context.Request.Method,
+            context.Request.Path, exception.Message);
+        else if (status >= 500 && status != StatusCodes.Status503ServiceUnavailable) logger.LogError(exception,
+            "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+        else if (status == StatusCodes.Status503ServiceUnavailable) logger.LogWarning("Redis unavailable on {Method} {Path}: {Message}",
+            context.Request.Method, context.Request.Path, exception.Message);
 
         if (context.Response.HasStarted) return true;
         context.Response.StatusCode = status;
@@ -39,9 +48,11 @@ internal sealed partial class HornbeamExceptionHandler(IProblemDetailsService pr
         && Endpoint(context)?.Metadata.GetMetadata<ChangesNothingMetadata>() is null;
 
     // The exception handler middleware clears the endpoint before handlers run; the feature keeps the one that failed.
-    private static Endpoint? Endpoint(HttpContext context) => context.Features.Get<IExceptionHandlerFeature>()?.Endpoint ?? context.GetEndpoint();
+    private static Endpoint? Endpoint(HttpContext context) =>
+        context.Features.Get<IExceptionHandlerFeature>()?.Endpoint ?? context.GetEndpoint();
 
-    private static (int, string, string, string) With((int Status, string Type, string Title) kind, string detail) => (kind.Status, kind.Type, kind.Title, detail);
+    private static (int, string, string, string) With((int Status, string Type, string Title) kind, string detail) =>
+        (kind.Status, kind.Type, kind.Title, detail);
 
     // A JSON error says where. The binder's own message names a C# parameter ("Nullable<long> lastEventIdHeader"); the
     // client knows the header or query parameter it sent, so the detail names that.
@@ -52,15 +63,20 @@ internal sealed partial class HornbeamExceptionHandler(IProblemDetailsService pr
         var name = failure.Groups["name"].Value;
         var parameter = Endpoint(context)?.Metadata.OfType<System.Reflection.MethodInfo>().FirstOrDefault()?
             .GetParameters().FirstOrDefault(p => p.Name == name);
-        var (where, wire) = parameter?.GetCustomAttributes(true).FirstOrDefault(a => a is IFromHeaderMetadata or IFromQueryMetadata or IFromRouteMetadata) switch
+        var (where, wire) = parameter?.GetCustomAttributes(true)
+            .FirstOrDefault(a => a is IFromHeaderMetadata or IFromQueryMetadata or IFromRouteMetadata) switch
         {
             IFromHeaderMetadata h => ("header", h.Name ?? name),
             IFromQueryMetadata q => ("query parameter", q.Name ?? name),
             IFromRouteMetadata r => ("path segment", r.Name ?? name),
-            _ => (context.Features.Get<IExceptionHandlerFeature>()?.RouteValues?.ContainsKey(name) == true ? "path segment" : "query parameter", name),
+            _ => (context.Features.Get<IExceptionHandlerFeature>()?.RouteValues?.ContainsKey(name) == true
+                ? "path segment"
+                : "query parameter", name),
         };
         var type = Nullable.GetUnderlyingType(parameter?.ParameterType ?? typeof(object)) ?? parameter?.ParameterType;
-        var expected = type == typeof(long) || type == typeof(int) ? "a whole number" : type == typeof(bool) ? "true or false" : "a valid value";
+        var expected = type == typeof(long) || type == typeof(int) ? "a whole number"
+            : type == typeof(bool) ? "true or false"
+            : "a valid value";
         return $"The {where} {wire} must be {expected}; it was '{failure.Groups["value"].Value}'.";
     }
 

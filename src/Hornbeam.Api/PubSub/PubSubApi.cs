@@ -30,7 +30,9 @@ public static class PubSubApi
         group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         routes.MapGet("/ws/{**path}", WebSocket).WithName("PubSubWebSocket").WithTags("PubSub").RequireScope(Scopes.PubSub)
-            .WithSummary("Subscribe with a WebSocket to the topic named by the path (/ws/chat/general is chat:general); text frames sent are published")
+            .WithSummary(
+                "Subscribe with a WebSocket to the topic named by the path (/ws/chat/general is chat:general); " +
+                "text frames sent are published")
             .Produces(StatusCodes.Status101SwitchingProtocols)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return group;
@@ -39,10 +41,12 @@ public static class PubSubApi
     public static async Task<Ok<PubSubTopicList>> Topics(IPubSub pubsub)
     {
         var topics = await pubsub.TopicsAsync();
-        return TypedResults.Ok(new PubSubTopicList(topics.Select(t => new PubSubTopicInfo(t.Topic, t.Subscribers, t.LastEventId)).ToArray()));
+        return TypedResults.Ok(
+            new PubSubTopicList(topics.Select(t => new PubSubTopicInfo(t.Topic, t.Subscribers, t.LastEventId)).ToArray()));
     }
 
-    public static async Task<Ok<PublishResponse>> Publish(string topic, HttpRequest request, IPubSub pubsub, IOptions<HornbeamOptions> options)
+    public static async Task<Ok<PublishResponse>> Publish(string topic, HttpRequest request, IPubSub pubsub,
+        IOptions<HornbeamOptions> options)
     {
         var body = await RequestBody.ReadAsync(request, options.Value.MaxValueBytes);
         // With an Idempotency-Key the message and the record of its id are one script, so a retry publishes it once.
@@ -52,12 +56,14 @@ public static class PubSubApi
         return TypedResults.Ok(new PublishResponse(published.Subscribers, published.Id));
     }
 
-    internal static async Task<PubSubEventStream> Subscribe(string topic, HttpContext context, IPubSub pubsub, IOptions<PubSubOptions> options,
-        [FromHeader(Name = "Last-Event-ID")] long? lastEventIdHeader = null, [FromQuery(Name = "last_event_id")] long? lastEventId = null)
+    internal static async Task<PubSubEventStream> Subscribe(string topic, HttpContext context, IPubSub pubsub,
+        IOptions<PubSubOptions> options, [FromHeader(Name = "Last-Event-ID")] long? lastEventIdHeader = null,
+        [FromQuery(Name = "last_event_id")] long? lastEventId = null)
     {
         // Subscribed before the response starts, so a bad topic or a Redis outage is still a ProblemDetails. The stream's writer
         // never blocks between awaits, so the fan-out may run it inline.
-        var subscription = await pubsub.SubscribeAsync(RouteKey.Decode(context, topic), lastEventIdHeader ?? lastEventId, deliverInline: true, context.RequestAborted);
+        var subscription = await pubsub.SubscribeAsync(RouteKey.Decode(context, topic), lastEventIdHeader ?? lastEventId,
+            deliverInline: true, context.RequestAborted);
         return new PubSubEventStream(subscription, options.Value);
     }
 
@@ -70,7 +76,8 @@ public static class PubSubApi
                 title: "Invalid input", detail: "This endpoint speaks WebSocket: connect with a WebSocket client (Upgrade: websocket).");
         var topic = string.Join(':', RouteKey.DecodeSegments(context, path));
         await using var subscription = await pubsub.SubscribeAsync(topic, lastEventId, context.RequestAborted);
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = options.Value.KeepAliveInterval });
+        using var socket = await context.WebSockets
+            .AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = options.Value.KeepAliveInterval });
         try
         {
             await new PubSubWebSocket(socket, subscription, pubsub, hornbeam.Value.MaxValueBytes, logger).RunAsync(context.RequestAborted);

@@ -18,7 +18,8 @@ namespace Hornbeam.Api.PubSub;
 /// writes, done here straight into the response's pipe: one message goes to every subscriber of a node, so each delivery is
 /// one copy and one flush, with no per-event formatter pass, task or timer race.
 /// </summary>
-public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOptions options) : IResult, IEndpointMetadataProvider, IStatusCodeHttpResult
+public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOptions options)
+    : IResult, IEndpointMetadataProvider, IStatusCodeHttpResult
 {
     private static readonly byte[] Ping = ": ping\n\n"u8.ToArray();
 
@@ -118,7 +119,8 @@ public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOpt
     /// One event as SseFormatter lays it out: <c>event</c> (unless the default), <c>data</c> per line (CR LF and CR normalised to LF),
     /// <c>id</c>, <c>retry</c>, then a blank line. Written into one span: on a chunked response each GetSpan costs more than the copy.
     /// </summary>
-    internal static void WriteEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, ReadOnlySpan<byte> data, long? id, long? retryMs = null)
+    internal static void WriteEvent(IBufferWriter<byte> output, ReadOnlySpan<byte> type, ReadOnlySpan<byte> data, long? id,
+        long? retryMs = null)
     {
         var lines = 1 + data.Count((byte)'\n') + data.Count((byte)'\r'); // at least as many as there are
         var span = output.GetSpan("event: \n"u8.Length + type.Length + lines * "data: \n"u8.Length + data.Length + 2 * MaxField + 1);
@@ -162,5 +164,6 @@ public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOpt
     }
 
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(SseItem<JsonElement>), ["text/event-stream"]));
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(SseItem<JsonElement>),
+            ["text/event-stream"]));
 }

@@ -12,11 +12,16 @@ namespace Hornbeam.Api.PubSub;
 /// <c>data</c>), <c>gap</c>, <c>overflow</c>, and, for text frames the client sends, <c>published</c> (<c>id</c>, <c>subscribers</c>) or
 /// <c>error</c> (<c>detail</c>). A bad frame gets an error frame and the connection stays open.
 /// </summary>
-internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription subscription, IPubSub pubsub, int maxMessageBytes, ILogger logger)
+internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription subscription, IPubSub pubsub, int maxMessageBytes,
+    ILogger logger)
 {
     // 1013 "Try Again Later": the subscriber fell behind and may reconnect with last_event_id.
     private const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        SkipValidation = true
+    };
     private readonly SemaphoreSlim _send = new(1, 1);
 
     public async Task RunAsync(CancellationToken aborted)
@@ -100,7 +105,8 @@ internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription subsc
             if (frame.MessageType == WebSocketMessageType.Binary)
                 await ErrorAsync("Binary frames are not accepted; send the message as a JSON text frame.", cancellation);
             else if (tooLarge)
-                await ErrorAsync($"The frame is larger than {maxMessageBytes} bytes; at most {maxMessageBytes} bytes are allowed.", cancellation);
+                await ErrorAsync($"The frame is larger than {maxMessageBytes} bytes; at most {maxMessageBytes} bytes are allowed.",
+                    cancellation);
             else
                 await PublishAsync(buffer.WrittenMemory.ToArray(), cancellation);
         }

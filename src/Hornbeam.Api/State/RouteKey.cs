@@ -41,7 +41,8 @@ internal static class RouteKey
     {
         if (HasDotSegment(raw))
             throw new HornbeamException(HornbeamError.InvalidInput,
-                "The path has a '.' or '..' segment (or %2E for one); HTTP clients and servers remove those, so such a key or topic could not be addressed reliably. Choose one without a segment that is only dots.");
+                "The path has a '.' or '..' segment (or %2E for one); HTTP clients and servers remove those, so such a key or topic " +
+                "could not be addressed reliably. Choose one without a segment that is only dots.");
         var literals = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.PathSegments.Count - 1 ?? 1;
         var rest = raw.TrimStart('/');
         for (var i = 0; i < literals; i++)
@@ -58,7 +59,8 @@ internal static class RouteKey
         foreach (var range in path.Split('/'))
         {
             var segment = path[range];
-            if (segment is "." or ".." || segment.Equals("%2E", StringComparison.OrdinalIgnoreCase) || IsEncodedDotDot(segment)) return true;
+            if (segment is "." or ".." || segment.Equals("%2E", StringComparison.OrdinalIgnoreCase)
+                || IsEncodedDotDot(segment)) return true;
         }
         return false;
     }

@@ -11,7 +11,10 @@ using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Api.State;
 
-/// <summary>Shared state over REST: the seed's state_get, state_set, state_delete, state_incr, state_decr, state_get_multi and state_keys.</summary>
+/// <summary>
+/// Shared state over REST: the seed's state_get, state_set, state_delete, state_incr, state_decr, state_get_multi and
+/// state_keys.
+/// </summary>
 public static class StateApi
 {
     public static RouteGroupBuilder MapState(this IEndpointRouteBuilder routes)
@@ -31,11 +34,13 @@ public static class StateApi
             .WithSummary("state_get_multi: get many keys at once; absent keys map to null")
             .Accepts<StateMultiRequest>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.MapPost("/incr/{**key}", (string key, HttpContext http, long delta = 1) => Increment(RouteKey.Decode(http, key), state.Value, http, delta))
+        group.MapPost("/incr/{**key}",
+            (string key, HttpContext http, long delta = 1) => Increment(RouteKey.Decode(http, key), state.Value, http, delta))
             .WithName("StateIncr").RequireScope(Scopes.StateWrite).AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("state_incr: atomically add delta (default 1) to a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapPost("/decr/{**key}", (string key, HttpContext http, long delta = 1) => Decrement(RouteKey.Decode(http, key), state.Value, http, delta))
+        group.MapPost("/decr/{**key}",
+            (string key, HttpContext http, long delta = 1) => Decrement(RouteKey.Decode(http, key), state.Value, http, delta))
             .WithName("StateDecr").RequireScope(Scopes.StateWrite).AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("state_decr: atomically subtract delta (default 1) from a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
@@ -43,7 +48,8 @@ public static class StateApi
             .WithName("StateGet").RequireScope(Scopes.StateRead)
             .WithSummary("state_get: read a key's JSON value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{**key}", (string key, HttpRequest request) => Set(RouteKey.Decode(request.HttpContext, key), request, state.Value, options.Value))
+        group.MapPut("/{**key}",
+            (string key, HttpRequest request) => Set(RouteKey.Decode(request.HttpContext, key), request, state.Value, options.Value))
             .WithName("StateSet").RequireScope(Scopes.StateWrite)
             .WithSummary("state_set: store any JSON value under a key")
             .Accepts<JsonElement>("application/json", "*/*").ChecksJsonBodyItself()
@@ -98,7 +104,8 @@ public static class StateApi
         var once = http.Features.Get<IdempotentRequest>();
         if (once is null) return Counter(key, await state.DecrementAsync(key, delta));
         if (delta == long.MinValue)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"delta {delta} cannot be negated; use increment with {long.MaxValue} plus one instead.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"delta {delta} cannot be negated; use increment with {long.MaxValue} plus one instead.");
         return Counter(key, await state.IncrementAsync(key, -delta, once));
     }
 
@@ -122,10 +129,12 @@ public static class StateApi
         }
         catch (JsonException e)
         {
-            throw new HornbeamException(HornbeamError.InvalidInput, $"The body must be an object with a 'keys' array of strings, e.g. {{\"keys\": [\"user:1\"]}}: {e.Message}", e);
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"The body must be an object with a 'keys' array of strings, e.g. {{\"keys\": [\"user:1\"]}}: {e.Message}", e);
         }
         if (request?.Keys is null)
-            throw new HornbeamException(HornbeamError.InvalidInput, "The body must be an object with a 'keys' array of strings, e.g. {\"keys\": [\"user:1\"]}.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                "The body must be an object with a 'keys' array of strings, e.g. {\"keys\": [\"user:1\"]}.");
         if (request.Keys.Any(k => k is null))
             throw new HornbeamException(HornbeamError.InvalidInput, "Every entry of 'keys' must be a string; null is not a key.");
         var values = await state.GetManyJsonAsync(request.Keys);

@@ -26,13 +26,18 @@ public static class TasksApi
         return group;
     }
 
-    /// <summary>A failed task answers the ProblemDetails of its error, with <c>task_id</c>, <c>task_status: "failed"</c> and <c>node</c> added.</summary>
-    public static async Task<Results<RawJson<TaskSucceeded>, Accepted<TaskRunning>, ProblemHttpResult>> Await([FromRoute(Name = "task_id")] string taskId,
-        IHooks hooks, IOptions<TaskOptions> options, HttpContext http, [FromQuery(Name = "timeout_ms")] int timeoutMs = 30_000)
+    /// <summary>
+    /// A failed task answers the ProblemDetails of its error, with <c>task_id</c>, <c>task_status: "failed"</c> and
+    /// <c>node</c> added.
+    /// </summary>
+    public static async Task<Results<RawJson<TaskSucceeded>, Accepted<TaskRunning>, ProblemHttpResult>> Await(
+        [FromRoute(Name = "task_id")] string taskId, IHooks hooks, IOptions<TaskOptions> options, HttpContext http,
+        [FromQuery(Name = "timeout_ms")] int timeoutMs = 30_000)
     {
         var max = options.Value.MaxWaitMilliseconds;
         if (timeoutMs < 0 || timeoutMs > max)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"timeout_ms must be between 0 and {max} (Hornbeam:Tasks:MaxWaitMilliseconds); got {timeoutMs}.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"timeout_ms must be between 0 and {max} (Hornbeam:Tasks:MaxWaitMilliseconds); got {timeoutMs}.");
         var task = await hooks.AwaitResultAsync(taskId, TimeSpan.FromMilliseconds(timeoutMs), http.RequestAborted);
         switch (task.Status)
         {
@@ -50,7 +55,12 @@ public static class TasksApi
             case HookTaskStatus.Failed:
                 var (status, type, title) = ProblemTypes.For(task.ErrorKind ?? HornbeamError.HandlerFailed);
                 return TypedResults.Problem(statusCode: status, type: type, title: title, detail: task.Error,
-                    extensions: new Dictionary<string, object?> { ["task_id"] = task.TaskId, ["task_status"] = "failed", ["node"] = task.Node });
+                    extensions: new Dictionary<string, object?>
+                    {
+                        ["task_id"] = task.TaskId,
+                        ["task_status"] = "failed",
+                        ["node"] = task.Node
+                    });
             default:
                 return TypedResults.Accepted($"/tasks/{task.TaskId}", new TaskRunning(task.TaskId, "running", task.Node));
         }

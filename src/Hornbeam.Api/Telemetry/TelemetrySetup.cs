@@ -5,7 +5,10 @@ using OpenTelemetry.Trace;
 
 namespace Hornbeam.Api.Telemetry;
 
-/// <summary>OpenTelemetry traces (HTTP in and out, Redis, Hornbeam's own spans) and metrics, scraped by Prometheus at <c>/metrics</c>.</summary>
+/// <summary>
+/// OpenTelemetry traces (HTTP in and out, Redis, Hornbeam's own spans) and metrics, scraped by Prometheus at
+/// <c>/metrics</c>.
+/// </summary>
 public static class TelemetrySetup
 {
     public static IServiceCollection AddHornbeamTelemetry(this IServiceCollection services, IConfiguration configuration)
@@ -43,5 +46,6 @@ public static class TelemetrySetup
 
     /// <summary>Request duration, connections, handled exceptions and rate-limit leases.</summary>
     internal static readonly string[] AspNetCoreMeters =
-        ["Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Diagnostics", "Microsoft.AspNetCore.RateLimiting"];
+        ["Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Diagnostics",
+            "Microsoft.AspNetCore.RateLimiting"];
 }

@@ -39,7 +39,8 @@ public sealed class SharedRateLimiter(RedisBatcher batcher, RedisKeys keys)
     /// </summary>
     public async Task<(long Count, TimeSpan WindowLeft)> CountFailureAsync(string address, TimeSpan window)
     {
-        var result = await batcher.ScriptEvaluateAsync(RedisScripts.AuthFailure, [keys.AuthFailures(address)], [(long)window.TotalMilliseconds]);
+        var result = await batcher.ScriptEvaluateAsync(RedisScripts.AuthFailure, [keys.AuthFailures(address)],
+            [(long)window.TotalMilliseconds]);
         return ((long)result[0], TimeSpan.FromMilliseconds(Math.Max(0, (long)result[1])));
     }
 }

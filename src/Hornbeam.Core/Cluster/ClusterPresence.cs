@@ -71,12 +71,14 @@ internal sealed class ClusterPresence(
         await _work.StopAsync(cancellationToken);
         try
         {
-            await Db.ScriptEvaluateAsync(RedisScripts.ClusterLeave, [keys.ClusterNodes, keys.ClusterNodeInfo], [node.Name]).WaitAsync(cancellationToken);
+            await Db.ScriptEvaluateAsync(RedisScripts.ClusterLeave, [keys.ClusterNodes, keys.ClusterNodeInfo], [node.Name])
+                .WaitAsync(cancellationToken);
             await AnnounceAsync("leave", node.Name);
         }
         catch (Exception e) when (e is RedisException or OperationCanceledException or TimeoutException or ObjectDisposedException)
         {
-            logger.LogWarning("Node {Node} could not leave the cluster cleanly ({Message}); peers drop it when its presence expires.", node.Name, e.Message);
+            logger.LogWarning("Node {Node} could not leave the cluster cleanly ({Message}); peers drop it when its presence expires.",
+                node.Name, e.Message);
         }
     }
 
@@ -142,7 +144,8 @@ internal sealed class ClusterPresence(
         {
             var now = DateTimeOffset.UtcNow;
             var info = JsonSerializer.Serialize(modules.Describe(now));
-            var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.ClusterHeartbeat, [keys.ClusterNodes, keys.ClusterNodeInfo],
+            var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.ClusterHeartbeat,
+                [keys.ClusterNodes, keys.ClusterNodeInfo],
                 [node.Name, (now + _options.NodeExpiry).ToUnixTimeMilliseconds(), info, now.ToUnixTimeMilliseconds()]))!;
             Remember(ParseNodes((RedisResult[])result[1]!));
             LastHeartbeat = now;
@@ -163,13 +166,15 @@ internal sealed class ClusterPresence(
         var left = (long)await Db.ScriptEvaluateAsync(RedisScripts.RpcRetire, [keys.RpcRequests(dead)],
             [(long)_options.OrphanedRequestRetention.TotalMilliseconds]);
         if (left == 0) logger.LogInformation("Node {Node} stopped heartbeating; removed it and its request stream.", dead);
-        else logger.LogWarning("Node {Node} stopped heartbeating with {Count} request(s) unfinished; a node started with the same name within {Retention} takes them.",
+        else logger.LogWarning("Node {Node} stopped heartbeating with {Count} request(s) unfinished; a node started with the same name " +
+            "within {Retention} takes them.",
             dead, left, _options.OrphanedRequestRetention);
         await AnnounceAsync("lost", dead);
     }
 
     private Task AnnounceAsync(string kind, string name) =>
-        redis.GetSubscriber().PublishAsync(keys.ClusterEvents, JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = kind, ["node"] = name }));
+        redis.GetSubscriber().PublishAsync(keys.ClusterEvents,
+            JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = kind, ["node"] = name }));
 
     private void OnEvent(RedisValue message)
     {

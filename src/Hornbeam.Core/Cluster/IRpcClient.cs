@@ -15,7 +15,8 @@ public interface IRpcClient
     /// stream is full; OutcomeUnknown when the node died while running it; any other kind the function threw, as it threw
     /// it; and <see cref="RpcFailedException"/> (BadGateway) when the function itself failed.
     /// </summary>
-    Task<JsonElement> CallAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken cancellationToken = default);
+    Task<JsonElement> CallAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout,
+        CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Hands the call to <paramref name="node"/>'s request stream and returns without waiting for it to run; its failures
@@ -23,7 +24,8 @@ public interface IRpcClient
     /// while running it). Throws NotFound for an unknown or dead node, and, when the node is this one, for an unknown module
     /// or function; Overloaded when the node's request stream is full.
     /// </summary>
-    Task CastAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken = default);
+    Task CastAsync(string node, string module, string function, IReadOnlyList<JsonElement> args,
+        CancellationToken cancellationToken = default);
 }
 
 /// <summary>The called function ran on its node and failed; the message names the node, the function and its error.</summary>

@@ -28,10 +28,11 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     private readonly RedisChannel _replies;
     private readonly KeptSubscription _subscription;
 
-    public RpcClient(IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
-        RpcServer server, IOptions<ClusterOptions> options, ILogger<RpcClient> logger)
+    public RpcClient(IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, RpcModules modules,
+        IClusterPresence presence, RpcServer server, IOptions<ClusterOptions> options, ILogger<RpcClient> logger)
     {
-        (_redis, _keys, _node, _modules, _presence, _server, _options, _logger) = (redis, keys, node, modules, presence, server, options.Value, logger);
+        (_redis, _keys, _node, _modules, _presence, _server, _options, _logger) = (redis, keys, node, modules, presence, server,
+            options.Value, logger);
         _replies = keys.RpcReplies(node.Name);
         _subscription = channels.Keep(_replies, OnReply, $"the RPC replies of node {node.Name}");
         // A node that stopped heartbeating will not answer: its callers hear so now rather than at their deadline.
@@ -53,8 +54,8 @@ internal sealed class RpcClient : IRpcClient, IHostedService
             ? CallInSpanAsync(node, module, function, args, timeout, cancellationToken)
             : CallTracedAsync(node, module, function, args, timeout, cancellationToken);
 
-    private async Task<JsonElement> CallInSpanAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout,
-        CancellationToken cancellationToken)
+    private async Task<JsonElement> CallInSpanAsync(string node, string module, string function, IReadOnlyList<JsonElement> args,
+        TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var activity = StartSpan("rpc.call", node, module, function);
         try
@@ -68,8 +69,8 @@ internal sealed class RpcClient : IRpcClient, IHostedService
         }
     }
 
-    private async Task<JsonElement> CallTracedAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout,
-        CancellationToken cancellationToken)
+    private async Task<JsonElement> CallTracedAsync(string node, string module, string function, IReadOnlyList<JsonElement> args,
+        TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (node == _node.Name) return await CallHereAsync(module, function, args, timeout, cancellationToken);
 
@@ -95,7 +96,8 @@ internal sealed class RpcClient : IRpcClient, IHostedService
         try
         {
             // A send given up on here may still land: the serving node drops a call whose deadline has passed.
-            await SendAsync(stream, node, id, RpcWire.Call, module, function, payload, deadline).WaitAsync(Left(deadline), cancellationToken);
+            await SendAsync(stream, node, id, RpcWire.Call, module, function, payload, deadline)
+                .WaitAsync(Left(deadline), cancellationToken);
             var reply = await pending.Reply.Task.WaitAsync(Left(deadline), cancellationToken);
             if (reply.Ok) outcome = "ok";
             return reply.Ok ? reply.Result : throw Failure(node, module, function, reply);
@@ -108,11 +110,13 @@ internal sealed class RpcClient : IRpcClient, IHostedService
         finally
         {
             _pending.TryRemove(id, out _);
-            HornbeamMetrics.RpcDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("outcome", outcome));
+            HornbeamMetrics.RpcDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+                new KeyValuePair<string, object?>("outcome", outcome));
         }
     }
 
-    public async Task CastAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken = default)
+    public async Task CastAsync(string node, string module, string function, IReadOnlyList<JsonElement> args,
+        CancellationToken cancellationToken = default)
     {
         // The span covers the send; the handler's span, on the serving node, is its child.
         using var activity = StartSpan("rpc.cast", node, module, function);
@@ -130,11 +134,13 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     private static Activity? StartSpan(string operation, string node, string module, string function)
     {
         var activity = HornbeamMetrics.Activities.StartActivity($"{operation} {module}.{function}", ActivityKind.Client);
-        activity?.SetTag("rpc.system", "hornbeam").SetTag("rpc.service", module).SetTag("rpc.method", function).SetTag("hornbeam.node", node);
+        activity?.SetTag("rpc.system", "hornbeam").SetTag("rpc.service", module).SetTag("rpc.method", function)
+            .SetTag("hornbeam.node", node);
         return activity;
     }
 
-    private async Task CastTracedAsync(string node, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken)
+    private async Task CastTracedAsync(string node, string module, string function, IReadOnlyList<JsonElement> args,
+        CancellationToken cancellationToken)
     {
         RedisKey stream;
         byte[] payload;
@@ -159,11 +165,13 @@ internal sealed class RpcClient : IRpcClient, IHostedService
             (stream, payload) = await PrepareRemoteAsync(node, args).WaitAsync(cancellationToken);
         }
         // The deadline is for older nodes, which drop a cast unrun past it; this version runs a cast however long it waited.
-        await SendAsync(stream, node, "", RpcWire.Cast, module, function, payload, DateTimeOffset.UtcNow.AddMilliseconds(_options.MaxRpcTimeoutMs))
+        await SendAsync(stream, node, "", RpcWire.Cast, module, function, payload,
+            DateTimeOffset.UtcNow.AddMilliseconds(_options.MaxRpcTimeoutMs))
             .WaitAsync(cancellationToken);
     }
 
-    private async Task<JsonElement> CallHereAsync(string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken ct)
+    private async Task<JsonElement> CallHereAsync(string module, string function, IReadOnlyList<JsonElement> args, TimeSpan timeout,
+        CancellationToken ct)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
@@ -185,9 +193,11 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     private async Task<(RedisKey Stream, byte[] Payload)> PrepareRemoteAsync(string node, IReadOnlyList<JsonElement> args)
     {
         if (!await _presence.IsLiveAsync(node))
-            throw new HornbeamException(HornbeamError.NotFound, $"node '{node}' is not live: it is unknown or has stopped. GET /nodes lists the live nodes.");
+            throw new HornbeamException(HornbeamError.NotFound,
+                $"node '{node}' is not live: it is unknown or has stopped. GET /nodes lists the live nodes.");
         if (!_server.StreamsSupported)
-            throw new HornbeamException(HornbeamError.Unavailable, "this Redis store has no stream commands, so only calls to this node itself are possible.");
+            throw new HornbeamException(HornbeamError.Unavailable,
+                "this Redis store has no stream commands, so only calls to this node itself are possible.");
         return (_keys.RpcRequests(node), Encode(args));
     }
 
@@ -195,21 +205,25 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     {
         var payload = RpcWire.EncodeArgs(args);
         if (payload.Length > _options.MaxPayloadBytes)
-            throw new HornbeamException(HornbeamError.TooLarge, $"The arguments are {payload.Length} bytes of JSON; at most {_options.MaxPayloadBytes} bytes may go through Redis.");
+            throw new HornbeamException(HornbeamError.TooLarge,
+                $"The arguments are {payload.Length} bytes of JSON; at most {_options.MaxPayloadBytes} bytes may go through Redis.");
         return payload;
     }
 
     // A full stream refuses the request rather than trimming unfinished ones: the caller hears 503 overloaded.
-    private async Task SendAsync(RedisKey stream, string target, string id, string kind, string module, string function, byte[] args, DateTimeOffset deadline)
+    private async Task SendAsync(RedisKey stream, string target, string id, string kind, string module, string function, byte[] args,
+        DateTimeOffset deadline)
     {
         var sent = await _redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.RpcSend, [stream],
         [
             _options.RequestStreamMaxLength, _keys.RpcDoorbell(target).ToString(),
-            id, kind, _node.Name, kind == RpcWire.Call ? _replies.ToString() : "", module, function, args, deadline.ToUnixTimeMilliseconds(),
+            id, kind, _node.Name, kind == RpcWire.Call ? _replies.ToString() : "", module, function, args,
+            deadline.ToUnixTimeMilliseconds(),
             Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : "",
         ]);
         if (sent.IsNull)
-            throw RpcServer.Overloaded(target, $"has {_options.RequestStreamMaxLength} requests waiting, its limit (Hornbeam:Cluster:RequestStreamMaxLength)");
+            throw RpcServer.Overloaded(target,
+                $"has {_options.RequestStreamMaxLength} requests waiting, its limit (Hornbeam:Cluster:RequestStreamMaxLength)");
     }
 
     private void OnReply(RedisValue message)
@@ -233,7 +247,8 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     private static string Display(string module, string function) =>
         module == RpcModules.FunctionsModule ? function : $"{module}:{function}";
 
-    private static TimeSpan Left(DateTimeOffset deadline) => deadline - DateTimeOffset.UtcNow is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    private static TimeSpan Left(DateTimeOffset deadline) =>
+        deadline - DateTimeOffset.UtcNow is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
 
     private static HornbeamException TimedOut(string node, string module, string function, TimeSpan timeout) =>
         new(HornbeamError.Timeout, $"node '{node}' did not answer '{Display(module, function)}' within {timeout.TotalMilliseconds:0} ms.");
@@ -244,7 +259,9 @@ internal sealed class RpcClient : IRpcClient, IHostedService
     {
         var message = reply.Message ?? "(no message)";
         var kind = RpcWire.KindOf(reply);
-        return kind == HornbeamError.HandlerFailed ? new RpcFailedException(node, Display(module, function), message) : new HornbeamException(kind, message);
+        return kind == HornbeamError.HandlerFailed
+            ? new RpcFailedException(node, Display(module, function), message)
+            : new HornbeamException(kind, message);
     }
 
     private sealed record Pending(string Target, TaskCompletionSource<RpcReply> Reply);

@@ -20,7 +20,8 @@ public sealed class RpcModules
     internal RpcModules(IEnumerable<RpcFunctionRegistration> registrations, NodeIdentity node)
     {
         _node = node;
-        Add(BuiltInModule, "ping", new RpcFunction($"{BuiltInModule}:ping", (_, _) => ValueTask.FromResult(JsonSerializer.SerializeToElement("pong"))));
+        Add(BuiltInModule, "ping",
+            new RpcFunction($"{BuiltInModule}:ping", (_, _) => ValueTask.FromResult(JsonSerializer.SerializeToElement("pong"))));
         Add(BuiltInModule, "node_info", new RpcFunction($"{BuiltInModule}:node_info",
             (_, _) => ValueTask.FromResult(JsonSerializer.SerializeToElement(Describe(DateTimeOffset.UtcNow)))));
         foreach (var r in registrations) Add(r.Module, r.Name, r.Function);
@@ -44,11 +45,13 @@ public sealed class RpcModules
             throw new HornbeamException(HornbeamError.NotFound, $"node '{_node.Name}' has no module '{module}'.");
         return functions.TryGetValue(function, out var f)
             ? f
-            : throw new HornbeamException(HornbeamError.NotFound, $"module '{module}' on node '{_node.Name}' has no function '{function}'.");
+            : throw new HornbeamException(HornbeamError.NotFound,
+                $"module '{module}' on node '{_node.Name}' has no function '{function}'.");
     }
 
     /// <summary>Runs a function of this node; an unknown module or function throws <see cref="HornbeamException"/> (404).</summary>
-    public ValueTask<JsonElement> InvokeAsync(string module, string function, IReadOnlyList<JsonElement> args, CancellationToken cancellationToken) =>
+    public ValueTask<JsonElement> InvokeAsync(string module, string function, IReadOnlyList<JsonElement> args,
+        CancellationToken cancellationToken) =>
         Get(module, function).InvokeAsync(args, cancellationToken);
 
     /// <summary>The names of this node's C# functions.</summary>

@@ -65,7 +65,8 @@ internal sealed class RpcServer(
                 var left = (long)await Db.ScriptEvaluateAsync(RedisScripts.RpcRetire, [_stream],
                     [(long)_options.OrphanedRequestRetention.TotalMilliseconds]).WaitAsync(cancellationToken);
                 if (left > 0)
-                    logger.LogWarning("Node {Node} stops with {Count} request(s) unfinished in its stream; a node started with the same name within {Retention} takes them.",
+                    logger.LogWarning("Node {Node} stops with {Count} request(s) unfinished in its stream; a node started with the same " +
+                        "name within {Retention} takes them.",
                         node.Name, left, _options.OrphanedRequestRetention);
             }
             catch (Exception e) when (e is RedisException or OperationCanceledException or TimeoutException or ObjectDisposedException)
@@ -87,7 +88,8 @@ internal sealed class RpcServer(
         do
         {
             running = Volatile.Read(ref _running);
-            if (running >= _options.MaxConcurrentRpcHandlers) throw Overloaded(node.Name, $"runs {running} requests, its limit (Hornbeam:Cluster:MaxConcurrentRpcHandlers)");
+            if (running >= _options.MaxConcurrentRpcHandlers) throw Overloaded(node.Name,
+                $"runs {running} requests, its limit (Hornbeam:Cluster:MaxConcurrentRpcHandlers)");
         } while (Interlocked.CompareExchange(ref _running, running + 1, running) != running);
         RunInBackground(what, async () =>
         {
@@ -143,7 +145,8 @@ internal sealed class RpcServer(
         catch (RedisServerException e) when (e.Message.Contains("unknown command", StringComparison.OrdinalIgnoreCase))
         {
             StreamsSupported = false;
-            logger.LogInformation("The Redis store has no stream commands, so node {Node} serves only calls to itself (in-process).", node.Name);
+            logger.LogInformation("The Redis store has no stream commands, so node {Node} serves only calls to itself (in-process).",
+                node.Name);
             return;
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
@@ -165,7 +168,8 @@ internal sealed class RpcServer(
         Ring();
     }
 
-    // Doorbells and finished handlers may ring while a drain runs: the flag makes that drain go round once more instead of starting a second one.
+    // Doorbells and finished handlers may ring while a drain runs: the flag makes that drain go round once more instead of starting a
+    // second one.
     private void Ring()
     {
         if (!_groupReady || _work.IsStopping) return;
@@ -200,7 +204,8 @@ internal sealed class RpcServer(
                         continue;
                     }
                     var free = Math.Min(ReadBatch, room);
-                    var entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, StreamPosition.NewMessages, free);
+                    var entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, StreamPosition.NewMessages,
+                        free);
                     foreach (var entry in entries)
                     {
                         Interlocked.Increment(ref _running);
@@ -242,10 +247,12 @@ internal sealed class RpcServer(
             {
                 var request = RpcRequest.Parse(entry);
                 byte[]? reply = null;
-                if (request is { Kind: RpcWire.Call, ReplyTo: not null } && request.Deadline > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
+                if (request is { Kind: RpcWire.Call, ReplyTo: not null }
+                    && request.Deadline > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
                     reply = RpcWire.Error(request.Id ?? "", HornbeamError.OutcomeUnknown,
                         $"node '{node.Name}' restarted while running '{request.Module}:{request.Function}'; it may or may not have run.");
-                logger.LogWarning("Node {Node} restarted: {Kind} {Module}:{Function} from {From} (entry {Entry}) was running in its previous process and is not run again.",
+                logger.LogWarning("Node {Node} restarted: {Kind} {Module}:{Function} from {From} (entry {Entry}) was running in its " +
+                    "previous process and is not run again.",
                     node.Name, request?.Kind, request?.Module, request?.Function, request?.From, entry.Id);
                 await DoneAsync(entry.Id, request?.ReplyTo, reply);
             }
@@ -287,16 +294,20 @@ internal sealed class RpcServer(
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             if (request.Kind == RpcWire.Call && request.Deadline <= now)
             {
-                logger.LogDebug("Skipped {Module}:{Function} from {From}: its caller's deadline has passed.", request.Module, request.Function, request.From);
+                logger.LogDebug("Skipped {Module}:{Function} from {From}: its caller's deadline has passed.", request.Module,
+                    request.Function, request.From);
                 return;
             }
             // A cast may wait behind a backlog for any time; once it runs it gets the longest time a call may take.
-            var remaining = request.Kind == RpcWire.Call ? TimeSpan.FromMilliseconds(request.Deadline - now) : TimeSpan.FromMilliseconds(_options.MaxRpcTimeoutMs);
+            var remaining = request.Kind == RpcWire.Call
+                ? TimeSpan.FromMilliseconds(request.Deadline - now)
+                : TimeSpan.FromMilliseconds(_options.MaxRpcTimeoutMs);
             using var activity = StartSpan(request);
             var (json, failure) = await RunAsync(request.Id ?? "", request.Module, request.Function, request.Args, remaining);
             if (failure is not null) activity?.SetStatus(ActivityStatusCode.Error, failure);
             if (request.Kind == RpcWire.Call) reply = json;
-            else if (failure is not null) logger.LogWarning("Cast of {Module}:{Function} from {From} failed: {Message}", request.Module, request.Function, request.From, failure);
+            else if (failure is not null) logger.LogWarning("Cast of {Module}:{Function} from {From} failed: {Message}", request.Module,
+                request.Function, request.From, failure);
         }
         finally
         {
@@ -308,13 +319,15 @@ internal sealed class RpcServer(
             {
                 // Retried by the sweep (the caller may still be waiting); were this process to die first, a restarted one
                 // reports it as outcome unknown rather than running it twice.
-                logger.LogWarning("Node {Node} could not acknowledge or answer RPC request {Entry}: {Message}", node.Name, entry.Id, e.Message);
+                logger.LogWarning("Node {Node} could not acknowledge or answer RPC request {Entry}: {Message}", node.Name, entry.Id,
+                    e.Message);
                 _unsettled.Enqueue((entry.Id, request?.ReplyTo, reply));
             }
             var running = Interlocked.Decrement(ref _running);
             // Only when entries wait behind the cap (otherwise the doorbell of the next request rings), and once a few
             // slots are free, so a busy node takes entries in batches rather than one read per finished request.
-            if (Volatile.Read(ref _capped) == 1 && _options.MaxConcurrentRpcHandlers - running >= Math.Max(1, _options.MaxConcurrentRpcHandlers / 8)) Ring();
+            if (Volatile.Read(ref _capped) == 1
+                && _options.MaxConcurrentRpcHandlers - running >= Math.Max(1, _options.MaxConcurrentRpcHandlers / 8)) Ring();
         }
     }
 
@@ -322,7 +335,8 @@ internal sealed class RpcServer(
     private Activity? StartSpan(RpcRequest request)
     {
         ActivityContext.TryParse(request.TraceParent, null, isRemote: true, out var parent);
-        var activity = HornbeamMetrics.Activities.StartActivity($"rpc.{request.Kind} {request.Module}.{request.Function}", ActivityKind.Server, parent);
+        var activity = HornbeamMetrics.Activities.StartActivity($"rpc.{request.Kind} {request.Module}.{request.Function}",
+            ActivityKind.Server, parent);
         activity?.SetTag("rpc.system", "hornbeam").SetTag("rpc.service", request.Module).SetTag("rpc.method", request.Function)
             .SetTag("hornbeam.node", node.Name).SetTag("hornbeam.rpc.from", request.From);
         return activity;
@@ -333,7 +347,8 @@ internal sealed class RpcServer(
         using var deadline = new CancellationTokenSource(remaining);
         try
         {
-            var result = await modules.InvokeAsync(module, function, RpcWire.DecodeArgs(args), deadline.Token).AsTask().WaitAsync(deadline.Token);
+            var result = await modules.InvokeAsync(module, function, RpcWire.DecodeArgs(args), deadline.Token).AsTask()
+                .WaitAsync(deadline.Token);
             return (RpcWire.Ok(id, result), null);
         }
         catch (FunctionFailedException e)

@@ -123,7 +123,8 @@ internal sealed record RpcReply(bool Ok, JsonElement Result, string? Type, strin
             return ok
                 ? (id, new RpcReply(true, root.TryGetProperty("result", out var r) ? r.Clone() : default, null, null, null))
                 : (id, new RpcReply(false, default, root.TryGetProperty("type", out var t) ? t.GetString() : null,
-                    root.TryGetProperty("error", out var err) ? err.GetString() : null, root.TryGetProperty("message", out var m) ? m.GetString() : null));
+                    root.TryGetProperty("error", out var err) ? err.GetString() : null,
+                    root.TryGetProperty("message", out var m) ? m.GetString() : null));
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {
@@ -133,8 +134,8 @@ internal sealed record RpcReply(bool Ok, JsonElement Result, string? Type, strin
 }
 
 /// <summary>One entry of a request stream, as <c>docs/protocol.md</c> lists its fields.</summary>
-internal sealed record RpcRequest(string? Id, string Kind, string? From, string? ReplyTo, string Module, string Function, byte[] Args, long Deadline,
-    string? TraceParent = null)
+internal sealed record RpcRequest(string? Id, string Kind, string? From, string? ReplyTo, string Module, string Function, byte[] Args,
+    long Deadline, string? TraceParent = null)
 {
     /// <summary>The entry's request; null when a field it needs is missing.</summary>
     public static RpcRequest? Parse(StreamEntry entry)
@@ -160,6 +161,7 @@ internal sealed record RpcRequest(string? Id, string Kind, string? From, string?
         if (kind is not (RpcWire.Call or RpcWire.Cast) || module is null || function is null
             || (kind == RpcWire.Call && (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(replyTo) || deadline == 0)))
             return null;
-        return new RpcRequest(id, kind, from, kind == RpcWire.Call ? replyTo : null, module, function, args ?? "[]"u8.ToArray(), deadline, traceParent);
+        return new RpcRequest(id, kind, from, kind == RpcWire.Call ? replyTo : null, module, function, args ?? "[]"u8.ToArray(), deadline,
+            traceParent);
     }
 }

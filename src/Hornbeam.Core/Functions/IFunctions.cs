@@ -15,7 +15,8 @@ public interface IFunctions
     /// node and no HTTP registration has it; InvalidInput for wrong arguments; HandlerFailed when the function threw;
     /// Timeout past <paramref name="timeout"/>; BadGateway when an HTTP endpoint failed.
     /// </summary>
-    Task<JsonElement> CallAsync(string name, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken cancellationToken = default);
+    Task<JsonElement> CallAsync(string name, IReadOnlyList<JsonElement> args, TimeSpan timeout,
+        CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Starts <paramref name="name"/> without waiting for it; failures are logged. Unknown names throw NotFound; a full

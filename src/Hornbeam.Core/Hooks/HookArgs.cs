@@ -15,7 +15,13 @@ public sealed record HookArgs(IReadOnlyList<JsonElement> Args, IReadOnlyDictiona
 
     /// <summary>These arguments plus one keyword argument serialised with <see cref="HookJson.Options"/>.</summary>
     public HookArgs With(string name, object? value) =>
-        this with { Kwargs = new Dictionary<string, JsonElement>(Kwargs) { [name] = JsonSerializer.SerializeToElement(value, value?.GetType() ?? typeof(object), HookJson.Options) } };
+        this with
+        {
+            Kwargs = new Dictionary<string, JsonElement>(Kwargs)
+            {
+                [name] = JsonSerializer.SerializeToElement(value, value?.GetType() ?? typeof(object), HookJson.Options)
+            }
+        };
 }
 
 /// <summary>How hook arguments are read into C# parameters and results written as JSON: web defaults, snake_case names.</summary>

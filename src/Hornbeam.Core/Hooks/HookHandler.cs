@@ -6,7 +6,8 @@ namespace Hornbeam.Hooks;
 
 /// <summary>
 /// A hook function, as the seed's <c>my_handler(action, *args, **kwargs)</c>: it gets the action and the arguments and
-/// answers a result (an async function awaits its work and answers it), which may be an <see cref="IAsyncEnumerable{T}"/> or <see cref="IEnumerable{T}"/> to stream.
+/// answers a result (an async function awaits its work and answers it), which may be an <see cref="IAsyncEnumerable{T}"/> or
+/// <see cref="IEnumerable{T}"/> to stream.
 /// </summary>
 public delegate Task<object?> HookFunction(string action, IReadOnlyList<JsonElement> args, IReadOnlyDictionary<string, JsonElement> kwargs,
     CancellationToken cancellationToken);
@@ -19,8 +20,12 @@ internal abstract class HookHandler
 {
     public abstract string Kind { get; }
 
-    /// <summary>Runs the action; argument binding errors are <see cref="HornbeamError.InvalidInput"/>, unknown actions <see cref="HornbeamError.NotFound"/>.</summary>
-    public abstract Task<HookOutcome> InvokeAsync(string appPath, string action, HookArgs args, IServiceProvider services, CancellationToken ct);
+    /// <summary>
+    /// Runs the action; argument binding errors are <see cref="HornbeamError.InvalidInput"/>, unknown actions
+    /// <see cref="HornbeamError.NotFound"/>.
+    /// </summary>
+    public abstract Task<HookOutcome> InvokeAsync(string appPath, string action, HookArgs args, IServiceProvider services,
+        CancellationToken ct);
 
     /// <summary>Whether the action exists, when that can be known before calling; null for functions.</summary>
     public virtual bool? HasAction(string action) => null;
@@ -31,7 +36,8 @@ internal sealed class FunctionHookHandler(HookFunction function) : HookHandler
     public override string Kind => "function";
 
     // Its declared result is object: a task it hands back is awaited by what it is.
-    public override async Task<HookOutcome> InvokeAsync(string appPath, string action, HookArgs args, IServiceProvider services, CancellationToken ct) =>
+    public override async Task<HookOutcome> InvokeAsync(string appPath, string action, HookArgs args, IServiceProvider services,
+        CancellationToken ct) =>
         new(await DelegateBinder.AwaitAnyAsync(await function(action, args.Args, args.Kwargs, ct)), null);
 }
 
@@ -53,12 +59,14 @@ internal sealed class MethodHookHandler : HookHandler
 
     public override bool? HasAction(string action) => HookMethods.Find(_type, action).Count > 0;
 
-    public override async Task<HookOutcome> InvokeAsync(string appPath, string action, HookArgs args, IServiceProvider services, CancellationToken ct)
+    public override async Task<HookOutcome> InvokeAsync(string appPath, string action, HookArgs args, IServiceProvider services,
+        CancellationToken ct)
     {
         var candidates = HookMethods.Find(_type, action);
         if (candidates.Count == 0)
             throw new HornbeamException(HornbeamError.NotFound,
-                $"Hook '{appPath}' has no action '{action}': {_type.Name} has no public method {HookNames.ToPascal(action)} or {HookNames.ToPascal(action)}Async.");
+                $"Hook '{appPath}' has no action '{action}': {_type.Name} has no public method {HookNames.ToPascal(action)} or " +
+                $"{HookNames.ToPascal(action)}Async.");
 
         // Bind before creating an instance, so a bad call costs no construction.
         var (method, values) = HookMethods.Bind($"Hook '{appPath}' action '{action}'", candidates, args, ct);
@@ -87,7 +95,8 @@ internal static class HookMethods
         return type.GetMethods(BindingFlags.Public | BindingFlags.Instance)
             .Where(m => !m.IsSpecialName && !m.IsGenericMethodDefinition && m.DeclaringType != typeof(object)
                         && m.Name is not ("Dispose" or "DisposeAsync")
-                        && (m.Name.Equals(name, StringComparison.OrdinalIgnoreCase) || m.Name.Equals(name + "Async", StringComparison.OrdinalIgnoreCase)))
+                        && (m.Name.Equals(name, StringComparison.OrdinalIgnoreCase)
+                            || m.Name.Equals(name + "Async", StringComparison.OrdinalIgnoreCase)))
             .OrderBy(m => m.Name.Length) // Encode before EncodeAsync
             .ThenByDescending(m => m.GetParameters().Length)
             .Select(m => DelegateBinder.For(m, HookJson.Options))

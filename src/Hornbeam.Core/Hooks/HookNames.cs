@@ -14,7 +14,10 @@ public static partial class HookNames
     [GeneratedRegex("^[A-Za-z0-9_.-]+$")]
     private static partial Regex Name();
 
-    /// <summary>Throws <see cref="HornbeamException"/> (invalid input) when <paramref name="appPath"/> or <paramref name="action"/> is no valid name.</summary>
+    /// <summary>
+    /// Throws <see cref="HornbeamException"/> (invalid input) when <paramref name="appPath"/> or
+    /// <paramref name="action"/> is no valid name.
+    /// </summary>
     public static void Validate(string appPath, string? action = null)
     {
         Check("app_path", appPath);

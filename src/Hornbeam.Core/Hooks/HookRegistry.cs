@@ -3,7 +3,10 @@ using System.Diagnostics.CodeAnalysis;
 
 namespace Hornbeam.Hooks;
 
-/// <summary>A hook registered on the builder at start-up; the registry applies them in order, so a later one replaces an earlier one.</summary>
+/// <summary>
+/// A hook registered on the builder at start-up; the registry applies them in order, so a later one replaces an earlier
+/// one.
+/// </summary>
 internal sealed record HookRegistration(string AppPath, HookHandler Handler);
 
 /// <summary>
@@ -39,7 +42,8 @@ public sealed class HookRegistry
     internal static HookHandler ForInstance(object instance) => instance switch
     {
         null => throw new ArgumentNullException(nameof(instance)),
-        Delegate => throw new ArgumentException("A delegate is a function handler: register it as a HookFunction, not as an instance.", nameof(instance)),
+        Delegate => throw new ArgumentException(
+            "A delegate is a function handler: register it as a HookFunction, not as an instance.", nameof(instance)),
         _ => new MethodHookHandler(instance.GetType(), instance),
     };
 

@@ -14,8 +14,8 @@ namespace Hornbeam.Hooks;
 /// <c>hooks</c>, so presence advertises it; module <c>hornbeam_hooks</c> starts tasks and streams there. A remote stream's
 /// chunks come back on a pub/sub channel, numbered, at most <see cref="Window"/> ahead of what the caller has read.
 /// </summary>
-internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, NodeIdentity node, IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys,
-    IOptions<ClusterOptions> cluster)
+internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, NodeIdentity node, IConnectionMultiplexer redis,
+    RedisChannels channels, RedisKeys keys, IOptions<ClusterOptions> cluster)
 {
     public const string HooksModule = "hooks";
     public const string ControlModule = "hornbeam_hooks";
@@ -44,7 +44,8 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
         CallAsync(target, HooksModule, appPath, [Json(action), Json(args.Args), Json(args.Kwargs)], ct);
 
     public async Task<string> StartTaskAsync(string target, string appPath, string action, HookArgs args) =>
-        (await CallAsync(target, ControlModule, "start_task", [Json(appPath), Json(action), Json(args.Args), Json(args.Kwargs)], CancellationToken.None)).GetString()!;
+        (await CallAsync(target, ControlModule, "start_task", [Json(appPath), Json(action), Json(args.Args), Json(args.Kwargs)],
+            CancellationToken.None)).GetString()!;
 
     public async IAsyncEnumerable<JsonElement> StreamAsync(string target, string appPath, string action, HookArgs args,
         [EnumeratorCancellation] CancellationToken ct)
@@ -60,7 +61,8 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
         var ended = false;
         try
         {
-            await CallAsync(target, ControlModule, "start_stream", [Json(appPath), Json(action), Json(args.Args), Json(args.Kwargs), Json(id)], ct);
+            await CallAsync(target, ControlModule, "start_stream",
+                [Json(appPath), Json(action), Json(args.Args), Json(args.Kwargs), Json(id)], ct);
             var early = new SortedDictionary<long, StreamMessage>();
             long expected = 0;
             while (true)
@@ -122,7 +124,8 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
         }
     }
 
-    private async Task<JsonElement> CallAsync(string target, string module, string function, IReadOnlyList<JsonElement> args, CancellationToken ct)
+    private async Task<JsonElement> CallAsync(string target, string module, string function, IReadOnlyList<JsonElement> args,
+        CancellationToken ct)
     {
         try
         {

@@ -9,16 +9,21 @@ namespace Hornbeam.Hooks;
 /// <summary>Turns whatever a handler returned into a value or a stream of values.</summary>
 internal static class HookResults
 {
-    private static readonly MethodInfo AdaptAsyncMethod = typeof(HookResults).GetMethod(nameof(AdaptAsync), BindingFlags.NonPublic | BindingFlags.Static)!;
+    private static readonly MethodInfo AdaptAsyncMethod = typeof(HookResults).GetMethod(nameof(AdaptAsync),
+        BindingFlags.NonPublic | BindingFlags.Static)!;
 
-    /// <summary>The items of a streaming result (<see cref="IAsyncEnumerable{T}"/>, or an <see cref="IEnumerable"/> that is not text, JSON or a map); null when it is one value.</summary>
+    /// <summary>
+    /// The items of a streaming result (<see cref="IAsyncEnumerable{T}"/>, or an <see cref="IEnumerable"/> that is not
+    /// text, JSON or a map); null when it is one value.
+    /// </summary>
     public static IAsyncEnumerable<object?>? AsStream(object? value, CancellationToken ct)
     {
         if (value is null or string or JsonElement or JsonNode or byte[] or IDictionary or JsonDocument) return null;
         var asyncItem = value.GetType().GetInterfaces().Append(value.GetType())
             .FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IAsyncEnumerable<>));
         if (asyncItem is not null)
-            return (IAsyncEnumerable<object?>)AdaptAsyncMethod.MakeGenericMethod(asyncItem.GetGenericArguments()[0]).Invoke(null, [value, ct])!;
+            return (IAsyncEnumerable<object?>)AdaptAsyncMethod.MakeGenericMethod(asyncItem.GetGenericArguments()[0])
+                .Invoke(null, [value, ct])!;
         return value is IEnumerable items ? AdaptSync(items, ct) : null;
     }
 

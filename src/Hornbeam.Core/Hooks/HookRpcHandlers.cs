@@ -7,7 +7,8 @@ using StackExchange.Redis;
 namespace Hornbeam.Hooks;
 
 /// <summary>The RPC side of <see cref="HookRemote"/>: what this node runs when another node asks.</summary>
-internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
+internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys,
+    IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
 {
     private static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
 
@@ -49,7 +50,8 @@ internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis,
         return JsonSerializer.SerializeToElement("started");
     }
 
-    private async Task ProduceAsync(string appPath, string action, HookArgs args, string id, Func<long> acked, SemaphoreSlim wake, CancellationToken ct)
+    private async Task ProduceAsync(string appPath, string action, HookArgs args, string id, Func<long> acked, SemaphoreSlim wake,
+        CancellationToken ct)
     {
         var channel = keys.HookStreamChunks(id);
         var subscriber = redis.GetSubscriber();
@@ -61,7 +63,8 @@ internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis,
                 while (seq - acked() >= HookRemote.Window)
                     if (!await wake.WaitAsync(AckTimeout, ct))
                     {
-                        logger.LogWarning("Stream {StreamId} of hook {AppPath}: the caller stopped reading; stopping the handler.", id, appPath);
+                        logger.LogWarning("Stream {StreamId} of hook {AppPath}: the caller stopped reading; stopping the handler.", id,
+                            appPath);
                         return;
                     }
                 await subscriber.PublishAsync(channel, StreamMessage.Chunk(seq++, chunk));

@@ -8,11 +8,15 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Hornbeam.Hooks;
 
-/// <summary>Finds where a hook lives (this node's C# hooks, then another live node's over RPC, then HTTP hooks) and runs it there.</summary>
-internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, HttpHookClient http, HookTasks tasks, IServiceScopeFactory scopes, NodeIdentity node,
-    HookRemote remote) : IHooks
+/// <summary>
+/// Finds where a hook lives (this node's C# hooks, then another live node's over RPC, then HTTP hooks) and runs it
+/// there.
+/// </summary>
+internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, HttpHookClient http, HookTasks tasks,
+    IServiceScopeFactory scopes, NodeIdentity node, HookRemote remote) : IHooks
 {
-    public async Task<JsonElement> ExecuteAsync(string appPath, string action, HookArgs? args = null, CancellationToken cancellationToken = default)
+    public async Task<JsonElement> ExecuteAsync(string appPath, string action, HookArgs? args = null,
+        CancellationToken cancellationToken = default)
     {
         HookNames.Validate(appPath, action);
         args ??= HookArgs.Empty;
@@ -60,7 +64,8 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
     }
 
     private static Activity? StartSpan(string appPath, string action) =>
-        HornbeamMetrics.Activities.StartActivity($"hook {appPath}.{action}")?.SetTag("hornbeam.hook.app_path", appPath).SetTag("hornbeam.hook.action", action);
+        HornbeamMetrics.Activities.StartActivity($"hook {appPath}.{action}")
+            ?.SetTag("hornbeam.hook.app_path", appPath).SetTag("hornbeam.hook.action", action);
 
     /// <summary>Starts a task of a C# hook of this node, which then holds its lease.</summary>
     internal Task<string> StartTaskHereAsync(string appPath, string action, HookArgs args)
@@ -116,10 +121,12 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
     {
         if (registry.TryGet(appPath, out var handler))
             throw new HornbeamException(HornbeamError.Conflict,
-                $"Hook '{appPath}' is a C# {handler.Kind} hook on node '{node.Name}'; an HTTP hook of the same name would never run. Choose another app_path.");
+                $"Hook '{appPath}' is a C# {handler.Kind} hook on node '{node.Name}'; an HTTP hook of the same name would never run. " +
+                "Choose another app_path.");
         if (remote.Offering(appPath) is { } target)
             throw new HornbeamException(HornbeamError.Conflict,
-                $"Hook '{appPath}' is a C# hook on node '{target}'; an HTTP hook of the same name would never run. Choose another app_path.");
+                $"Hook '{appPath}' is a C# hook on node '{target}'; an HTTP hook of the same name would never run. Choose another " +
+                "app_path.");
         return httpHooks.RegisterAsync(appPath, url);
     }
 
@@ -134,11 +141,13 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
         foreach (var appPath in registry.AppPaths)
             if (registry.TryGet(appPath, out var handler))
                 hooks[appPath] = new(appPath, handler.Kind,
-                    (hooks.TryGetValue(appPath, out var elsewhere) && elsewhere.Kind != "http" ? elsewhere.Nodes : []).Append(node.Name).Order(StringComparer.Ordinal).ToArray(), null);
+                    (hooks.TryGetValue(appPath, out var elsewhere) && elsewhere.Kind != "http" ? elsewhere.Nodes : [])
+                        .Append(node.Name).Order(StringComparer.Ordinal).ToArray(), null);
         return hooks.Values.ToArray();
     }
 
-    private async Task<JsonElement> ExecuteLocalAsync(HookHandler handler, string appPath, string action, HookArgs args, CancellationToken ct)
+    private async Task<JsonElement> ExecuteLocalAsync(HookHandler handler, string appPath, string action, HookArgs args,
+        CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         HookOutcome outcome = default;
@@ -199,7 +208,8 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
         }
     }
 
-    // Hornbeam's own errors (binding, unknown action) and a caller's cancellation pass as they are; anything else the handler threw is its failure.
+    // Hornbeam's own errors (binding, unknown action) and a caller's cancellation pass as they are; anything else the handler threw is its
+    // failure.
     private static Exception? Wrap(Exception e, string appPath, string action, CancellationToken ct) => e switch
     {
         HornbeamException => null,

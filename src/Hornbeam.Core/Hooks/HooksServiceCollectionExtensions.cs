@@ -26,12 +26,17 @@ public static class HooksServiceCollectionExtensions
         services.TryAddSingleton<IHooks>(sp => sp.GetRequiredService<Hooks>());
         services.TryAddSingleton<HookRemote>();
         services.TryAddSingleton<HookRpcHandlers>();
-        services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_task", (a, ct) => sp.GetRequiredService<HookRpcHandlers>().StartTaskAsync(a, ct)));
-        services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_stream", (a, ct) => sp.GetRequiredService<HookRpcHandlers>().StartStreamAsync(a, ct)));
+        services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_task",
+            (a, ct) => sp.GetRequiredService<HookRpcHandlers>().StartTaskAsync(a, ct)));
+        services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_stream",
+            (a, ct) => sp.GetRequiredService<HookRpcHandlers>().StartStreamAsync(a, ct)));
         return services;
     }
 
-    /// <summary>Registers a function hook called as <c>(action, args, kwargs)</c>, the seed's <c>my_handler(action, *args, **kwargs)</c>.</summary>
+    /// <summary>
+    /// Registers a function hook called as <c>(action, args, kwargs)</c>, the seed's <c>my_handler(action, *args,
+    /// **kwargs)</c>.
+    /// </summary>
     public static HornbeamBuilder AddHook(this HornbeamBuilder builder, string appPath,
         Func<string, IReadOnlyList<JsonElement>, IReadOnlyDictionary<string, JsonElement>, object?> handler) =>
         builder.AddHook(appPath, (action, args, kwargs, _) => Task.FromResult(handler(action, args, kwargs)));
@@ -40,7 +45,10 @@ public static class HooksServiceCollectionExtensions
     public static HornbeamBuilder AddHook(this HornbeamBuilder builder, string appPath, HookFunction handler) =>
         builder.Add(appPath, new FunctionHookHandler(handler));
 
-    /// <summary>Registers a class hook: each call builds a new <typeparamref name="THandler"/> through dependency injection and calls the method named after the action.</summary>
+    /// <summary>
+    /// Registers a class hook: each call builds a new <typeparamref name="THandler"/> through dependency injection and
+    /// calls the method named after the action.
+    /// </summary>
     public static HornbeamBuilder AddHook<THandler>(this HornbeamBuilder builder, string appPath) where THandler : class =>
         builder.Add(appPath, new MethodHookHandler(typeof(THandler), null));
 
@@ -53,11 +61,13 @@ public static class HooksServiceCollectionExtensions
         HookNames.Validate(appPath);
         // Offered to other nodes once per app_path (a later registration replaces the handler, not the offer).
         if (!builder.Services.Any(d => d.ImplementationInstance is HookRegistration r && r.AppPath == appPath))
-            builder.Services.AddSingleton(sp => Rpc(HookRemote.HooksModule, appPath, (a, ct) => sp.GetRequiredService<HookRpcHandlers>().ExecuteAsync(appPath, a, ct)));
+            builder.Services.AddSingleton(sp => Rpc(HookRemote.HooksModule, appPath,
+                (a, ct) => sp.GetRequiredService<HookRpcHandlers>().ExecuteAsync(appPath, a, ct)));
         builder.Services.AddSingleton(new HookRegistration(appPath, handler));
         return builder;
     }
 
-    private static RpcFunctionRegistration Rpc(string module, string function, Func<IReadOnlyList<JsonElement>, CancellationToken, Task<JsonElement>> run) =>
+    private static RpcFunctionRegistration Rpc(string module, string function,
+        Func<IReadOnlyList<JsonElement>, CancellationToken, Task<JsonElement>> run) =>
         new(module, function, new RpcFunction($"{module}:{function}", (args, ct) => new ValueTask<JsonElement>(run(args, ct))));
 }

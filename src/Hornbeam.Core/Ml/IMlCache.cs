@@ -19,7 +19,8 @@ public interface IMlCache
     /// <param name="cacheKey">An explicit key, used as given. The entry still belongs to <paramref name="cachePrefix"/>:
     /// it is counted, expired and cleared with that prefix, and the same key under another prefix is another entry.</param>
     /// <param name="cachePrefix">The prefix that groups entries for stats and clearing; non-empty, without <c>{</c> or <c>}</c>.</param>
-    /// <param name="ttl">How long the entry lives; null means <c>Hornbeam:Ml:DefaultTtlSeconds</c>, and when that is unset, forever.</param>
+    /// <param name="ttl">How long the entry lives; null means <c>Hornbeam:Ml:DefaultTtlSeconds</c>, and when that is unset,
+    /// forever.</param>
     /// <param name="ct">Gives up waiting; a result already being computed elsewhere is still cached.</param>
     /// <returns>The result as JSON, whether it came from the cache, and the cache key.</returns>
     Task<MlCacheResult> CachedInferenceAsync(Func<JsonElement, CancellationToken, Task<JsonElement>> fn, JsonElement input,
@@ -28,7 +29,10 @@ public interface IMlCache
     /// <summary>cache_stats: hits and misses of every prefix, or of <paramref name="prefix"/> only, counted across all replicas.</summary>
     Task<MlCacheStatsReport> StatsAsync(string? prefix = null);
 
-    /// <summary>Removes every entry of <paramref name="prefix"/>, a batch at a time, and answers how many entries it removed. Counters are kept.</summary>
+    /// <summary>
+    /// Removes every entry of <paramref name="prefix"/>, a batch at a time, and answers how many entries it removed.
+    /// Counters are kept.
+    /// </summary>
     Task<long> ClearAsync(string prefix);
 }
 

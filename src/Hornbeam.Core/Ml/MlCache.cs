@@ -186,7 +186,8 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, Redi
         if (ttl is { } given)
         {
             if (given < TimeSpan.FromMilliseconds(1))
-                throw new HornbeamException(HornbeamError.InvalidInput, $"ttl must be at least 1 ms; it was {given}. Give none to use the default.");
+                throw new HornbeamException(HornbeamError.InvalidInput,
+                    $"ttl must be at least 1 ms; it was {given}. Give none to use the default.");
             return (long)Math.Ceiling(given.TotalMilliseconds);
         }
         return _options.DefaultTtlSeconds is { } seconds ? seconds * 1000L : 0;
@@ -197,19 +198,23 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, Redi
         if (string.IsNullOrEmpty(prefix))
             throw new HornbeamException(HornbeamError.InvalidInput, "cache_prefix is empty; give a non-empty prefix such as 'ml'.");
         if (prefix.AsSpan().IndexOfAny('{', '}') >= 0)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"cache_prefix '{prefix}' contains '{{' or '}}'; those characters are not allowed in a prefix.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"cache_prefix '{prefix}' contains '{{' or '}}'; those characters are not allowed in a prefix.");
         var bytes = Encoding.UTF8.GetByteCount(prefix);
         if (bytes > hornbeam.Value.MaxKeyBytes)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"cache_prefix is {bytes} bytes long; at most {hornbeam.Value.MaxKeyBytes} UTF-8 bytes are allowed.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"cache_prefix is {bytes} bytes long; at most {hornbeam.Value.MaxKeyBytes} UTF-8 bytes are allowed.");
     }
 
     private void ValidateKey(string cacheKey)
     {
         if (cacheKey.Length == 0)
-            throw new HornbeamException(HornbeamError.InvalidInput, "cache_key is empty; give a non-empty key, or none to derive it from the input.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                "cache_key is empty; give a non-empty key, or none to derive it from the input.");
         var bytes = Encoding.UTF8.GetByteCount(cacheKey);
         if (bytes > hornbeam.Value.MaxKeyBytes)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"cache_key is {bytes} bytes long; at most {hornbeam.Value.MaxKeyBytes} UTF-8 bytes are allowed.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"cache_key is {bytes} bytes long; at most {hornbeam.Value.MaxKeyBytes} UTF-8 bytes are allowed.");
     }
 
     private static byte[] Compact(JsonElement value)

@@ -12,7 +12,8 @@ public static class MlCacheExtensions
     /// default <see cref="JsonSerializerOptions.Default"/>), so the key and the cached entry are those a JSON caller would get.
     /// </summary>
     public static async Task<MlCacheResult<TOut>> CachedInferenceAsync<TIn, TOut>(this IMlCache cache, Func<TIn, Task<TOut>> fn, TIn input,
-        string? cacheKey = null, string cachePrefix = "ml", TimeSpan? ttl = null, JsonSerializerOptions? json = null, CancellationToken ct = default)
+        string? cacheKey = null, string cachePrefix = "ml", TimeSpan? ttl = null, JsonSerializerOptions? json = null,
+        CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(fn);
         var element = JsonSerializer.SerializeToElement(input, json);

@@ -24,7 +24,10 @@ namespace Hornbeam.Ml;
 /// </summary>
 public static class MlCanonicalJson
 {
-    /// <summary>The canonical form of <paramref name="value"/>; throws <see cref="HornbeamException"/> (invalid input) for a duplicate member name or a string that is not valid Unicode.</summary>
+    /// <summary>
+    /// The canonical form of <paramref name="value"/>; throws <see cref="HornbeamException"/> (invalid input) for a
+    /// duplicate member name or a string that is not valid Unicode.
+    /// </summary>
     public static string Write(JsonElement value)
     {
         var text = new StringBuilder();
@@ -55,7 +58,9 @@ public static class MlCanonicalJson
                     if (i > 0)
                     {
                         if (members[i].Name == members[i - 1].Name)
-                            throw new HornbeamException(HornbeamError.InvalidInput, $"The input has the member name '{members[i].Name}' twice in one object; a cache key needs each name once.");
+                            throw new HornbeamException(HornbeamError.InvalidInput,
+                                $"The input has the member name '{members[i].Name}' twice in one object; " +
+                                "a cache key needs each name once.");
                         text.Append(',');
                     }
                     WriteString(members[i].Name, text);
@@ -157,5 +162,6 @@ public static class MlCanonicalJson
     }
 
     private static HornbeamException NotUnicode(Exception e) =>
-        new(HornbeamError.InvalidInput, "The input holds a string that is not valid Unicode (e.g. a lone surrogate escape); it has no canonical form.", e);
+        new(HornbeamError.InvalidInput,
+            "The input holds a string that is not valid Unicode (e.g. a lone surrogate escape); it has no canonical form.", e);
 }

@@ -17,7 +17,10 @@ public interface IPubSub
     /// </summary>
     Task<PublishResult> PublishAsync<T>(string topic, T value, JsonSerializerOptions? json = null);
 
-    /// <summary>Publishes one JSON value given as UTF-8 bytes; invalid JSON is refused with <see cref="HornbeamError.InvalidInput"/>.</summary>
+    /// <summary>
+    /// Publishes one JSON value given as UTF-8 bytes; invalid JSON is refused with
+    /// <see cref="HornbeamError.InvalidInput"/>.
+    /// </summary>
     Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json);
 
     /// <summary>

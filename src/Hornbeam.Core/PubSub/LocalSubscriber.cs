@@ -11,7 +11,12 @@ namespace Hornbeam.PubSub;
 internal sealed class LocalSubscriber(int capacity, bool inline = false)
 {
     private readonly Channel<PubSubMessage> _buffer = Channel.CreateBounded<PubSubMessage>(
-        new BoundedChannelOptions(capacity) { SingleReader = true, AllowSynchronousContinuations = inline, FullMode = BoundedChannelFullMode.Wait });
+        new BoundedChannelOptions(capacity)
+        {
+            SingleReader = true,
+            AllowSynchronousContinuations = inline,
+            FullMode = BoundedChannelFullMode.Wait
+        });
     private int _state; // 0 open, 1 ended, 2 overflowed
     private long _after = -1;
 

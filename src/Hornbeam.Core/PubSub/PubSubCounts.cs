@@ -12,8 +12,8 @@ namespace Hornbeam.PubSub;
 /// or at the first count that finds them dead.
 /// </summary>
 internal sealed class PubSubCounts(
-    IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, IClusterPresence presence, PubSubOptions options, PubSubRegistry registry,
-    ILogger logger)
+    IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, IClusterPresence presence, PubSubOptions options,
+    PubSubRegistry registry, ILogger logger)
 {
     // A restarted node with the same name is another instance: the counts its previous process left never count for it.
     private readonly string _instance = $"{node.Name}#{node.StartedAt.ToUnixTimeMilliseconds()}";

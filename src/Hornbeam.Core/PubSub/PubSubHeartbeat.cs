@@ -3,7 +3,10 @@ using StackExchange.Redis;
 
 namespace Hornbeam.PubSub;
 
-/// <summary>Refreshes this node's counts (and so their expiry) every <see cref="PubSubOptions.HeartbeatInterval"/>, and sweeps the registry.</summary>
+/// <summary>
+/// Refreshes this node's counts (and so their expiry) every <see cref="PubSubOptions.HeartbeatInterval"/>, and sweeps
+/// the registry.
+/// </summary>
 internal sealed class PubSubHeartbeat(PubSubCounts counts, PubSubRegistry registry, PubSubOptions options, ILogger logger)
 {
     /// <summary>Beats until <paramref name="stopping"/>, for the topics <paramref name="topics"/> answers at each beat.</summary>

@@ -15,7 +15,8 @@ internal sealed class PubSubHistory(IConnectionMultiplexer redis, RedisKeys keys
     /// After 0 (a subscriber that has seen nothing) it is what history holds, with no gap before it: ids start from the time, so
     /// most ids below the first never existed.
     /// </summary>
-    public async IAsyncEnumerable<PubSubMessage> CatchUpAsync(string topic, long after, long upTo, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<PubSubMessage> CatchUpAsync(string topic, long after, long upTo,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var history = keys.PubSubTopic(topic).History;
         var cutoff = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - (long)options.HistoryAge.TotalMilliseconds;
@@ -27,15 +28,18 @@ internal sealed class PubSubHistory(IConnectionMultiplexer redis, RedisKeys keys
             var page = await db.SortedSetRangeByScoreAsync(history, expected, upTo, take: HistoryPage).WaitAsync(cancellationToken);
             foreach (var entry in page)
             {
-                if (!TryParseEntry((byte[])entry!, out var id, out var publishedAt, out var json) || publishedAt < cutoff || id < expected) continue;
-                if (id > expected && !fromStart) yield return notices.Gap(topic, expected - 1, id - 1, "history no longer holds the messages after the last event id");
+                if (!TryParseEntry((byte[])entry!, out var id, out var publishedAt, out var json) || publishedAt < cutoff
+                    || id < expected) continue;
+                if (id > expected && !fromStart) yield return notices.Gap(topic, expected - 1, id - 1,
+                    "history no longer holds the messages after the last event id");
                 yield return new PubSubMessage(topic, id, PubSubMessageKind.Message, json);
                 expected = id + 1;
                 fromStart = false;
             }
             if (page.Length < HistoryPage) break;
         }
-        if (expected <= upTo && !fromStart) yield return notices.Gap(topic, expected - 1, upTo, "history no longer holds the messages after the last event id");
+        if (expected <= upTo && !fromStart) yield return notices.Gap(topic, expected - 1, upTo,
+            "history no longer holds the messages after the last event id");
     }
 
     // History members are "id:publishedAtMs:json".

@@ -17,7 +17,9 @@ internal sealed class PubSubNotices(PubSubOptions options)
     public PubSubMessage Overflow(string topic, long lastEventId) =>
         new(topic, lastEventId, PubSubMessageKind.Overflow, Json(w =>
         {
-            w.WriteString("reason"u8, $"the subscriber fell more than {options.BufferCapacity} messages behind, so it was cut off; resubscribe with last_event_id {lastEventId} to resume from history");
+            w.WriteString("reason"u8,
+                $"the subscriber fell more than {options.BufferCapacity} messages behind, so it was cut off; resubscribe with " +
+                $"last_event_id {lastEventId} to resume from history");
             w.WriteNumber("buffer_capacity"u8, options.BufferCapacity);
             w.WriteNumber("last_event_id"u8, lastEventId);
         }));

@@ -12,7 +12,8 @@ internal sealed class PubSubRegistry(IConnectionMultiplexer redis, RedisKeys key
     private IDatabase Db => redis.GetDatabase();
 
     /// <summary>Lists <paramref name="topic"/> until <paramref name="expiresAtMs"/>.</summary>
-    public void List(string topic, long expiresAtMs) => _ = Db.SortedSetAddAsync(keys.PubSubTopics, topic, expiresAtMs, CommandFlags.FireAndForget);
+    public void List(string topic, long expiresAtMs) =>
+        _ = Db.SortedSetAddAsync(keys.PubSubTopics, topic, expiresAtMs, CommandFlags.FireAndForget);
 
     /// <summary>Drops the topics whose expiry has passed.</summary>
     public void Sweep() => Sweep(NowMs());

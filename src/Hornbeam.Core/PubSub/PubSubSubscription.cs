@@ -50,7 +50,8 @@ public sealed class PubSubSubscription : IAsyncEnumerable<PubSubMessage>, IAsync
             if (last > registered)
             {
                 // The id is from the future: the topic's data was lost (e.g. Redis restarted empty), so its ids started again.
-                yield return _owner.Notices.Gap(Topic, last, registered, "the topic's ids restarted; the given last event id is ahead of its last id");
+                yield return _owner.Notices.Gap(Topic, last, registered,
+                    "the topic's ids restarted; the given last event id is ahead of its last id");
                 last = registered;
             }
             else if (last < registered)

@@ -58,7 +58,8 @@ internal sealed partial class RedisPubSub : IHostedLifecycleService, IAsyncDispo
         }
         catch (Exception e) when (e is RedisException or ObjectDisposedException or OperationCanceledException)
         {
-            _logger.LogWarning("Could not remove this node's pub/sub counts on shutdown; they expire within {Expiry}: {Message}", _options.NodeExpiry, e.Message);
+            _logger.LogWarning("Could not remove this node's pub/sub counts on shutdown; they expire within {Expiry}: {Message}",
+                _options.NodeExpiry, e.Message);
         }
         await Task.WhenAll(hubs.Select(h => h.CloseAsync()));
     }
@@ -79,7 +80,8 @@ internal sealed partial class RedisPubSub : IHostedLifecycleService, IAsyncDispo
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
     {
         if (e.ConnectionType is not (ConnectionType.Subscription or ConnectionType.Interactive)) return;
-        _logger.LogWarning("Pub/sub lost Redis ({Failure}); ending {Count} local subscriptions so their clients reconnect with their last event id",
+        _logger.LogWarning("Pub/sub lost Redis ({Failure}); ending {Count} local subscriptions so their clients reconnect with their " +
+            "last event id",
             e.FailureType, _hubs.Count);
         EndAll("this node lost its connection to Redis; reconnect with your last event id (any node, once Redis answers)");
     }

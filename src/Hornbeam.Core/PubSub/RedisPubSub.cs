@@ -62,7 +62,8 @@ internal sealed partial class RedisPubSub : IPubSub
 
     public Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json) => PublishOnceAsync(topic, json, null);
 
-    public Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json, IdempotentRequest once) => PublishOnceAsync(topic, json, once);
+    public Task<PublishResult> PublishJsonAsync(string topic, ReadOnlyMemory<byte> json, IdempotentRequest once) =>
+        PublishOnceAsync(topic, json, once);
 
     /// <summary>Publishes; with <paramref name="once"/>, at most once per idempotency key.</summary>
     private async Task<PublishResult> PublishOnceAsync(string topic, ReadOnlyMemory<byte> json, IdempotentRequest? once)
@@ -70,7 +71,8 @@ internal sealed partial class RedisPubSub : IPubSub
         ValidateTopic(topic);
         var value = StateStore.NormalizeValue(json.Span, _hornbeam.MaxValueBytes);
         var k = _keys.PubSubTopic(topic);
-        RedisValue[] values = [value, NowMs(), _options.HistoryLength, (long)_options.HistoryAge.TotalMilliseconds, _keys.PubSubChannel(topic), _counts.SequenceTtlMs];
+        RedisValue[] values = [value, NowMs(), _options.HistoryLength, (long)_options.HistoryAge.TotalMilliseconds,
+            _keys.PubSubChannel(topic), _counts.SequenceTtlMs];
         RedisKey[] topicKeys = once is null
             ? [k.Sequence, k.History, k.Nodes, k.Alive]
             : [k.Sequence, k.History, k.Nodes, k.Alive, _keys.PubSubIdempotencyRecord(topic, once)];
@@ -90,7 +92,8 @@ internal sealed partial class RedisPubSub : IPubSub
     /// Subscribes; with <paramref name="deliverInline"/> the topic's fan-out runs this subscription's reader itself (see
     /// <see cref="LocalSubscriber"/>): for this node's own stream writers, never for a caller's loop that might block.
     /// </summary>
-    public async Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId, bool deliverInline, CancellationToken cancellationToken)
+    public async Task<PubSubSubscription> SubscribeAsync(string topic, long? lastEventId, bool deliverInline,
+        CancellationToken cancellationToken)
     {
         ValidateTopic(topic);
         if (lastEventId < 0)
@@ -103,7 +106,8 @@ internal sealed partial class RedisPubSub : IPubSub
                 throw new HornbeamException(HornbeamError.Unavailable, "This node is shutting down; subscribe on another one.");
             if (_local >= _options.MaxSubscriptions)
                 throw new HornbeamException(HornbeamError.Overloaded,
-                    $"This node holds its maximum of {_options.MaxSubscriptions} subscriptions (Hornbeam:PubSub:MaxSubscriptions); retry, or subscribe on another node.");
+                    $"This node holds its maximum of {_options.MaxSubscriptions} subscriptions (Hornbeam:PubSub:MaxSubscriptions); " +
+                    "retry, or subscribe on another node.");
             _local++;
             if (!_hubs.TryGetValue(topic, out hub!))
                 _hubs[topic] = hub = new TopicHub(topic, RedisChannel.Literal(_keys.PubSubChannel(topic)), _channels, OnOverflow, _logger);
@@ -178,6 +182,7 @@ internal sealed partial class RedisPubSub : IPubSub
             throw new HornbeamException(HornbeamError.InvalidInput, "The topic is empty; give a non-empty topic such as 'chat:general'.");
         var bytes = Encoding.UTF8.GetByteCount(topic);
         if (bytes > _hornbeam.MaxKeyBytes)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"The topic is {bytes} bytes long; at most {_hornbeam.MaxKeyBytes} UTF-8 bytes are allowed.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"The topic is {bytes} bytes long; at most {_hornbeam.MaxKeyBytes} UTF-8 bytes are allowed.");
     }
 }

@@ -8,7 +8,8 @@ namespace Hornbeam.PubSub;
 /// A topic this node has subscribers for: the node's ONE listener on the topic's channel (<see cref="RedisChannels"/>), fanned out
 /// in-process to the local subscribers. Members change under the owner's lock; the fan-out reads a copy-on-write array without locking.
 /// </summary>
-internal sealed class TopicHub(string topic, RedisChannel channel, RedisChannels channels, Action<TopicHub, LocalSubscriber> overflow, ILogger logger)
+internal sealed class TopicHub(string topic, RedisChannel channel, RedisChannels channels, Action<TopicHub, LocalSubscriber> overflow,
+    ILogger logger)
 {
     private LocalSubscriber[] _members = [];
     private Task<ChannelListener>? _listening;
@@ -67,7 +68,8 @@ internal sealed class TopicHub(string topic, RedisChannel channel, RedisChannels
         var bytes = (byte[]?)value;
         if (bytes is null) return false;
         var colon = Array.IndexOf(bytes, (byte)':');
-        if (colon <= 0 || !System.Buffers.Text.Utf8Parser.TryParse(bytes.AsSpan(0, colon), out long id, out var used) || used != colon) return false;
+        if (colon <= 0 || !System.Buffers.Text.Utf8Parser.TryParse(bytes.AsSpan(0, colon), out long id, out var used)
+            || used != colon) return false;
         message = new PubSubMessage(Topic, id, PubSubMessageKind.Message, bytes[(colon + 1)..]);
         return true;
     }

@@ -18,7 +18,10 @@ internal sealed class BackgroundWork(ILogger logger)
     /// <summary>Whether <see cref="StopAsync"/> was called.</summary>
     public bool IsStopping => _stopping.IsCancellationRequested;
 
-    /// <summary>Runs <paramref name="work"/> in the background with <see cref="Stopping"/>; its failure is logged as <paramref name="what"/>.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> in the background with <see cref="Stopping"/>; its failure is logged as
+    /// <paramref name="what"/>.
+    /// </summary>
     public void Start(string what, Func<CancellationToken, Task> work)
     {
         var token = _stopping.Token;

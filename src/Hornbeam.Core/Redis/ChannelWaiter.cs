@@ -10,7 +10,10 @@ internal sealed class ChannelWaiter : IDisposable
 
     internal void Signal() => _signal.Release();
 
-    /// <summary>Waits for a message on the channel (or one that came since the last wait); false when <paramref name="timeout"/> passed first.</summary>
+    /// <summary>
+    /// Waits for a message on the channel (or one that came since the last wait); false when <paramref name="timeout"/>
+    /// passed first.
+    /// </summary>
     public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
 
     /// <inheritdoc />

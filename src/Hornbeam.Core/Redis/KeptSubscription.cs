@@ -20,8 +20,8 @@ internal sealed class KeptSubscription : IDisposable
     private Task? _trying;
     private bool _disposed;
 
-    internal KeptSubscription(RedisChannels channels, IConnectionMultiplexer redis, RedisChannel channel, Action<RedisValue> onMessage, string what,
-        ILogger logger)
+    internal KeptSubscription(RedisChannels channels, IConnectionMultiplexer redis, RedisChannel channel, Action<RedisValue> onMessage,
+        string what, ILogger logger)
     {
         (_channels, _redis, _channel, _onMessage, _what, _logger) = (channels, redis, channel, onMessage, what, logger);
         redis.ConnectionRestored += OnConnectionRestored;

@@ -35,7 +35,8 @@ namespace Hornbeam.Redis;
 /// the server that took it is not the master the Sentinels name (<paramref name="refuses"/> says why).
 /// </para>
 /// </remarks>
-public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? options = null, Func<EndPoint, string?>? refuses = null) : IThreadPoolWorkItem
+public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? options = null,
+    Func<EndPoint, string?>? refuses = null) : IThreadPoolWorkItem
 {
     // Bounds one write, so one drain does not hold a huge batch while new commands queue behind it.
     private const int MaxBatch = 256;
@@ -57,7 +58,10 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     public async Task<RedisValue[]> StringGetAsync(RedisKey[] keys) =>
         IsCluster() ? await Task.WhenAll(Array.ConvertAll(keys, StringGetAsync)) : await Enqueue(new StringGetMany(keys));
 
-    /// <summary>EVALSHA (EVAL the first time), batched; a script that <paramref name="writes"/> is confirmed by replicas when configured.</summary>
+    /// <summary>
+    /// EVALSHA (EVAL the first time), batched; a script that <paramref name="writes"/> is confirmed by replicas when
+    /// configured.
+    /// </summary>
     public Task<RedisResult> ScriptEvaluateAsync(string script, RedisKey[] keys, RedisValue[] values, bool writes = true) =>
         Enqueue(new ScriptEvaluate(script, keys, values, writes));
 
@@ -181,7 +185,10 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
         }
     }
 
-    /// <summary>The confirmation of this drain's writes to the server that owns <paramref name="key"/>, made before they are sent.</summary>
+    /// <summary>
+    /// The confirmation of this drain's writes to the server that owns <paramref name="key"/>, made before they are
+    /// sent.
+    /// </summary>
     private Confirmation ConfirmationFor(RedisKey key)
     {
         // Not a cluster: a write goes to whichever server answers as master, and while an old master that came back still
@@ -233,7 +240,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
             if (_servers is not [var server])
             {
                 _done.TrySetResult(Unconfirmed(_servers.Length == 0 ? "no server answers as master"
-                    : $"{_servers.Length} servers answer as master ({string.Join(", ", _servers.Select(s => s.EndPoint))}): a failover is under way", null));
+                    : $"{_servers.Length} servers answer as master ({string.Join(", ", _servers.Select(s => s.EndPoint))}): a failover " +
+                        "is under way", null));
                 return;
             }
             Task<RedisResult> wait;
@@ -251,9 +259,13 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
                 var self = (Confirmation)state!;
                 // Asked after WAIT, the later moment: a master Sentinel replaced meanwhile does not count.
                 if (t.IsCompletedSuccessfully && (long)t.Result >= self._replicas)
-                    self._done.TrySetResult(self._refuses?.Invoke(self._servers[0].EndPoint) is { } why ? self.Unconfirmed(why, null) : null);
-                else if (t.IsCompletedSuccessfully) self._done.TrySetResult(self.Unconfirmed($"{(long)t.Result} of {self._replicas} confirmed it within {self._timeoutMs} ms", null));
-                else self._done.TrySetResult(self.Unconfirmed(t.Exception?.InnerException?.Message ?? "WAIT was cancelled", t.Exception?.InnerException));
+                    self._done.TrySetResult(
+                        self._refuses?.Invoke(self._servers[0].EndPoint) is { } why ? self.Unconfirmed(why, null) : null);
+                else if (t.IsCompletedSuccessfully)
+                    self._done.TrySetResult(
+                        self.Unconfirmed($"{(long)t.Result} of {self._replicas} confirmed it within {self._timeoutMs} ms", null));
+                else self._done.TrySetResult(self.Unconfirmed(t.Exception?.InnerException?.Message ?? "WAIT was cancelled",
+                    t.Exception?.InnerException));
             }, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
@@ -380,7 +392,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
         public override void Issue(IBatch batch) => CompleteFrom(batch.ScriptEvaluateAsync(script, keys, values));
     }
 
-    private sealed class CombinedScriptCall(RedisBatcher batcher, CombinedScript script, RedisKey[] keys, RedisValue[] values, bool mayAdd = true)
+    private sealed class CombinedScriptCall(RedisBatcher batcher, CombinedScript script, RedisKey[] keys, RedisValue[] values,
+        bool mayAdd = true)
         : Command<RedisResult>
     {
         private readonly RedisBatcher _batcher = batcher;
@@ -508,7 +521,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
 
         private void CompleteWith(RedisResult element)
         {
-            if (element.Resp2Type == ResultType.Array) Fail(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, element[0].ToString()!));
+            if (element.Resp2Type == ResultType.Array) Fail(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None,
+                element[0].ToString()!));
             else Complete(element);
         }
 
@@ -554,7 +568,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
                     // those whose delta still fits succeed. Any other refusal (not an integer) is every caller's.
                     if (element[0].ToString()!.Contains("overflow", StringComparison.OrdinalIgnoreCase))
                         foreach (var call in Calls)
-                            call.CompleteFrom(call._batcher.Enqueue(new CombinedScriptCall(call._batcher, call._script, call._keys, call._values, mayAdd: false)));
+                            call.CompleteFrom(call._batcher.Enqueue(new CombinedScriptCall(call._batcher, call._script, call._keys,
+                                call._values, mayAdd: false)));
                     else
                         foreach (var call in Calls) call.CompleteWith(element);
                     return;

@@ -20,7 +20,8 @@ internal sealed class RedisChannels(IConnectionMultiplexer redis, ILogger<RedisC
     /// completes once Redis has confirmed the subscription. Dispose the answer to leave. <paramref name="onMessage"/> runs
     /// on the channel's delivery loop, one message after another, so it must not block.
     /// </summary>
-    public async Task<ChannelListener> ListenAsync(RedisChannel channel, Action<RedisValue> onMessage, CancellationToken cancellationToken = default)
+    public async Task<ChannelListener> ListenAsync(RedisChannel channel, Action<RedisValue> onMessage,
+        CancellationToken cancellationToken = default)
     {
         var listener = new ChannelListener(this, onMessage);
         Task subscribed;

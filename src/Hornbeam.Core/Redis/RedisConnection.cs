@@ -29,7 +29,8 @@ public static class RedisConnection
         var heartbeat = Math.Max(50, redis.DeadlineMs / 4);
         var timeout = redis.DeadlineMs - heartbeat;
         options.HeartbeatInterval = TimeSpan.FromMilliseconds(heartbeat);
-        if (!configuration.Contains("connectTimeout", StringComparison.OrdinalIgnoreCase)) options.ConnectTimeout = Math.Min(2000, redis.DeadlineMs);
+        if (!configuration.Contains("connectTimeout", StringComparison.OrdinalIgnoreCase))
+            options.ConnectTimeout = Math.Min(2000, redis.DeadlineMs);
         if (!configuration.Contains("syncTimeout", StringComparison.OrdinalIgnoreCase)) options.SyncTimeout = timeout;
         if (!configuration.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase)) options.AsyncTimeout = timeout;
         options.ReconnectRetryPolicy = new ExponentialRetry(250, 2000);
@@ -61,6 +62,7 @@ public static class RedisConnection
         var wanted = Environment.ProcessorCount + 8;
         if (workers >= wanted) return;
         ThreadPool.SetMinThreads(wanted, io);
-        logger.LogInformation("Sentinel: the thread pool keeps at least {Workers} workers, so a failover does not starve requests.", wanted);
+        logger.LogInformation("Sentinel: the thread pool keeps at least {Workers} workers, so a failover does not starve requests.",
+            wanted);
     }
 }

@@ -25,7 +25,9 @@ public static class RedisFailures
             _ => null,
         };
         if (notApplied is null) return null;
-        var reason = e is RedisServerException server ? server.Message.Split(' ')[0] + " from Redis" : e is RedisTimeoutException ? "no answer within the deadline" : "connection lost";
+        var reason = e is RedisServerException server
+            ? server.Message.Split(' ')[0] + " from Redis"
+            : e is RedisTimeoutException ? "no answer within the deadline" : "connection lost";
         return notApplied.Value || !changesData ? NotApplied(reason, e) : new HornbeamException(HornbeamError.OutcomeUnknown,
             $"Redis did not confirm the change ({reason}); it may or may not have been applied. Retry only with the same " +
             "Idempotency-Key, which applies it at most once (PUT and DELETE can simply be retried).", e);

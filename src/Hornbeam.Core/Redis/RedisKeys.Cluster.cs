@@ -13,7 +13,10 @@ public sealed partial class RedisKeys
     /// <summary>Channel announcing <c>join</c> and <c>leave</c> of nodes, so peers need not wait for a heartbeat.</summary>
     public RedisChannel ClusterEvents => RedisChannel.Literal($"{Prefix}cluster:events");
 
-    /// <summary>The stream of RPC requests addressed to <paramref name="node"/> that it has not finished, read by its consumer group.</summary>
+    /// <summary>
+    /// The stream of RPC requests addressed to <paramref name="node"/> that it has not finished, read by its consumer
+    /// group.
+    /// </summary>
     public RedisKey RpcRequests(string node) => $"{Prefix}{{rpc:{node}}}:requests";
 
     /// <summary>The channel whose message tells <paramref name="node"/> that its request stream has new entries.</summary>

@@ -13,7 +13,8 @@ public sealed partial class RedisKeys
     public RedisKey MlLock(string cachePrefix, string cacheKey) => $"{Prefix}{{ml:{cachePrefix}}}:lock:{cacheKey}";
 
     /// <summary>The channel that wakes callers waiting for <paramref name="cacheKey"/> to be computed.</summary>
-    public RedisChannel MlDone(string cachePrefix, string cacheKey) => RedisChannel.Literal($"{Prefix}{{ml:{cachePrefix}}}:done:{cacheKey}");
+    public RedisChannel MlDone(string cachePrefix, string cacheKey) =>
+        RedisChannel.Literal($"{Prefix}{{ml:{cachePrefix}}}:done:{cacheKey}");
 
     /// <summary>The sorted set of a prefix's cache keys, scored by expiry (ms since the epoch, +inf for none), for clearing.</summary>
     public RedisKey MlIndex(string cachePrefix) => $"{Prefix}{{ml:{cachePrefix}}}:index";

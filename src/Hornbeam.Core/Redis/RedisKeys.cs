@@ -16,7 +16,8 @@ public sealed partial class RedisKeys(string prefix)
     public string Prefix { get; } = prefix;
 
     private readonly string[] _stateValuePrefixes = Enumerable.Range(0, StateBuckets).Select(b => $"{prefix}{{state:{b:x}}}:v:").ToArray();
-    private readonly RedisKey[] _stateIndexes = Enumerable.Range(0, StateBuckets).Select(b => (RedisKey)$"{prefix}{{state:{b:x}}}:index").ToArray();
+    private readonly RedisKey[] _stateIndexes =
+        Enumerable.Range(0, StateBuckets).Select(b => (RedisKey)$"{prefix}{{state:{b:x}}}:index").ToArray();
 
     /// <summary>The Redis key holding the value of state key <paramref name="key"/>.</summary>
     public RedisKey StateValue(string key) => _stateValuePrefixes[StateBucket(key)] + key;

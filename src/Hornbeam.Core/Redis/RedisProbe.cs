@@ -75,7 +75,8 @@ public sealed class RedisProbe(IConnectionMultiplexer redis, RedisKeys keys, Nod
         RedisValue value = Guid.NewGuid().ToString("N");
         try
         {
-            var read = await redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.HealthProbe, [target.Key], [value, TtlArgument]).WaitAsync(deadline);
+            var read = await redis.GetDatabase().ScriptEvaluateAsync(RedisScripts.HealthProbe, [target.Key], [value, TtlArgument])
+                .WaitAsync(deadline);
             return (RedisValue)read == value ? null : where + "the value written did not read back";
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
@@ -93,7 +94,8 @@ public sealed class RedisProbe(IConnectionMultiplexer redis, RedisKeys keys, Nod
         if (!redis.GetServers().Any(s => s.ServerType == ServerType.Cluster)) return [new Target(null, keys.HealthProbe(node.Name, "0"))];
         var masters = await MastersAsync(deadline);
         if (masters.Count == 0) throw new RedisException("no master owns any slot");
-        return masters.Select(m => new Target($"{m.Endpoint} (slots {m.First}-{m.Last})", keys.HealthProbe(node.Name, TagFor(m.First, m.Last)))).ToArray();
+        return masters.Select(m => new Target($"{m.Endpoint} (slots {m.First}-{m.Last})",
+            keys.HealthProbe(node.Name, TagFor(m.First, m.Last)))).ToArray();
     }
 
     /// <summary>Every master with slots, each with its first range, from the slot map a connected node holds now.</summary>
@@ -122,7 +124,8 @@ public sealed class RedisProbe(IConnectionMultiplexer redis, RedisKeys keys, Nod
 
     private List<(string Endpoint, int First, int Last)> CachedMasters()
     {
-        var configuration = redis.GetServers().Where(s => s.IsConnected).Select(s => s.ClusterConfiguration).FirstOrDefault(c => c is not null);
+        var configuration = redis.GetServers().Where(s => s.IsConnected).Select(s => s.ClusterConfiguration)
+            .FirstOrDefault(c => c is not null);
         return configuration is null
             ? []
             : configuration.Nodes.Where(n => !n.IsReplica && n.Slots.Count > 0)

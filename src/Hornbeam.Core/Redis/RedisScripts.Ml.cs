@@ -13,7 +13,8 @@ internal static partial class RedisScripts
         """;
 
     // The entry, its index member and the release of the claim change together, so no waiter sees the claim gone before the entry exists
-    // and clearing never misses an entry. KEYS: entry, index, lock. ARGV: json, ttl ms (0 = keep), expiry score, cache key, prune-before score, lock token ('' = none).
+    // and clearing never misses an entry. KEYS: entry, index, lock. ARGV: json, ttl ms (0 = keep), expiry score, cache key, prune-before
+    // score, lock token ('' = none).
     public const string MlStore = """
         if ARGV[2] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1]) end
         redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])

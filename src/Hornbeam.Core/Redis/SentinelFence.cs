@@ -16,7 +16,8 @@ namespace Hornbeam.Redis;
 /// Started with the host, when Redis is reached through Sentinel (<c>serviceName=</c>) and <see cref="RedisOptions.WaitReplicas"/>
 /// is above 0; otherwise, and until it has started, it refuses nothing.
 /// </remarks>
-internal sealed class SentinelFence(ConfigurationOptions options, RedisOptions redis, ILogger<SentinelFence> logger) : IHostedService, IAsyncDisposable
+internal sealed class SentinelFence(ConfigurationOptions options, RedisOptions redis, ILogger<SentinelFence> logger)
+    : IHostedService, IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private ConnectionMultiplexer? _sentinels;

@@ -66,7 +66,8 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         ValidateKey(key);
         try
         {
-            return (long)await batcher.ScriptEvaluateAsync(RedisScripts.StateIncrement, [keys.StateValue(key), keys.StateIndexFor(key)], [delta, key]);
+            return (long)await batcher.ScriptEvaluateAsync(RedisScripts.StateIncrement, [keys.StateValue(key), keys.StateIndexFor(key)],
+                [delta, key]);
         }
         catch (RedisServerException e) when (NotCountable(e, key, delta) is { } refused)
         {
@@ -98,13 +99,15 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         e.Message.Contains("overflow", StringComparison.OrdinalIgnoreCase)
             ? new(HornbeamError.Conflict, $"Adding {delta} to '{key}' would overflow a 64-bit integer; the value is unchanged.", e)
             : e.Message.Contains("not an integer", StringComparison.OrdinalIgnoreCase)
-                ? new(HornbeamError.Conflict, $"The value of '{key}' is not a 64-bit integer, so it cannot be incremented; the value is unchanged.", e)
+                ? new(HornbeamError.Conflict,
+                    $"The value of '{key}' is not a 64-bit integer, so it cannot be incremented; the value is unchanged.", e)
                 : null;
 
     public Task<long> DecrementAsync(string key, long delta = 1)
     {
         if (delta == long.MinValue)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"delta {delta} cannot be negated; use increment with {long.MaxValue} plus one instead.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"delta {delta} cannot be negated; use increment with {long.MaxValue} plus one instead.");
         return IncrementAsync(key, -delta);
     }
 
@@ -112,7 +115,8 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
     {
         Count("get_multi");
         if (requested.Count > _options.MaxMultiKeys)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"{requested.Count} keys requested; at most {_options.MaxMultiKeys} are allowed in one request.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"{requested.Count} keys requested; at most {_options.MaxMultiKeys} are allowed in one request.");
         var distinct = requested.Distinct(StringComparer.Ordinal).ToArray();
         foreach (var key in distinct) ValidateKey(key);
         var result = new Dictionary<string, byte[]?>(distinct.Length, StringComparer.Ordinal);
@@ -151,7 +155,8 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
             exclude |= Exclude.Start;
         }
 
-        var pages = keys.StateIndexes.Select(index => Db.SortedSetRangeByValueAsync(index, min, max, exclude, Order.Ascending, 0, take + 1)).ToArray();
+        var pages = keys.StateIndexes
+            .Select(index => Db.SortedSetRangeByValueAsync(index, min, max, exclude, Order.Ascending, 0, take + 1)).ToArray();
         await Task.WhenAll(pages);
         var all = new List<byte[]>();
         foreach (var page in pages) all.AddRange(page.Result.Select(v => (byte[])v!));
@@ -168,17 +173,22 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
             throw new HornbeamException(HornbeamError.InvalidInput, "The key is empty; give a non-empty key.");
         var bytes = Encoding.UTF8.GetByteCount(key);
         if (bytes > _options.MaxKeyBytes)
-            throw new HornbeamException(HornbeamError.InvalidInput, $"The key is {bytes} bytes long; at most {_options.MaxKeyBytes} UTF-8 bytes are allowed.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"The key is {bytes} bytes long; at most {_options.MaxKeyBytes} UTF-8 bytes are allowed.");
     }
 
-    /// <summary>Checks that <paramref name="json"/> is one JSON value within the size limit and answers it without insignificant white space.</summary>
+    /// <summary>
+    /// Checks that <paramref name="json"/> is one JSON value within the size limit and answers it without insignificant
+    /// white space.
+    /// </summary>
     internal byte[] NormalizeValue(ReadOnlySpan<byte> json) => NormalizeValue(json, _options.MaxValueBytes);
 
     /// <summary>The same, for any capability that takes JSON values (pub/sub messages).</summary>
     internal static byte[] NormalizeValue(ReadOnlySpan<byte> json, int maxValueBytes)
     {
         if (json.Length > maxValueBytes)
-            throw new HornbeamException(HornbeamError.TooLarge, $"The value is {json.Length} bytes; at most {maxValueBytes} bytes are allowed.");
+            throw new HornbeamException(HornbeamError.TooLarge,
+                $"The value is {json.Length} bytes; at most {maxValueBytes} bytes are allowed.");
         JsonRules.Check(json);
         // Printable ASCII with no space and no escape is what writing it compact would give back byte for byte, so
         // such a value (a client library's usual JSON) is kept as sent rather than parsed into a document and written again.
@@ -200,7 +210,8 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         }
         catch (FormatException)
         {
-            throw new HornbeamException(HornbeamError.InvalidInput, "cursor is not one this service issued; pass the cursor from the previous page unchanged.");
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                "cursor is not one this service issued; pass the cursor from the previous page unchanged.");
         }
     }
 }

@@ -13,8 +13,12 @@ public enum HookTaskStatus
     Failed,
 }
 
-/// <summary>A task's state as the seed's <c>await_result</c> sees it; <see cref="Result"/> is set when it succeeded, <see cref="Error"/> when it failed.</summary>
-public sealed record HookTaskResult(string TaskId, HookTaskStatus Status, string Node, JsonElement? Result = null, HornbeamError? ErrorKind = null, string? Error = null)
+/// <summary>
+/// A task's state as the seed's <c>await_result</c> sees it; <see cref="Result"/> is set when it succeeded,
+/// <see cref="Error"/> when it failed.
+/// </summary>
+public sealed record HookTaskResult(string TaskId, HookTaskStatus Status, string Node, JsonElement? Result = null,
+    HornbeamError? ErrorKind = null, string? Error = null)
 {
     /// <summary>The result when the task succeeded; otherwise throws what the seed's <c>await_result</c> raises.</summary>
     public JsonElement GetResultOrThrow() => Status switch

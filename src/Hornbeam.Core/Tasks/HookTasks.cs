@@ -23,7 +23,8 @@ namespace Hornbeam.Tasks;
 /// its runner (result or error, retried across a Redis blink), its node's shutdown, or a waiter that found the lease
 /// lapsed; the first write stands. The last two record the one dead-node failure, <see cref="HornbeamError.OutcomeUnknown"/>.
 /// </remarks>
-internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, IOptions<TaskOptions> options, ILogger<HookTasks> logger)
+internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node,
+    IOptions<TaskOptions> options, ILogger<HookTasks> logger)
     : BackgroundService
 {
     private readonly TaskOptions _options = options.Value;
@@ -72,7 +73,8 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
             CountState("refused");
             throw new HornbeamException(HornbeamError.Overloaded, _shutdown.IsCancellationRequested
                 ? $"Node '{node.Name}' is stopping and starts no more tasks; start it on another replica."
-                : $"Node '{node.Name}' already runs {_options.MaxRunningPerNode} tasks (Hornbeam:Tasks:MaxRunningPerNode); nothing was started. Retry later or on another replica.");
+                : $"Node '{node.Name}' already runs {_options.MaxRunningPerNode} tasks (Hornbeam:Tasks:MaxRunningPerNode); nothing was " +
+                    "started. Retry later or on another replica.");
         }
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var now = Now();
@@ -116,7 +118,9 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
             }
             catch (Exception e)
             {
-                var (kind, message) = e is HornbeamException h ? (h.Error, h.Message) : (HornbeamError.HandlerFailed, $"Hook '{appPath}' action '{action}' failed: {e.Message}");
+                var (kind, message) = e is HornbeamException h
+                    ? (h.Error, h.Message)
+                    : (HornbeamError.HandlerFailed, $"Hook '{appPath}' action '{action}' failed: {e.Message}");
                 end = ["status", "failed", .. ErrorFields(kind, message), "updated", Now()];
                 state = "failed";
                 activity?.SetStatus(ActivityStatusCode.Error, message);
@@ -151,7 +155,8 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
                     [_options.RetentionSeconds, finisher, .. fields]);
                 if (outcome == 0)
                 {
-                    logger.LogWarning("Task {TaskId} had already ended (declared dead, or expired) when its node recorded its end; the first end stands.", id);
+                    logger.LogWarning("Task {TaskId} had already ended (declared dead, or expired) when its node recorded its end; the " +
+                        "first end stands.", id);
                     return false;
                 }
                 // Inside the retry: a lost notification would leave waiters asleep until their next lease check.
@@ -161,12 +166,14 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
             catch (Exception e) when (IsTransient(e) && clock.Elapsed + pause < budget)
             {
                 CountState("finish_retried");
-                logger.LogWarning("Could not record the end of task {TaskId} (attempt {Attempt}: {Message}); retrying.", id, attempt, e.Message);
+                logger.LogWarning("Could not record the end of task {TaskId} (attempt {Attempt}: {Message}); retrying.", id, attempt,
+                    e.Message);
             }
             catch (Exception e)
             {
                 // Out of time, shut down (the connection is gone), or a failure no retry mends: nobody awaits this run, so say it here.
-                logger.LogError(e, "Gave up recording the end of task {TaskId} after {Attempts} attempts; once its lease lapses, waiters see it failed (outcome unknown).", id, attempt);
+                logger.LogError(e, "Gave up recording the end of task {TaskId} after {Attempts} attempts; once its lease lapses, waiters " +
+                    "see it failed (outcome unknown).", id, attempt);
                 return false;
             }
             // Not cut short by shutdown: a finished task's result is worth the wait, and the host's stop timeout bounds it.
@@ -177,7 +184,8 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
 
     // What a blink looks like from here: Redis refused, did not answer, or (with a deadline) did not confirm.
     private static bool IsTransient(Exception e) =>
-        e is RedisException or TimeoutException || e is HornbeamException { Error: HornbeamError.Unavailable or HornbeamError.OutcomeUnknown };
+        e is RedisException or TimeoutException
+            || e is HornbeamException { Error: HornbeamError.Unavailable or HornbeamError.OutcomeUnknown };
 
     /// <summary>Waits up to <paramref name="timeout"/> for the task to end; answers its state (still running at the timeout).</summary>
     public async Task<HookTaskResult> AwaitAsync(string id, TimeSpan timeout, CancellationToken ct)
@@ -240,7 +248,8 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
     /// </summary>
     private static RedisValue[] NodeLost(string owner) => ErrorFields(HornbeamError.OutcomeUnknown,
         $"Node '{owner}' stopped (shut down, crashed or lost Redis) before this task finished. The action had started, so some or all " +
-        "of its effects may have happened; Hornbeam does not run it again. Check for its effects, and start it again only if it is safe to repeat.");
+        "of its effects may have happened; Hornbeam does not run it again. Check for its effects, and start it again only if it is safe " +
+        "to repeat.");
 
     private async Task<bool> AbandonAsync(string id, string owner)
     {
@@ -303,7 +312,8 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            logger.LogWarning("Stopped before {Count} finished tasks recorded their end; their leases will lapse.", _running.Values.Count(run => run.Recording));
+            logger.LogWarning("Stopped before {Count} finished tasks recorded their end; their leases will lapse.",
+                _running.Values.Count(run => run.Recording));
         }
         await base.StopAsync(cancellationToken);
     }

@@ -24,7 +24,8 @@ public static class HornbeamMetrics
     /// State operations, tagged <c>op</c> (get, set, delete, incr, get_multi, keys). Counted with one interlocked add and
     /// read when metrics are collected: a tagged counter's lookup per call costs more than the hottest state routes can spare.
     /// </summary>
-    public static readonly ObservableCounter<long> StateOperations = Meter.CreateObservableCounter("hornbeam.state.operations", ObserveStateOperations, description: "State operations by kind");
+    public static readonly ObservableCounter<long> StateOperations = Meter.CreateObservableCounter("hornbeam.state.operations",
+        ObserveStateOperations, description: "State operations by kind");
 
     /// <summary>Counts one state operation; <paramref name="op"/> is one of the <c>op</c> tag values.</summary>
     public static void CountStateOperation(string op) => Interlocked.Increment(ref StateOpCounts[Array.IndexOf(StateOps, op)]);
@@ -36,17 +37,22 @@ public static class HornbeamMetrics
     }
 
     /// <summary>RPC calls this node made to other nodes, in milliseconds, tagged <c>outcome</c>.</summary>
-    public static readonly Histogram<double> RpcDuration = Meter.CreateHistogram<double>("hornbeam.rpc.duration", "ms", "RPC round trips by outcome");
+    public static readonly Histogram<double> RpcDuration = Meter.CreateHistogram<double>("hornbeam.rpc.duration", "ms",
+        "RPC round trips by outcome");
 
     /// <summary>Subscribers each publish reached.</summary>
-    public static readonly Histogram<long> PublishFanOut = Meter.CreateHistogram<long>("hornbeam.pubsub.fanout", description: "Subscribers reached per publish");
+    public static readonly Histogram<long> PublishFanOut = Meter.CreateHistogram<long>("hornbeam.pubsub.fanout",
+        description: "Subscribers reached per publish");
 
     /// <summary>Open subscriptions on this node (SSE, WebSocket, C#).</summary>
-    public static readonly UpDownCounter<long> OpenSubscriptions = Meter.CreateUpDownCounter<long>("hornbeam.pubsub.subscriptions", description: "Open subscriptions on this node");
+    public static readonly UpDownCounter<long> OpenSubscriptions = Meter.CreateUpDownCounter<long>("hornbeam.pubsub.subscriptions",
+        description: "Open subscriptions on this node");
 
     /// <summary>Async task transitions, tagged <c>state</c> (started, succeeded, failed).</summary>
-    public static readonly Counter<long> TaskStates = Meter.CreateCounter<long>("hornbeam.tasks", description: "Async task state transitions");
+    public static readonly Counter<long> TaskStates = Meter.CreateCounter<long>("hornbeam.tasks",
+        description: "Async task state transitions");
 
     /// <summary>Inference cache lookups, tagged <c>result</c> (hit, miss).</summary>
-    public static readonly Counter<long> CacheLookups = Meter.CreateCounter<long>("hornbeam.ml.cache.lookups", description: "Inference cache hits and misses");
+    public static readonly Counter<long> CacheLookups = Meter.CreateCounter<long>("hornbeam.ml.cache.lookups",
+        description: "Inference cache hits and misses");
 }

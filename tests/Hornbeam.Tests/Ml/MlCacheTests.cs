@@ -15,16 +15,28 @@ namespace Hornbeam.Tests.Ml;
 public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixture<MlCacheTests.DefaultHost>
 {
     /// <summary>
-    /// One Core host with default options for the tests that need nothing else; each of them caches inputs, keys or
-    /// prefixes no other test uses, so they do not meet in the shared cache.
+    /// Core hosts with default options for the tests that need nothing else, two replicas on one key prefix; each test
+    /// caches inputs, keys or prefixes no other test uses, so they do not meet in the shared cache.
     /// </summary>
     public sealed class DefaultHost : IAsyncLifetime
     {
         public CoreHost Host { get; private set; } = null!;
 
-        public async Task InitializeAsync() => Host = await CoreHost.StartAsync();
+        /// <summary>A second replica of <see cref="Host"/>, on its key prefix.</summary>
+        public CoreHost Replica { get; private set; } = null!;
 
-        public async Task DisposeAsync() => await Host.DisposeAsync();
+        public async Task InitializeAsync()
+        {
+            var prefix = TestPrefix.New();
+            Host = await CoreHost.StartAsync(prefix);
+            Replica = await CoreHost.StartAsync(prefix);
+        }
+
+        public async Task DisposeAsync()
+        {
+            await Host.DisposeAsync();
+            await Replica.DisposeAsync();
+        }
     }
 
     private static JsonElement J(string json) => JsonDocument.Parse(json).RootElement;
@@ -43,6 +55,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
         }
     }
 
+    // Two replicas of their own, for a test that reads the stats of a whole cache prefix or sets an option.
     private static async Task<(CoreHost A, CoreHost B)> TwoReplicasAsync(Action<MlCacheOptions>? configure = null)
     {
         var prefix = TestPrefix.New();
@@ -53,9 +66,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     [Fact]
     public async Task AMissThenAHitThroughAnotherReplicaRunsTheFunctionOnceAndAnswersTheSameBytes()
     {
-        var (a, b) = await TwoReplicasAsync();
-        await using var _ = a;
-        await using var __ = b;
+        var (a, b) = (shared.Host, shared.Replica);
         var model = new CountingModel();
 
         var miss = await a.Get<IMlCache>().CachedInferenceAsync(model.Encode, J("\"hello world\""));
@@ -156,6 +167,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     [Fact]
     public async Task EntriesExpireAfterTheirTtlOrTheConfiguredDefault()
     {
+        // A host of its own: a default ttl of one second.
         await using var host = await CoreHost.StartAsync(configure: b => b.Services.Configure<MlCacheOptions>(o => o.DefaultTtlSeconds = 1));
         var cache = host.Get<IMlCache>();
         var given = new CountingModel();
@@ -179,6 +191,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     [Fact]
     public async Task StatsCountEveryHitAndMissPerPrefixAndInTotalAcrossReplicas()
     {
+        // Hosts of their own: the stats start empty and count this test's calls alone.
         var prefix = TestPrefix.New();
         await using var a = await CoreHost.StartAsync(prefix);
         await using var api = await HornbeamApiFactory.StartAsync(prefix);
@@ -210,6 +223,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     [Fact]
     public async Task ClearingAPrefixRemovesOnlyItsEntriesAndSaysHowMany()
     {
+        // Hosts of their own: a clear batch of two, and the count of a whole cache prefix's entries.
         var prefix = TestPrefix.New();
         await using var a = await CoreHost.StartAsync(prefix);
         await using var api = await HornbeamApiFactory.StartAsync(prefix, new Dictionary<string, string?> { ["Hornbeam:Ml:ClearBatchSize"] = "2" });
@@ -235,6 +249,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     [Fact]
     public async Task FiftyConcurrentIdenticalMissesOverTwoReplicasRunTheFunctionOnce()
     {
+        // Replicas of their own: the stats of the "ml" cache prefix count this test's calls alone.
         var (a, b) = await TwoReplicasAsync();
         await using var _ = a;
         await using var __ = b;
@@ -253,7 +268,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     public async Task AWaiterWhoseWakeUpIsLostStillFindsTheResultLongBeforeTheLockTimeout()
     {
         // Pub/sub delivers at most once (a subscription not yet live, a reconnect): here the result is stored with no
-        // wake-up at all, while another caller's claim would hold the waiter for a minute.
+        // wake-up at all, while another caller's claim would hold the waiter for a minute. A host of its own: that lock timeout.
         var prefix = TestPrefix.New();
         await using var host = await CoreHost.StartAsync(prefix, b => b.Services.Configure<MlCacheOptions>(o => o.LockTimeoutMs = 60_000));
         var keys = host.Get<RedisKeys>();
@@ -279,6 +294,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     [Fact]
     public async Task AWaiterComputesItselfWhenTheOtherComputationOutlastsTheLockTimeout()
     {
+        // Replicas of their own: a lock timeout of 300 ms.
         var (a, b) = await TwoReplicasAsync(o => o.LockTimeoutMs = 300);
         await using var _ = a;
         await using var __ = b;
@@ -303,6 +319,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     [Fact]
     public async Task AFailedComputationLetsTheNextCallerComputeAtOnce()
     {
+        // A host of its own: a lock timeout far longer than the test's bound.
         await using var host = await CoreHost.StartAsync(configure: b => b.Services.Configure<MlCacheOptions>(o => o.LockTimeoutMs = 20_000));
         var cache = host.Get<IMlCache>();
         await Assert.ThrowsAsync<InvalidOperationException>(() =>
@@ -339,6 +356,7 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     [Fact]
     public async Task TheCacheWorksOnTheEmbeddedStore()
     {
+        // A host of its own: the embedded store, with no connection string.
         await using var api = new HornbeamApiFactory(null, TestPrefix.New(), new Dictionary<string, string?> { ["Hornbeam:Ml:DefaultTtlSeconds"] = "60" });
         var cache = api.Services.GetRequiredService<IMlCache>();
         var model = new CountingModel(delay: TimeSpan.FromMilliseconds(100));

@@ -12,7 +12,7 @@ namespace Hornbeam.Tests.PubSub;
 
 /// <summary>The pub/sub routes of one host: publish, SSE, WebSocket, listing, errors, and the embedded store.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class PubSubApiTests
+public sealed class PubSubApiTests(ReplicaPair hosts) : IClassFixture<ReplicaPair>
 {
     private static async Task<JsonElement> ReceiveJsonAsync(WebSocket socket)
     {
@@ -35,16 +35,16 @@ public sealed class PubSubApiTests
     [Fact]
     public async Task AWebSocketReceivesMessagesAsJsonFramesAndPublishesTheTextFramesItSends()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await HornbeamApiFactory.StartAsync(prefix);
-        await using var b = await HornbeamApiFactory.StartAsync(prefix);
-        using var socket = await a.Server.CreateWebSocketClient().ConnectAsync(new Uri(a.Server.BaseAddress, "/ws/chat/general"), CancellationToken.None);
+        var (a, b) = (hosts.A, hosts.B);
+        var room = Guid.NewGuid().ToString("N")[..8];
+        using var socket = await a.Server.CreateWebSocketClient()
+            .ConnectAsync(new Uri(a.Server.BaseAddress, $"/ws/chat/{room}"), CancellationToken.None);
         var subscribed = await ReceiveJsonAsync(socket);
         Assert.Equal("subscribed", subscribed.GetProperty("event").GetString());
-        Assert.Equal("chat:general", subscribed.GetProperty("topic").GetString());
-        await using var sse = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/chat:general");
+        Assert.Equal($"chat:{room}", subscribed.GetProperty("topic").GetString());
+        await using var sse = await SseStream.OpenAsync(b.CreateClient(), $"/pubsub/chat:{room}");
 
-        var published = await (await b.CreateClient().PostAsync("/pubsub/chat:general", Http.Json("{\"text\":\"hello\"}"))).ReadJsonAsync();
+        var published = await (await b.CreateClient().PostAsync($"/pubsub/chat:{room}", Http.Json("{\"text\":\"hello\"}"))).ReadJsonAsync();
         Assert.Equal(2, published.GetProperty("subscribers").GetInt64());
         var message = await ReceiveJsonAsync(socket);
         Assert.Equal("message", message.GetProperty("event").GetString());
@@ -71,13 +71,14 @@ public sealed class PubSubApiTests
         Assert.Contains((await ReceiveJsonAsync(socket)).GetProperty("event").GetString(), new[] { "published", "message" });
 
         await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
-        await Poll.UntilAsync(async () => (await (await b.CreateClient().PostAsync("/pubsub/chat:general", Http.Json("0"))).ReadJsonAsync())
+        await Poll.UntilAsync(async () => (await (await b.CreateClient().PostAsync($"/pubsub/chat:{room}", Http.Json("0"))).ReadJsonAsync())
             .GetProperty("subscribers").GetInt64() == 1, because: "a closed WebSocket stops counting");
     }
 
     [Fact]
     public async Task AnSseClientThatStopsReadingGetsAnOverflowEventAndTheOthersKeepReceiving()
     {
+        // A host of its own: a buffer of four messages would cut off the other tests' subscribers.
         await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:PubSub:BufferCapacity"] = "4" });
         var client = api.CreateClient();
         await using var slow = await SseStream.OpenAsync(client, "/pubsub/video");
@@ -105,19 +106,24 @@ public sealed class PubSubApiTests
     [Fact]
     public async Task ListingTopicsShowsSubscriberCountsAcrossHosts()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await HornbeamApiFactory.StartAsync(prefix);
-        await using var b = await HornbeamApiFactory.StartAsync(prefix);
-        await using var one = await SseStream.OpenAsync(a.CreateClient(), "/pubsub/news");
-        await using var two = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/news");
-        await using var three = await SseStream.OpenAsync(b.CreateClient(), "/pubsub/alerts/fire");
-        var news = await (await a.CreateClient().PostAsync("/pubsub/news", Http.Json("1"))).ReadJsonAsync();
+        var (a, b) = (hosts.A, hosts.B);
+        // The hosts are shared with the class's other tests, so this test's topics end with an id of its own.
+        var id = Guid.NewGuid().ToString("N")[..8];
+        await using var one = await SseStream.OpenAsync(a.CreateClient(), $"/pubsub/news-{id}");
+        await using var two = await SseStream.OpenAsync(b.CreateClient(), $"/pubsub/news-{id}");
+        await using var three = await SseStream.OpenAsync(b.CreateClient(), $"/pubsub/alerts/fire-{id}");
+        var news = await (await a.CreateClient().PostAsync($"/pubsub/news-{id}", Http.Json("1"))).ReadJsonAsync();
 
         var list = await (await a.CreateClient().GetAsync("/pubsub")).ReadJsonAsync();
         var topics = list.GetProperty("topics").EnumerateArray()
+            .Where(t => t.GetProperty("topic").GetString()!.EndsWith(id, StringComparison.Ordinal))
             .ToDictionary(t => t.GetProperty("topic").GetString()!, t => (t.GetProperty("subscribers").GetInt64(), t.GetProperty("last_event_id").GetInt64()));
         // A topic never published still has a last id: the one its subscribers' first message will follow.
-        Assert.Equal(new Dictionary<string, (long, long)> { ["alerts/fire"] = (1, three.StartsAfter), ["news"] = (2, news.GetProperty("id").GetInt64()) }, topics);
+        Assert.Equal(new Dictionary<string, (long, long)>
+        {
+            [$"alerts/fire-{id}"] = (1, three.StartsAfter),
+            [$"news-{id}"] = (2, news.GetProperty("id").GetInt64()),
+        }, topics);
     }
 
     [Fact]
@@ -156,6 +162,7 @@ public sealed class PubSubApiTests
     [Fact]
     public async Task TheStreamCarriesRetryAndACommentHeartbeat()
     {
+        // A host of its own: a 50 ms heartbeat and a 1.5 s retry instead of the defaults.
         var settings = new Dictionary<string, string?> { ["Hornbeam:PubSub:KeepAliveInterval"] = "00:00:00.050", ["Hornbeam:PubSub:RetryInterval"] = "00:00:01.500" };
         await using var api = await HornbeamApiFactory.StartAsync(settings: settings);
         await using var stream = await SseStream.OpenAsync(api.CreateClient(), "/pubsub/quiet");
@@ -171,6 +178,7 @@ public sealed class PubSubApiTests
     [Fact]
     public async Task BadInputGetsAProblemAndPublishesNothing()
     {
+        // A host of its own: a 100-byte value limit, small enough to test without a large body.
         await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:MaxValueBytes"] = "100" });
         var client = api.CreateClient();
         await using var stream = await SseStream.OpenAsync(client, "/pubsub/t");
@@ -191,6 +199,7 @@ public sealed class PubSubApiTests
     [Fact]
     public async Task TheEmbeddedStorePublishesCountsAndReplays()
     {
+        // A host of its own: the embedded store, with no connection string.
         await using var api = new HornbeamApiFactory(null, TestPrefix.New());
         var client = api.CreateClient();
         var first = await SseStream.OpenAsync(client, "/pubsub/chat:general");

@@ -2,7 +2,8 @@ namespace Hornbeam.Tests.Faults;
 
 /// <summary>
 /// The fault tests kill, freeze and restart real processes under load and some measure latency: they run one after
-/// another and alone, so that neither they nor the rest of the suite starve each other of the machine's cores.
+/// another and after the rest of this assembly, so that they do not starve each other of the machine's cores (the
+/// capability tests, another assembly, may run beside them; the deadlines' slack allows for that).
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class FaultSuite
