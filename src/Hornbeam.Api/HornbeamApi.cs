@@ -26,7 +26,7 @@ public static class HornbeamApi
                 kestrel.Limits.MaxRequestBodySize = hornbeam.Value.MaxRequestBodyBytes;
                 kestrel.AddServerHeader = false;
             });
-        services.AddProblemDetails();
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusCodeDetails.Fill);
         services.AddExceptionHandler<HornbeamExceptionHandler>();
         // Binding failures become exceptions so the handler can answer them with a ProblemDetails that says what was wrong.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

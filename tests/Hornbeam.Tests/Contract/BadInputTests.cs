@@ -203,6 +203,26 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
         Assert.Equal("The query parameter delta must be a whole number; it was 'two'.", problem.GetProperty("detail").GetString());
     }
 
+    [Theory]
+    [InlineData("POST", "/ml/cached/echo/args", "-974", 415)]
+    [InlineData("POST", "/hooks/echo/args", "text/plain", 415)]
+    [InlineData("GET", "/no-such-route", null, 404)]
+    public async Task AnErrorTheFrameworkAnswersItselfStillSaysWhatWasWrong(string method, string target, string? contentType, int status)
+    {
+        // Found by HostileInputPropertyTests: the framework's own 415 and 404 came without a detail.
+        var request = new HttpRequestMessage(new HttpMethod(method), target);
+        if (contentType is not null)
+        {
+            request.Content = new ByteArrayContent("{}"u8.ToArray());
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+        var response = await Client.SendAsync(request);
+        var body = await response.ReadJsonAsync();
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.False(string.IsNullOrWhiteSpace(body.GetProperty("detail").GetString()), body.ToString());
+    }
+
     private static string Base64Url(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private static ByteArrayContent Bytes(byte[] utf8)
