@@ -51,25 +51,17 @@ internal sealed class WebhookAllowList
             e.Allows(uri.Scheme, uri.Port) && ((name is not null && e.Name == name) || e.Network?.Contains(address) == true));
     }
 
-    /// <summary>The addresses <paramref name="uri"/>'s host resolves to now that the list allows; throws Forbidden when none.</summary>
+    /// <summary>
+    /// The addresses <paramref name="uri"/>'s host resolves to now that the list allows; throws Forbidden when none, and
+    /// a <see cref="SocketException"/> when the name does not resolve (an unreachable host, not a refusal).
+    /// </summary>
     public async Task<IPAddress[]> AllowedAddressesAsync(Uri uri, string host, CancellationToken ct)
     {
-        IPAddress[] resolved;
-        if (IPAddress.TryParse(host.Trim('[', ']'), out var literal)) resolved = [literal];
-        else
-            try
-            {
-                resolved = await Dns.GetHostAddressesAsync(host, ct);
-            }
-            catch (SocketException e)
-            {
-                throw new HornbeamException(HornbeamError.Forbidden,
-                    $"host '{host}' could not be resolved ({e.Message}), so it cannot be checked against Hornbeam:Webhooks:AllowedHosts.");
-            }
+        var resolved = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
         var allowed = resolved.Where(a => Allows(uri, a)).ToArray();
         if (allowed.Length == 0)
             throw new HornbeamException(HornbeamError.Forbidden,
-                $"host '{host}' resolves to {string.Join(", ", resolved.Select(Canonical))}, "
+                $"host '{host}' resolves to {(resolved.Length == 0 ? "no address" : string.Join(", ", resolved.Select(Canonical)))}, "
                 + "and no entry of Hornbeam:Webhooks:AllowedHosts "
                 + $"({string.Join(", ", Texts)}) allows that address on port {uri.Port}.");
         return allowed;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -55,8 +56,16 @@ public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<Webho
     public async Task<Uri> EnsureAllowedAsync(string? url, CancellationToken cancellationToken = default)
     {
         var uri = EnsureAllowed(url);
-        if (_allowList.Check(uri) == WebhookAllowList.Verdict.ByAddress)
+        if (_allowList.Check(uri) != WebhookAllowList.Verdict.ByAddress) return uri;
+        try
+        {
             await _allowList.AllowedAddressesAsync(uri, uri.IdnHost, cancellationToken);
+        }
+        catch (SocketException e)
+        {
+            throw new HornbeamException(HornbeamError.Forbidden,
+                $"host '{uri.Host}' could not be resolved ({e.Message}), so it cannot be checked against Hornbeam:Webhooks:AllowedHosts.");
+        }
         return uri;
     }
 

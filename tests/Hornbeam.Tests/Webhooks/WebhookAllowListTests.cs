@@ -82,11 +82,7 @@ public sealed class WebhookAllowListTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var services = new ServiceCollection().AddLogging();
-        services.AddSingleton<IConfiguration>(new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = $"127.0.0.2:{port}" }).Build());
-        services.AddHornbeamWebhooks();
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = WebhookServices($"127.0.0.2:{port}");
         var client = provider.GetRequiredService<WebhookClient>();
 
         // The name passes the URL check (an address entry could allow it); the address it resolves to does not.
@@ -95,5 +91,24 @@ public sealed class WebhookAllowListTests
         Assert.Equal(HornbeamError.Forbidden, refused.Error);
         Assert.Contains("was not called", refused.Message);
         Assert.False(listener.Pending());
+    }
+
+    [Fact]
+    public async Task AnAllowedNameThatDoesNotResolveIsAnUnreachableHostNotARefusal()
+    {
+        await using var provider = WebhookServices("hornbeam-test.invalid");
+        var client = provider.GetRequiredService<WebhookClient>();
+        var failed = await Assert.ThrowsAsync<HornbeamException>(() =>
+            client.PostJsonAsync("http://hornbeam-test.invalid/x", "{}"u8.ToArray(), TimeSpan.FromSeconds(10), "test"));
+        Assert.Equal(HornbeamError.BadGateway, failed.Error);
+    }
+
+    private static ServiceProvider WebhookServices(string allowed)
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = allowed }).Build());
+        services.AddHornbeamWebhooks();
+        return services.BuildServiceProvider();
     }
 }
