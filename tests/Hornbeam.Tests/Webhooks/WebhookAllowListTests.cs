@@ -103,6 +103,24 @@ public sealed class WebhookAllowListTests
         Assert.Equal(HornbeamError.BadGateway, failed.Error);
     }
 
+    [Theory]
+    [InlineData("http://xn--/x")]
+    [InlineData("http://xn--zz-.com/x")]
+    [InlineData("http://a..b/x")]
+    [InlineData("http://%41/x")]
+    [InlineData("http://[::1%25eth0]:8080/x")]
+    [InlineData("http://\u0130.com:8080/x")]
+    [InlineData("http://a\u200b.com:8080/x")]
+    [InlineData("http://hooks.internal:99999/x")]
+    [InlineData("http://:8080/x")]
+    [InlineData("http://user@/x")]
+    public async Task AStrangeUrlIsRefusedWith400Or403(string url)
+    {
+        await using var provider = WebhookServices("hooks.internal:8080");
+        var refused = Assert.Throws<HornbeamException>(() => provider.GetRequiredService<WebhookClient>().EnsureAllowed(url));
+        Assert.Contains(refused.Error, new[] { HornbeamError.InvalidInput, HornbeamError.Forbidden });
+    }
+
     private static ServiceProvider WebhookServices(string allowed)
     {
         var services = new ServiceCollection().AddLogging();
