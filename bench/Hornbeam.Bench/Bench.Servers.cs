@@ -25,6 +25,7 @@ internal sealed partial class Bench
         // Production as shipped: access control on, one API key with the state scopes and no rate limit.
         _hbKey = "bench-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         _hbAuth = $"X-Api-Key: {_hbKey}";
+        var ports = FreePorts(2);
         var main = Keep(await ApiProcess.StartAsync("hornbeam", _redis.ConnectionString, Prefix, new Dictionary<string, string>
         {
             ["Hornbeam:Auth:Enabled"] = "true",
@@ -34,7 +35,7 @@ internal sealed partial class Bench
             ["Hornbeam:Auth:Keys:0:Scopes:1"] = "state:write",
             ["Hornbeam:Auth:Keys:0:Scopes:2"] = "invoke",
             ["Hornbeam:Auth:Keys:0:Scopes:3"] = "admin",
-            ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1",
+            ["Hornbeam:Webhooks:AllowedHosts:0"] = $"127.0.0.1:{ports[1]}",
         }));
         _hb = $"http://127.0.0.1:{main.Port}";
         await WaitUntilAsync("hornbeam answers with its key", async () => await StatusAsync("GET", $"{_hb}/state?limit=1", _hbKey) == 200);
@@ -42,7 +43,6 @@ internal sealed partial class Bench
              "scopes; no rate limit is set; telemetry is left at its defaults. Nodes started for the rpc, pubsub and cluster rows run " +
              "with Hornbeam__Auth__Enabled=false.");
 
-        var ports = FreePorts(2);
         _wd = $"http://127.0.0.1:{ports[0]}";
         var config = Tmp("webdis.json", $$"""
             {

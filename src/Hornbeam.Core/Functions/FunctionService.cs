@@ -40,6 +40,8 @@ internal sealed class FunctionService(
             return;
         }
         if (await HttpUrlAsync(name) is not { } url) throw NotFound(name);
+        // Refused now, not in the background: the allow-list may have changed since the function was registered.
+        webhooks.EnsureAllowed(url);
         var body = Body(args);
         var timeout = TimeSpan.FromMilliseconds(options.Value.MaxRpcTimeoutMs);
         // HTTP casts run in this process, so their count is what bounds the memory and sockets they hold.
@@ -77,7 +79,7 @@ internal sealed class FunctionService(
     public async Task RegisterHttpAsync(string name, string? url)
     {
         RpcModules.ValidateName("function", name);
-        var uri = webhooks.EnsureAllowed(url);
+        var uri = await webhooks.EnsureAllowedAsync(url);
         if (modules.Find(RpcModules.FunctionsModule, name) is not null || Offering(name) is not null)
             throw new HornbeamException(HornbeamError.Conflict, $"'{name}' is a C# function of a live node; choose another name for the HTTP function.");
         var registration = JsonSerializer.Serialize(new Dictionary<string, string>

@@ -21,7 +21,11 @@ internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys
     public async Task RegisterAsync(string appPath, string url)
     {
         HookNames.Validate(appPath);
-        var uri = CheckUrl(url);
+        // Action names are appended to the URL's path, so a query would end up before them.
+        if (Uri.TryCreate(url, UriKind.Absolute, out var parsed) && parsed.Query.Length > 0)
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"a hook's url must not have a query: executing action a POSTs to {{url}}/a, e.g. http://host:8080/hooks/embeddings/a.");
+        var uri = await webhooks.EnsureAllowedAsync(url);
         await Db.HashSetAsync(keys.HttpHooks, appPath, JsonSerializer.Serialize(new StoredHook(uri.ToString().TrimEnd('/'))));
     }
 
@@ -42,16 +46,11 @@ internal sealed class HttpHookStore(IConnectionMultiplexer redis, RedisKeys keys
         .Select(e => new HttpHook(e.Name.ToString(), JsonSerializer.Deserialize<StoredHook>(e.Value.ToString())!.Url))
         .OrderBy(h => h.AppPath, StringComparer.Ordinal).ToArray();
 
-    /// <summary>An absolute http(s) URL on an allowed host; anything else is refused before it is stored or called.</summary>
-    public Uri CheckUrl(string url)
-    {
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
-            || !string.IsNullOrEmpty(uri.UserInfo) || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
-            throw new HornbeamException(HornbeamError.InvalidInput,
-                $"'{url}' is not a usable hook URL: give an absolute http:// or https:// URL without credentials, query or fragment, e.g. http://host:8080/hooks/embeddings.");
-        // The allow-list and its rules are the ones HTTP functions use.
-        return webhooks.EnsureAllowed(url);
-    }
+    /// <summary>
+    /// Where executing <paramref name="action"/> POSTs to, under the webhook URL rules again: the allow-list may have
+    /// shrunk since the hook was registered.
+    /// </summary>
+    public Uri ActionUrl(HttpHook hook, string action) => webhooks.EnsureAllowed(hook.Url + "/" + Uri.EscapeDataString(action));
 
     private sealed record StoredHook(string Url);
 }
@@ -115,8 +114,7 @@ internal sealed class HttpHookClient(HttpHookStore store, WebhookClient webhooks
 
     private async Task<HttpResponseMessage> SendAsync(HttpHook hook, string action, HookArgs args, bool wholeBody, CancellationToken ct)
     {
-        // The allow-list may have shrunk since the hook was registered.
-        var url = store.CheckUrl(hook.Url + "/" + Uri.EscapeDataString(action));
+        var url = store.ActionUrl(hook, action);
         var response = await webhooks.PostAsync(url, JsonContent(args), TimeSpan.FromSeconds(options.Value.HttpTimeoutSeconds), wholeBody,
             $"HTTP hook '{hook.AppPath}' action '{action}'", ct);
         if (response.IsSuccessStatusCode) return response;

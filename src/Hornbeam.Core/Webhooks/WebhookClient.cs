@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -10,8 +11,9 @@ namespace Hornbeam.Webhooks;
 
 /// <summary>
 /// The one outbound HTTP client: calls user HTTP endpoints (HTTP functions, HTTP hooks) with a JSON body, under one set
-/// of rules: only allow-listed hosts, no redirects (they could lead off the list), each call's timeout (504 past it), a
-/// circuit breaker per host, no retries, and 502 for a failure, an open circuit, a non-2xx or non-JSON answer.
+/// of rules: only allow-listed hosts and ports, connected to at an address the list allows, no redirects (they could
+/// lead off the list), each call's timeout (504 past it), a circuit breaker per host, no retries, and 502 for a failure,
+/// an open circuit, a non-2xx or non-JSON answer.
 /// </summary>
 public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<WebhookOptions> options)
 {
@@ -23,35 +25,63 @@ public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<Webho
 
     private static readonly JsonElement Null = JsonDocument.Parse("null").RootElement.Clone();
     private readonly WebhookOptions _options = options.Value;
+    private readonly WebhookAllowList _allowList = new(options.Value.AllowedHosts);
 
     /// <summary>
-    /// Parses <paramref name="url"/> and checks it against the allow-list: 400 when it is not an absolute http(s) URL,
-    /// 403 when its host is not allowed or the list is empty.
+    /// The one rule for a webhook URL, applied to HTTP functions and HTTP hooks alike when they are registered and at each
+    /// call: 400 unless it is an absolute http or https URL without credentials (<c>user:password@</c>) or fragment; 403
+    /// unless <c>Hornbeam:Webhooks:AllowedHosts</c> allows its scheme, host and port (or the list is empty). A host name
+    /// that only address entries could allow passes here: the address it resolves to is checked when it is connected to.
     /// </summary>
     public Uri EnsureAllowed(string? url)
     {
-        if (string.IsNullOrWhiteSpace(url) || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw new HornbeamException(HornbeamError.InvalidInput, $"url must be an absolute http or https URL; it was '{url}'.");
-        if (_options.AllowedHosts.Count == 0)
+        var uri = Parse(url);
+        if (_allowList.IsEmpty)
             throw new HornbeamException(HornbeamError.Forbidden,
-                "HTTP endpoints are turned off: Hornbeam:Webhooks:AllowedHosts is empty. List the hosts that may be called to turn them on.");
-        if (!IsAllowed(uri))
+                "HTTP endpoints are turned off: Hornbeam:Webhooks:AllowedHosts is empty. "
+                + "List the hosts (with ports) that may be called to turn them on.");
+        if (_allowList.Check(uri) == WebhookAllowList.Verdict.Refused)
             throw new HornbeamException(HornbeamError.Forbidden,
-                $"host '{uri.Host}' is not in Hornbeam:Webhooks:AllowedHosts ({string.Join(", ", _options.AllowedHosts)}).");
+                $"{uri.Scheme}://{uri.Host}:{uri.Port} is not allowed by Hornbeam:Webhooks:AllowedHosts "
+                + $"({string.Join(", ", _allowList.Texts)}): an entry names a host and its port (e.g. {uri.Host}:{uri.Port}); "
+                + "one without a port allows only 80 for http, 443 for https.");
         return uri;
     }
 
-    private bool IsAllowed(Uri uri)
+    /// <summary>
+    /// <see cref="EnsureAllowed"/> for a registration: a host name that only address or CIDR entries could allow is also
+    /// resolved now, and refused (403) unless it resolves to an allowed address, so a wrong URL is refused when it is stored
+    /// rather than at each call. Each call still checks the address it connects to.
+    /// </summary>
+    public async Task<Uri> EnsureAllowedAsync(string? url, CancellationToken cancellationToken = default)
     {
-        var host = uri.IdnHost.Trim('[', ']');
-        var address = IPAddress.TryParse(host, out var a) ? a : null;
-        foreach (var allowed in _options.AllowedHosts)
+        var uri = EnsureAllowed(url);
+        if (_allowList.Check(uri) != WebhookAllowList.Verdict.ByAddress) return uri;
+        try
         {
-            var entry = allowed.Trim().Trim('[', ']');
-            if (string.Equals(entry, host, StringComparison.OrdinalIgnoreCase)) return true;
-            if (address is not null && IPAddress.TryParse(entry, out var e) && e.Equals(address)) return true;
+            await _allowList.AllowedAddressesAsync(uri, uri.IdnHost, cancellationToken);
         }
-        return false;
+        catch (SocketException e)
+        {
+            throw new HornbeamException(HornbeamError.Forbidden,
+                $"host '{uri.Host}' could not be resolved ({e.Message}), so it cannot be checked against Hornbeam:Webhooks:AllowedHosts.");
+        }
+        return uri;
+    }
+
+    private static Uri Parse(string? url)
+    {
+        if (string.IsNullOrWhiteSpace(url) || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
+            || uri.Host.Length == 0)
+            throw new HornbeamException(HornbeamError.InvalidInput, $"url must be an absolute http or https URL; it was '{url}'.");
+        // Credentials in a URL would be stored in Redis and listed by GET, so they are refused, and not echoed back.
+        if (uri.UserInfo.Length > 0)
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                "url must not carry credentials (user:password@host); let the endpoint trust the network, or put a token in its path.");
+        if (uri.Fragment.Length > 0)
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                $"url must not have a fragment (#…), which is never sent; it was '{url}'.");
+        return uri;
     }
 
     /// <summary>
@@ -106,6 +136,9 @@ public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<Webho
 
     private HornbeamException? Translate(Exception e, Uri uri, TimeSpan timeout, string what) => e switch
     {
+        // Refused at connect: the host resolved to an address the allow-list does not name; nothing was sent.
+        HttpRequestException { InnerException: HornbeamException { Error: HornbeamError.Forbidden } refused } =>
+            new(HornbeamError.Forbidden, $"{what} at {uri} was not called: {refused.Message}", e),
         TimeoutRejectedException =>
             new(HornbeamError.Timeout, $"{what} at {uri} did not answer within {timeout.TotalMilliseconds:0} ms.", e),
         // An open circuit answers as an unreachable host does, saying why no call was made.

@@ -4,12 +4,16 @@ using Microsoft.Extensions.Options;
 namespace Hornbeam.Webhooks;
 
 /// <summary>Which HTTP endpoints Hornbeam may call (HTTP-registered functions, HTTP hooks), bound from <c>Hornbeam:Webhooks</c>.</summary>
-public sealed class WebhookOptions
+public sealed class WebhookOptions : IValidatableObject
 {
     /// <summary>The configuration section these options bind to.</summary>
     public const string Section = "Hornbeam:Webhooks";
 
-    /// <summary>Host names or addresses that may be registered; empty turns the feature off.</summary>
+    /// <summary>
+    /// Where HTTP functions and hooks may be: each entry a host with its port (<c>hooks.internal:8080</c>,
+    /// <c>10.0.0.7:8000</c>, <c>[fd00::7]:8000</c>, a range <c>10.0.0.0/8:8080</c>, or <c>https://hooks.internal:8443</c> for
+    /// one scheme only); an entry without a port allows only the scheme's default port (80, 443). Empty turns the feature off.
+    /// </summary>
     public List<string> AllowedHosts { get; set; } = [];
 
     /// <summary>Largest response body accepted from an endpoint, in bytes.</summary>
@@ -40,8 +44,20 @@ public sealed class WebhookOptions
     [SettingRange(typeof(TimeSpan), "00:00:00.5", "1.00:00:00",
         ErrorMessage = "Hornbeam:Webhooks:CircuitBreakDuration must be between 0.5 seconds and one day.")]
     public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(5);
+
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
+    {
+        for (var i = 0; i < AllowedHosts.Count; i++)
+            if (!WebhookAllowList.TryParse(AllowedHosts[i], out _, out var error))
+                yield return new ValidationResult(
+                    $"Hornbeam:Webhooks:AllowedHosts:{i} '{AllowedHosts[i]}' {error} Entries are host:port, [v6]:port, address/prefix:port "
+                    + "or http(s)://host:port.", [nameof(AllowedHosts)]);
+    }
 }
 
-/// <summary>Checks <see cref="WebhookOptions"/> at start-up; the body is source-generated from the attributes.</summary>
+/// <summary>
+/// Checks <see cref="WebhookOptions"/> at start-up; the body is source-generated from the attributes and calls the
+/// allow-list's entry rule.
+/// </summary>
 [OptionsValidator]
 internal sealed partial class WebhookOptionsValidator : IValidateOptions<WebhookOptions>;

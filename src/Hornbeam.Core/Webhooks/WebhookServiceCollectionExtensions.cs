@@ -13,7 +13,8 @@ public static class WebhookServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <see cref="WebhookOptions"/> and the <see cref="WebhookClient"/> with its named <see cref="HttpClient"/>: no
-    /// redirects, no cookies, and a resilience pipeline per host (a circuit breaker around each call's timeout).
+    /// redirects, no cookies, no proxy, connections only to addresses the allow-list allows, and a resilience pipeline per
+    /// host (a circuit breaker around each call's timeout).
     /// </summary>
     public static IServiceCollection AddHornbeamWebhooks(this IServiceCollection services)
     {
@@ -22,8 +23,20 @@ public static class WebhookServiceCollectionExtensions
         services.TryAddTransient<WebhookBodyHandler>();
 
         // Redirects are not followed: one could lead off the allow-list. The pipeline's timeout is the only deadline.
+        // The allow-list connects (resolve once, check, connect to that address); a proxy would resolve the host itself.
         var http = services.AddHttpClient(WebhookClient.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
+            .ConfigurePrimaryHttpMessageHandler(provider =>
+            {
+                var allowList = new WebhookAllowList(provider.GetRequiredService<IOptions<WebhookOptions>>().Value.AllowedHosts);
+                return new SocketsHttpHandler
+                {
+                    AllowAutoRedirect = false,
+                    UseCookies = false,
+                    UseProxy = false,
+                    ConnectCallback = (context, ct) =>
+                        allowList.ConnectAsync(context.InitialRequestMessage.RequestUri!, context.DnsEndPoint, ct),
+                };
+            });
         http.AddResilienceHandler("webhooks", (pipeline, context) =>
             {
                 var options = context.ServiceProvider.GetRequiredService<IOptions<WebhookOptions>>().Value;
@@ -49,9 +62,11 @@ public static class WebhookServiceCollectionExtensions
         return services;
     }
 
-    // What says a host is unwell: it cannot be reached, does not answer in time, or answers 5xx. A caller giving up does not count.
+    // What says a host is unwell: it cannot be reached, does not answer in time, or answers 5xx. A caller giving up does not
+    // count, nor a connection the allow-list refused.
     private static bool IsFailure(Outcome<HttpResponseMessage> outcome) => outcome switch
     {
+        { Exception: HttpRequestException { InnerException: HornbeamException { Error: HornbeamError.Forbidden } } } => false,
         { Exception: HttpRequestException or TimeoutRejectedException } => true,
         { Result: { } response } => response.StatusCode >= HttpStatusCode.InternalServerError,
         _ => false,

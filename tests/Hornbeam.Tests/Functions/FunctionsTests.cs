@@ -19,6 +19,11 @@ namespace Hornbeam.Tests.Functions;
 [Trait("Redis", "Cluster")]
 public sealed class FunctionsTests
 {
+    private static Dictionary<string, string?> Allow(params string[] entries) =>
+        entries.Select((entry, i) => KeyValuePair.Create($"Hornbeam:Webhooks:AllowedHosts:{i}", (string?)entry)).ToDictionary();
+
+    private static StringContent UrlBody(string url) => Http.Json($"{{\"url\": \"{url}\"}}");
+
     private static Action<HornbeamBuilder> Arithmetic(StrongBox<long>? hits = null) => b => b
         .AddFunction("add", (long a, long b) => a + b)
         .AddFunction("greet", async (string name, CancellationToken ct) => { await Task.Delay(1, ct); return $"hello {name}"; })
@@ -95,7 +100,7 @@ public sealed class FunctionsTests
     {
         await using var endpoint = await TestEndpoint.StartAsync();
         var prefix = TestPrefix.New();
-        var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+        var allow = Allow(endpoint.Authority);
         await using var a = await ClusterNodes.StartAsync(prefix, "a@http", more: allow);
         await using var b = await ClusterNodes.StartAsync(prefix, "b@http", more: allow);
 
@@ -119,7 +124,7 @@ public sealed class FunctionsTests
     public async Task AFailingSlowOrNonJsonEndpointGets502Or504()
     {
         await using var endpoint = await TestEndpoint.StartAsync();
-        var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+        var allow = Allow(endpoint.Authority);
         await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@bad", more: allow);
         var client = api.CreateClient();
         foreach (var path in new[] { "fail", "slow", "text" })
@@ -137,7 +142,7 @@ public sealed class FunctionsTests
     public async Task ATimedOutHttpFunctionCallIsSentOnceNotRetried()
     {
         await using var endpoint = await TestEndpoint.StartAsync();
-        var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+        var allow = Allow(endpoint.Authority);
         await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@once", more: allow);
         var client = api.CreateClient();
         var put = await client.PutAsync("/functions/slow", Http.Json($"{{\"url\": \"{endpoint.Url}/slow\"}}"));
@@ -154,7 +159,7 @@ public sealed class FunctionsTests
     [Fact]
     public async Task OnlyAllowListedHostsMayBeRegisteredAndAnEmptyListTurnsTheFeatureOff()
     {
-        var allow = new Dictionary<string, string?> { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
+        var allow = Allow("127.0.0.1:1");
         await using var on = await ClusterNodes.StartAsync(TestPrefix.New(), "on@allow", Arithmetic(), allow);
         var client = on.CreateClient();
         await (await client.PutAsync("/functions/x", Http.Json("{\"url\": \"http://example.com/x\"}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
@@ -166,6 +171,79 @@ public sealed class FunctionsTests
         var refused = await (await off.CreateClient().PutAsync("/functions/x", Http.Json("{\"url\": \"http://127.0.0.1:1/x\"}")))
             .AssertProblemAsync(403, ProblemTypes.Forbidden);
         Assert.Contains("AllowedHosts", refused.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task AnAllowedHostOnAPortTheListDoesNotNameIsRefusedWith403AndNothingIsSent()
+    {
+        await using var endpoint = await TestEndpoint.StartAsync();
+        var prefix = TestPrefix.New();
+        // A bare host allows only the scheme's default port: not the endpoint's, nor Redis's.
+        await using var bare = await ClusterNodes.StartAsync(prefix, "bare@port", more: Allow("127.0.0.1"));
+        await using var listed = await ClusterNodes.StartAsync(prefix, "listed@port", more: Allow(endpoint.Authority));
+        var client = bare.CreateClient();
+        var redis = new Uri("redis://" + (await RedisServer.ConnectionStringAsync()).Split(',')[0]);
+        await (await client.PutAsync("/functions/x", Http.Json($"{{\"url\": \"http://127.0.0.1:{redis.Port}/\"}}")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
+        var refused = await (await client.PutAsync("/functions/sum", Http.Json($"{{\"url\": \"{endpoint.Url}/sum\"}}")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Contains($"http://{endpoint.Authority} is not allowed", refused.GetProperty("detail").GetString());
+
+        // Registered where the port is listed, the function is still refused, call and cast, where it is not.
+        Assert.Equal(HttpStatusCode.NoContent,
+            (await listed.CreateClient().PutAsync("/functions/sum", Http.Json($"{{\"url\": \"{endpoint.Url}/sum\"}}"))).StatusCode);
+        await (await client.PostAsync("/functions/sum/call", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await client.PostAsync("/functions/sum/cast", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Equal(0, endpoint.Calls);
+        var call = await listed.CreateClient().PostAsync("/functions/sum/call", Http.Json("{\"args\": [1]}"));
+        Assert.Equal(HttpStatusCode.OK, call.StatusCode);
+        Assert.Equal(1, endpoint.Calls);
+    }
+
+    [Fact]
+    public async Task AUrlWithCredentialsOrAFragmentIsRefusedWith400WithoutEchoingThePassword()
+    {
+        await using var endpoint = await TestEndpoint.StartAsync();
+        await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@userinfo", more: Allow(endpoint.Authority));
+        var client = api.CreateClient();
+        var refused = await (await client.PutAsync("/functions/sum", UrlBody($"http://user:s3cret@{endpoint.Authority}/sum")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        Assert.Contains("credentials", refused.GetProperty("detail").GetString());
+        Assert.DoesNotContain("s3cret", refused.GetProperty("detail").GetString());
+        await (await client.PutAsync("/functions/sum", UrlBody($"{endpoint.Url}/sum#part")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/functions/sum/call", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+    }
+
+    [Fact]
+    public async Task AHostNameIsCheckedOnTheAddressItResolvesToAndThatAddressIsTheOneConnectedTo()
+    {
+        // The endpoint listens on 127.0.0.1 only; localhost also resolves to ::1, which the address entry does not allow.
+        await using var endpoint = await TestEndpoint.StartAsync();
+        var prefix = TestPrefix.New();
+        await using var byName = await ClusterNodes.StartAsync(prefix, "name@resolve", more: Allow($"localhost:{endpoint.Port}"));
+        await using var byAddress = await ClusterNodes.StartAsync(prefix, "address@resolve", more: Allow($"127.0.0.1:{endpoint.Port}"));
+        await using var elsewhere = await ClusterNodes.StartAsync(prefix, "elsewhere@resolve", more: Allow($"127.0.0.2:{endpoint.Port}"));
+        var url = $"http://localhost:{endpoint.Port}/sum";
+
+        Assert.Equal(HttpStatusCode.NoContent, (await byName.CreateClient().PutAsync("/functions/local", UrlBody(url))).StatusCode);
+        var sum = await (await byName.CreateClient().PostAsync("/functions/local/call", Http.Json("{\"args\": [2, 3]}"))).ReadJsonAsync();
+        Assert.Equal(5, sum.GetProperty("result").GetProperty("sum").GetInt64());
+        Assert.Equal(IPAddress.Loopback, endpoint.LastLocalAddress);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await byAddress.CreateClient().PutAsync("/functions/local", UrlBody(url))).StatusCode);
+        var call = await byAddress.CreateClient().PostAsync("/functions/local/call", Http.Json("{\"args\": [1]}"));
+        Assert.Equal(HttpStatusCode.OK, call.StatusCode);
+        Assert.Equal(2, endpoint.Calls);
+
+        // By address only, and localhost is not 127.0.0.2: refused when registered, and at connect when called.
+        var refused = await (await elsewhere.CreateClient().PutAsync("/functions/local", UrlBody(url)))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Contains("resolves to", refused.GetProperty("detail").GetString());
+        var notCalled = await (await elsewhere.CreateClient().PostAsync("/functions/local/call", Http.Json("{\"args\": [1]}")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Contains("was not called", notCalled.GetProperty("detail").GetString());
+        Assert.Equal(2, endpoint.Calls);
     }
 
     [Fact]
@@ -197,11 +275,8 @@ public sealed class FunctionsTests
     public async Task HttpCastsBeyondTheInFlightCapGet503OverloadedAndAreAcceptedAgainOnceOneFinishes()
     {
         await using var endpoint = await TestEndpoint.StartAsync();
-        var settings = new Dictionary<string, string?>
-        {
-            ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1",
-            ["Hornbeam:Webhooks:MaxCastsInFlight"] = "2",
-        };
+        var settings = Allow(endpoint.Authority);
+        settings["Hornbeam:Webhooks:MaxCastsInFlight"] = "2";
         await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@castcap", more: settings);
         var client = api.CreateClient();
         Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync("/functions/held", Http.Json($"{{\"url\": \"{endpoint.Url}/held\"}}"))).StatusCode);
@@ -231,6 +306,14 @@ public sealed class FunctionsTests
 
         public string Url { get; private set; } = "";
 
+        /// <summary>The endpoint's <c>host:port</c>, an allow-list entry for it.</summary>
+        public string Authority => new Uri(Url).Authority;
+
+        public int Port => new Uri(Url).Port;
+
+        /// <summary>The address the last call to <c>/sum</c> came in on.</summary>
+        public IPAddress? LastLocalAddress { get; private set; }
+
         public int Calls => Volatile.Read(ref _calls);
 
         /// <summary>Calls <c>/slow</c> has had; it answers after 30 s, so any call to it times out.</summary>
@@ -249,6 +332,7 @@ public sealed class FunctionsTests
             app.MapPost("/sum", async (HttpRequest request) =>
             {
                 Interlocked.Increment(ref endpoint._calls);
+                endpoint.LastLocalAddress = request.HttpContext.Connection.LocalIpAddress;
                 using var body = await JsonDocument.ParseAsync(request.Body);
                 var sum = body.RootElement.GetProperty("args").EnumerateArray().Sum(a => a.GetInt64());
                 return Results.Text($"{{\"sum\": {sum}}}", "application/json");

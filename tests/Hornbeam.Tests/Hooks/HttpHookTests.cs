@@ -15,16 +15,25 @@ namespace Hornbeam.Tests.Hooks;
 [Trait("Redis", "Cluster")]
 public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<HttpHookTests.Hosts>
 {
-    private static readonly Dictionary<string, string?> Allowed = new() { ["Hornbeam:Webhooks:AllowedHosts:0"] = "127.0.0.1" };
-
     /// <summary>
-    /// The loopback model server and the hosts the class shares: two replicas on one prefix that allow loopback hooks
-    /// (A also has the in-code test hooks), and one with a small response limit.
+    /// The loopback model server and the hosts the class shares: two replicas on one prefix that allow the loopback
+    /// endpoints' ports (A also has the in-code test hooks), and one with a small response limit.
     /// </summary>
     public sealed class Hosts : IAsyncLifetime
     {
         private WebApplication _server = null!;
         public string Base { get; private set; } = null!;
+
+        /// <summary>The allow-list of the hosts: each entry a host with its port (a bare 127.0.0.1 would allow port 80 only).</summary>
+        public Dictionary<string, string?> Allowed { get; private set; } = null!;
+
+        /// <summary>A listed port nothing listens on.</summary>
+        public int GonePort { get; } = LocalRedisProcess.FreePort();
+
+        /// <summary>Endpoints of their own (so their circuits are their own) for the timeout and the circuit test.</summary>
+        public FlakyEndpoint Hanging { get; private set; } = null!;
+
+        public FlakyEndpoint Recovering { get; private set; } = null!;
         public HornbeamApiFactory A { get; private set; } = null!;
         public HornbeamApiFactory B { get; private set; } = null!;
         public HornbeamApiFactory Limited { get; private set; } = null!;
@@ -89,6 +98,13 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
             });
             await _server.StartAsync();
             Base = _server.Urls.First() + "/ml";
+            Hanging = await FlakyEndpoint.StartAsync(hanging: true);
+            Recovering = await FlakyEndpoint.StartAsync(hanging: true);
+            Allowed = new[]
+                {
+                    new Uri(Base).Authority, $"127.0.0.1:{GonePort}", new Uri(Hanging.Base).Authority, new Uri(Recovering.Base).Authority,
+                }
+                .Select((entry, i) => KeyValuePair.Create($"Hornbeam:Webhooks:AllowedHosts:{i}", (string?)entry)).ToDictionary();
             var prefix = TestPrefix.New();
             A = await HornbeamApiFactory.StartAsync(prefix, Allowed, TestHookSetup.Register);
             B = await HornbeamApiFactory.StartAsync(prefix, Allowed);
@@ -107,6 +123,8 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
             await B.DisposeAsync();
             await Limited.DisposeAsync();
             await Brittle.DisposeAsync();
+            await Hanging.DisposeAsync();
+            await Recovering.DisposeAsync();
             await _server.DisposeAsync();
         }
     }
@@ -146,7 +164,7 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
         Assert.Contains("model not loaded", broken.GetProperty("detail").GetString());
         await (await client.PostAsync($"/hooks/{_ml}/nope", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
 
-        await client.PutAsync($"/hooks/{_ml}gone", Http.Json($$"""{"url": "http://127.0.0.1:{{LocalRedisProcess.FreePort()}}/x"}"""));
+        await client.PutAsync($"/hooks/{_ml}gone", Http.Json($$"""{"url": "http://127.0.0.1:{{hosts.GonePort}}/x"}"""));
         await (await client.PostAsync($"/hooks/{_ml}gone/a", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
     }
 
@@ -203,15 +221,28 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
 
         var client = hosts.A.CreateClient();
         await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "http://example.com/ml"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        // The listed host on a port the list does not name: refused, as for HTTP functions.
+        var port = await (await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "http://127.0.0.1:1/ml"}""")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
+        Assert.Contains("is not allowed by Hornbeam:Webhooks:AllowedHosts", port.GetProperty("detail").GetString());
+        var withCredentials = _base.Replace("://", "://user:s3cret@");
+        var credentials = await (await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{withCredentials}}"}""")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        Assert.DoesNotContain("s3cret", credentials.GetProperty("detail").GetString());
+        foreach (var url in new[] { _base + "?x=1", _base + "#x" })
+            await (await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{url}}"}""")))
+                .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "ftp://127.0.0.1/ml"}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await client.PutAsync($"/hooks/{_ml}", Http.Json("{}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await client.PutAsync("/hooks/echo", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(409, ProblemTypes.Conflict);
+        var hooks = (await (await client.GetAsync("/hooks")).ReadJsonAsync()).GetProperty("hooks").EnumerateArray();
+        Assert.DoesNotContain(hooks, h => h.GetProperty("app_path").GetString() == _ml);
     }
 
     [Fact]
     public async Task ATimedOutHookCallIsSentOnceAndAnswers504()
     {
-        await using var endpoint = await FlakyEndpoint.StartAsync(hanging: true);
+        var endpoint = hosts.Hanging;
         var client = hosts.Brittle.CreateClient();
         await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{endpoint.Base}}"}"""));
 
@@ -225,7 +256,7 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
     [Fact]
     public async Task AHostThatKeepsFailingOpensItsCircuitWhichAnswersFastAndClosesOnceTheHostRecovers()
     {
-        await using var endpoint = await FlakyEndpoint.StartAsync(hanging: true);
+        var endpoint = hosts.Recovering;
         var client = hosts.Brittle.CreateClient();
         await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{endpoint.Base}}"}"""));
 
@@ -248,7 +279,7 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
     }
 
     /// <summary>A hook endpoint on its own port (so its circuit is its own) that hangs or answers, and counts the calls it gets.</summary>
-    private sealed class FlakyEndpoint : IAsyncDisposable
+    public sealed class FlakyEndpoint : IAsyncDisposable
     {
         private readonly WebApplication _app;
         private int _calls;

@@ -36,6 +36,8 @@ public sealed class OptionsValidationTests
         { "Hornbeam:Tasks:MaxWaitMilliseconds", "-1", "Hornbeam:Tasks:MaxWaitMilliseconds must not be negative" },
         { "Hornbeam:Tasks:MaxRunningPerNode", "0", "Hornbeam:Tasks:MaxRunningPerNode must be at least 1" },
         { "Hornbeam:Tasks:FinishRetrySeconds", "-1", "Hornbeam:Tasks:FinishRetrySeconds must not be negative" },
+        { "Hornbeam:Webhooks:AllowedHosts:0", "hooks.internal/path", "AllowedHosts:0 'hooks.internal/path' is neither host:port" },
+        { "Hornbeam:Webhooks:AllowedHosts:0", "hooks.internal:http", "Hornbeam:Webhooks:AllowedHosts:0 'hooks.internal:http' has a port" },
         { "Hornbeam:Webhooks:MaxResponseBytes", "0", "Hornbeam:Webhooks:MaxResponseBytes must be at least 1" },
         { "Hornbeam:Webhooks:MaxCastsInFlight", "0", "Hornbeam:Webhooks:MaxCastsInFlight must be at least 1" },
         { "Hornbeam:Webhooks:CircuitFailureRatio", "0", "Hornbeam:Webhooks:CircuitFailureRatio must be between 0.01 and 1" },
@@ -81,6 +83,7 @@ public sealed class OptionsValidationTests
         { "Hornbeam:Cluster:OrphanedRequestRetention", "00:00:01" },
         { "Hornbeam:Cluster:DefaultRpcTimeoutMs", "60000" },
         { "Hornbeam:DefaultKeysPage", "10000" },
+        { "Hornbeam:Webhooks:AllowedHosts:0", "https://hooks.internal:65535" },
     };
 
     [Theory]
