@@ -39,7 +39,10 @@ internal sealed class AccessMiddleware(RequestDelegate next, ApiKeyStore keys, A
             if (key is null) return presented is null ? UnauthorizedAsync(context, noKey: true) : FailedAttemptAsync(context);
             if (!key.Holds(required.Scope)) return ForbiddenAsync(context, required.Scope);
         }
-        if (!access.RateLimited) return next(context);
+        // Routes that opt out (the health probes) are never limited: a probe answered 429 would take a healthy replica out.
+        if (!access.RateLimited
+            || context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.RateLimiting.DisableRateLimitingAttribute>() is not null)
+            return next(context);
         if (key is not null) return key.Budget is { } budget ? LimitedAsync(context, budget) : next(context);
         return access.DefaultPermits > 0
             ? LimitedAsync(context,

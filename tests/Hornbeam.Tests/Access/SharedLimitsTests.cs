@@ -40,6 +40,16 @@ public sealed class SharedLimitsTests(SharedLimitsTests.Replicas replicas) : ICl
     }
 
     [Fact]
+    public async Task HealthProbesAreNeverRateLimitedEvenWithALimitedKey()
+    {
+        var client = replicas.Hosts[0].CreateClient();
+        // Four times the key's budget within a second: a probe answered 429 would take a healthy replica out of rotation.
+        var answers = await Task.WhenAll(Enumerable.Range(0, Permits * 4).Select(i =>
+            Send(client, HttpMethod.Get, i % 2 == 0 ? "/health/live" : "/health/ready", "limited-secret")));
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
+    }
+
+    [Fact]
     public async Task SteadyLoadThroughThreeReplicasIsHeldToTheKeysRate()
     {
         const int rate = 10;
