@@ -24,7 +24,10 @@ public static class JsonRules
     /// </summary>
     public const int MaxDepth = 62;
 
-    /// <summary>Throws <see cref="HornbeamException"/> (invalid input) naming <paramref name="subject"/> unless <paramref name="json"/> follows the rule.</summary>
+    /// <summary>
+    /// Throws <see cref="HornbeamException"/> (invalid input) naming <paramref name="subject"/> unless
+    /// <paramref name="json"/> follows the rule.
+    /// </summary>
     public static void Check(ReadOnlySpan<byte> json, string subject = "The body")
     {
         if (Problem(json) is { } problem) throw new HornbeamException(HornbeamError.InvalidInput, $"{subject} {problem}");
@@ -37,7 +40,9 @@ public static class JsonRules
         Check(JsonMarshal.GetRawUtf8Value(value), subject);
     }
 
-    /// <summary>Null when <paramref name="json"/> follows the rule, else what is wrong, worded to follow a subject ("… is not valid UTF-8").</summary>
+    /// <summary>
+    /// Null when <paramref name="json"/> follows the rule, else what is wrong, worded to follow a subject ("… is not valid UTF-8").
+    /// </summary>
     public static string? Problem(ReadOnlySpan<byte> json)
     {
         if (json.IsEmpty) return "is empty; send one JSON value (object, array, string, number, true, false or null).";
@@ -59,7 +64,8 @@ public static class JsonRules
                     case JsonTokenType.PropertyName:
                         if (reader.ValueIsEscaped && HasLoneSurrogate(reader.ValueSpan)) return LoneSurrogate;
                         if (!names!.Add(ref reader))
-                            return $"has the member name \"{reader.GetString()}\" twice in one object; give each name once (I-JSON, RFC 7493).";
+                            return $"has the member name \"{reader.GetString()}\" twice in one object; " +
+                                   "give each name once (I-JSON, RFC 7493).";
                         break;
                     case JsonTokenType.String:
                         if (reader.ValueIsEscaped && HasLoneSurrogate(reader.ValueSpan)) return LoneSurrogate;
@@ -83,7 +89,8 @@ public static class JsonRules
     }
 
     private const string LoneSurrogate =
-        "holds a \\u escape for half a surrogate pair (e.g. \"\\ud800\" alone), which is not a character; escape the whole pair or send the character itself.";
+        "holds a \\u escape for half a surrogate pair (e.g. \"\\ud800\" alone), which is not a character; " +
+        "escape the whole pair or send the character itself.";
 
     // The reader has already checked the escapes' syntax, so every \u is followed by four hex digits.
     private static bool HasLoneSurrogate(ReadOnlySpan<byte> escaped)
@@ -152,7 +159,8 @@ public static class JsonRules
             if (_names.Count - first > ScanLimit)
             {
                 set = new HashSet<string>(StringComparer.Ordinal);
-                for (var i = first; i < _names.Count; i++) set.Add(Encoding.UTF8.GetString(_bytes.AsSpan(_names[i].Start, _names[i].Length)));
+                for (var i = first; i < _names.Count; i++)
+                    set.Add(Encoding.UTF8.GetString(_bytes.AsSpan(_names[i].Start, _names[i].Length)));
                 _open.Pop();
                 _open.Push((first, bytesUsed, set));
             }

@@ -23,6 +23,8 @@ internal static class OpenApiConstraints
     private const string FunctionNamePattern = "^[^\\s/:{}]+$";
     private const string PrefixPattern = "^[^{}]+$";
 
+    private static string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     private static OpenApiSchema? Property(IDictionary<string, IOpenApiSchema> properties, string name) =>
         properties.TryGetValue(name, out var schema) ? schema as OpenApiSchema : null;
 
@@ -40,7 +42,8 @@ internal static class OpenApiConstraints
                     case "key":
                         schema.MinLength = 1;
                         schema.MaxLength = hornbeam.MaxKeyBytes;
-                        parameter.Description ??= $"The key: 1 to {hornbeam.MaxKeyBytes} UTF-8 bytes, any characters ('/' and ':' included), " +
+                        parameter.Description ??= $"The key: 1 to {hornbeam.MaxKeyBytes} UTF-8 bytes, " +
+                                                  "any characters ('/' and ':' included), " +
                                                   "percent-decoded once; no segment that is only '.' or '..'.";
                         break;
                     case "topic" or "path":
@@ -53,11 +56,11 @@ internal static class OpenApiConstraints
                         (schema.MinLength, schema.MaxLength, schema.Pattern) = (1, 200, FunctionNamePattern);
                         break;
                     case "limit":
-                        (schema.Minimum, schema.Maximum) = ("1", hornbeam.MaxKeysPage.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        (schema.Minimum, schema.Maximum) = ("1", Text(hornbeam.MaxKeysPage));
                         schema.Default = JsonValue.Create(hornbeam.DefaultKeysPage);
                         break;
                     case "timeout_ms" when context.Description.RelativePath?.StartsWith("tasks", StringComparison.Ordinal) == true:
-                        (schema.Minimum, schema.Maximum) = ("0", tasks.MaxWaitMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        (schema.Minimum, schema.Maximum) = ("0", Text(tasks.MaxWaitMilliseconds));
                         break;
                     case "prefix" when context.Description.RelativePath?.StartsWith("ml", StringComparison.Ordinal) == true:
                         (schema.MinLength, schema.Pattern) = (1, PrefixPattern);
@@ -79,7 +82,7 @@ internal static class OpenApiConstraints
                 var cluster = services.GetRequiredService<IOptions<ClusterOptions>>().Value;
                 if (Property(properties, "timeout_ms") is OpenApiSchema timeout)
                 {
-                    (timeout.Minimum, timeout.Maximum) = ("1", cluster.MaxRpcTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    (timeout.Minimum, timeout.Maximum) = ("1", Text(cluster.MaxRpcTimeoutMs));
                     timeout.Default = JsonValue.Create(cluster.DefaultRpcTimeoutMs);
                 }
             }

@@ -51,14 +51,16 @@ public static class OpenApiSetup
             }
             // Public routes (health) say so: they need no key even when access control is on.
             else operation.Security = [];
-            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Idempotency.IdempotencyMetadata>().Any()) DescribeIdempotencyKey(operation);
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Idempotency.IdempotencyMetadata>().Any())
+                DescribeIdempotencyKey(operation);
             if (operation.RequestBody is OpenApiRequestBody body) DescribeJsonBody(operation, body);
             if (operation.Responses?.TryGetValue("503", out var unavailable) == true && unavailable is OpenApiResponse outage
                 && outage.Content?.ContainsKey("application/problem+json") == true)
             {
                 outage.Description = "Redis could not serve the request. The problem type says whether it may have applied: " +
-                                     "urn:hornbeam:problem:redis-unavailable (certainly not; retry), urn:hornbeam:problem:outcome-unknown " +
-                                     "(it may have; retry only with the same Idempotency-Key), urn:hornbeam:problem:overloaded (this node is at capacity; retry).";
+                                     "urn:hornbeam:problem:redis-unavailable (certainly not; retry), " +
+                                     "urn:hornbeam:problem:outcome-unknown (it may have; retry only with the same Idempotency-Key), " +
+                                     "urn:hornbeam:problem:overloaded (this node is at capacity; retry).";
                 // Its Retry-After header: OpenApiHeadersAndLinks.
             }
             return Task.CompletedTask;
@@ -127,7 +129,8 @@ public static class OpenApiSetup
             In = ParameterLocation.Header,
             Required = false,
             Description = "Any unique text (a UUID): a repeat of this request with the same key, from the same credential and within " +
-                          "Hornbeam:Idempotency:WindowSeconds, gets the first answer back instead of applying again, on any replica. The same key with a different request answers 422; while the first has not " +
+                          "Hornbeam:Idempotency:WindowSeconds, gets the first answer back instead of applying again, on any replica. " +
+                          "The same key with a different request answers 422; while the first has not " +
                           "answered, 409.",
             Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = 255, Pattern = "^[!-~]+$" },
         });
@@ -135,7 +138,8 @@ public static class OpenApiSetup
             conflict.Description = "Conflict: the stored data does not allow this (urn:hornbeam:problem:conflict), or a request with " +
                                    "the same Idempotency-Key has not answered yet (urn:hornbeam:problem:idempotency-key-in-use).";
         if (operation.Responses?.TryGetValue("422", out var reused) == true && reused is OpenApiResponse unprocessable)
-            unprocessable.Description = "The Idempotency-Key was already used for a different request (urn:hornbeam:problem:idempotency-key-reused).";
+            unprocessable.Description =
+                "The Idempotency-Key was already used for a different request (urn:hornbeam:problem:idempotency-key-reused).";
     }
 
     /// <summary>
@@ -149,14 +153,17 @@ public static class OpenApiSetup
             content["application/json"] = new OpenApiMediaType();
         body.Description ??= "JSON in UTF-8 following I-JSON (RFC 7493): no member name twice in one object, no \\u escape for half a " +
                              $"surrogate pair, nested at most {JsonRules.MaxDepth} levels, at most Hornbeam:MaxRequestBodyBytes long.";
-        if (operation.Responses?.Values.OfType<OpenApiResponse>().FirstOrDefault(r => r.Content?.ContainsKey("application/problem+json") == true)
+        if (operation.Responses?.Values.OfType<OpenApiResponse>()
+                .FirstOrDefault(r => r.Content?.ContainsKey("application/problem+json") == true)
             is not { Content: { } problem }) return;
         operation.Responses.TryAdd("400", new OpenApiResponse { Description = "Bad Request", Content = problem });
         if (operation.Responses["400"] is OpenApiResponse invalid)
-            invalid.Description = "Invalid input (urn:hornbeam:problem:invalid-input): the detail says what is wrong, e.g. the body breaks I-JSON.";
+            invalid.Description =
+                "Invalid input (urn:hornbeam:problem:invalid-input): the detail says what is wrong, e.g. the body breaks I-JSON.";
         operation.Responses.TryAdd("413", new OpenApiResponse
         {
-            Description = "The body is over Hornbeam:MaxRequestBodyBytes, or a value over Hornbeam:MaxValueBytes (urn:hornbeam:problem:too-large); nothing was applied.",
+            Description = "The body is over Hornbeam:MaxRequestBodyBytes, or a value over Hornbeam:MaxValueBytes " +
+                          "(urn:hornbeam:problem:too-large); nothing was applied.",
             Content = problem,
         });
     }

@@ -10,19 +10,22 @@ namespace Hornbeam.Functions;
 /// <summary>Places each call: this node's C# function, else a live node's over RPC, else an HTTP registration in Redis.</summary>
 internal sealed class FunctionService(
     IConnectionMultiplexer redis, RedisKeys keys, NodeIdentity node, RpcModules modules, IClusterPresence presence,
-    IRpcClient rpc, RpcServer background, WebhookClient webhooks, IOptions<ClusterOptions> options, IOptions<WebhookOptions> webhookOptions) : IFunctions
+    IRpcClient rpc, RpcServer background, WebhookClient webhooks, IOptions<ClusterOptions> options,
+    IOptions<WebhookOptions> webhookOptions) : IFunctions
 {
     private int _httpCastsInFlight;
 
     private IDatabase Db => redis.GetDatabase();
 
-    public async Task<JsonElement> CallAsync(string name, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken cancellationToken = default)
+    public async Task<JsonElement> CallAsync(string name, IReadOnlyList<JsonElement> args, TimeSpan timeout,
+        CancellationToken cancellationToken = default)
     {
         RpcModules.ValidateName("function", name);
         if (modules.Find(RpcModules.FunctionsModule, name) is not null)
             return await CallCSharpAsync(node.Name, name, args, timeout, cancellationToken);
         if (Offering(name) is { } target) return await CallCSharpAsync(target, name, args, timeout, cancellationToken);
-        if (await HttpUrlAsync(name) is { } url) return await webhooks.PostJsonAsync(url, Body(args), timeout, $"HTTP function '{name}'", cancellationToken);
+        if (await HttpUrlAsync(name) is { } url)
+            return await webhooks.PostJsonAsync(url, Body(args), timeout, $"HTTP function '{name}'", cancellationToken);
         throw NotFound(name);
     }
 
@@ -49,7 +52,8 @@ internal sealed class FunctionService(
         if (Interlocked.Increment(ref _httpCastsInFlight) > limit)
         {
             Interlocked.Decrement(ref _httpCastsInFlight);
-            throw RpcServer.Overloaded(node.Name, $"has {limit} casts of HTTP functions in flight, its limit (Hornbeam:Webhooks:MaxCastsInFlight)");
+            throw RpcServer.Overloaded(node.Name,
+                $"has {limit} casts of HTTP functions in flight, its limit (Hornbeam:Webhooks:MaxCastsInFlight)");
         }
         background.RunInBackground($"Cast of HTTP function '{name}'", async () =>
         {
@@ -70,7 +74,8 @@ internal sealed class FunctionService(
         var csharp = live.SelectMany(n => n.Functions.Select(f => (Function: f, n.Node)))
             .Concat(modules.Functions.Select(f => (Function: f, node.Name)))
             .GroupBy(x => x.Function, StringComparer.Ordinal)
-            .Select(g => new FunctionDescription(g.Key, "csharp", g.Select(x => x.Item2).Distinct().Order(StringComparer.Ordinal).ToArray(), null));
+            .Select(g => new FunctionDescription(g.Key, "csharp",
+                g.Select(x => x.Item2).Distinct().Order(StringComparer.Ordinal).ToArray(), null));
         var http = (await Db.HashGetAllAsync(keys.HttpFunctions))
             .Select(e => new FunctionDescription(e.Name!, "http", null, ParseUrl(e.Value)));
         return csharp.Concat(http).OrderBy(f => f.Name, StringComparer.Ordinal).ThenBy(f => f.Kind, StringComparer.Ordinal).ToArray();
@@ -81,7 +86,8 @@ internal sealed class FunctionService(
         RpcModules.ValidateName("function", name);
         var uri = await webhooks.EnsureAllowedAsync(url);
         if (modules.Find(RpcModules.FunctionsModule, name) is not null || Offering(name) is not null)
-            throw new HornbeamException(HornbeamError.Conflict, $"'{name}' is a C# function of a live node; choose another name for the HTTP function.");
+            throw new HornbeamException(HornbeamError.Conflict,
+                $"'{name}' is a C# function of a live node; choose another name for the HTTP function.");
         var registration = JsonSerializer.Serialize(new Dictionary<string, string>
         {
             ["url"] = uri.ToString(),
@@ -97,7 +103,8 @@ internal sealed class FunctionService(
         return await Db.HashDeleteAsync(keys.HttpFunctions, name);
     }
 
-    private async Task<JsonElement> CallCSharpAsync(string target, string name, IReadOnlyList<JsonElement> args, TimeSpan timeout, CancellationToken ct)
+    private async Task<JsonElement> CallCSharpAsync(string target, string name, IReadOnlyList<JsonElement> args, TimeSpan timeout,
+        CancellationToken ct)
     {
         try
         {
@@ -142,5 +149,6 @@ internal sealed class FunctionService(
     }
 
     private static HornbeamException NotFound(string name) =>
-        new(HornbeamError.NotFound, $"no live node offers a function '{name}' and no HTTP function has that name. GET /functions lists them.");
+        new(HornbeamError.NotFound,
+            $"no live node offers a function '{name}' and no HTTP function has that name. GET /functions lists them.");
 }

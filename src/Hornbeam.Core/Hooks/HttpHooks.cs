@@ -72,12 +72,17 @@ internal sealed class HttpHookClient(HttpHookStore store, WebhookClient webhooks
         }
         catch (JsonException)
         {
-            throw new HornbeamException(HornbeamError.BadGateway, $"HTTP hook '{hook.AppPath}' action '{action}' answered something that is not JSON: {Snippet(body)}");
+            throw new HornbeamException(HornbeamError.BadGateway,
+                $"HTTP hook '{hook.AppPath}' action '{action}' answered something that is not JSON: {Snippet(body)}");
         }
     }
 
-    /// <summary>Chunks from a Server-Sent Events answer (<c>error</c> events fail the stream, <c>done</c> ends it), newline-delimited JSON, or one chunk for any other JSON answer.</summary>
-    public async IAsyncEnumerable<JsonElement> StreamAsync(HttpHook hook, string action, HookArgs args, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// Chunks from a Server-Sent Events answer (<c>error</c> events fail the stream, <c>done</c> ends it), newline-delimited
+    /// JSON, or one chunk for any other JSON answer.
+    /// </summary>
+    public async IAsyncEnumerable<JsonElement> StreamAsync(HttpHook hook, string action, HookArgs args,
+        [EnumeratorCancellation] CancellationToken ct)
     {
         using var response = await SendAsync(hook, action, args, wholeBody: false, ct);
         var mediaType = response.Content.Headers.ContentType?.MediaType;
@@ -95,7 +100,8 @@ internal sealed class HttpHookClient(HttpHookStore store, WebhookClient webhooks
             {
                 if (item.EventType == "done") yield break;
                 if (item.EventType == "error")
-                    throw new HornbeamException(HornbeamError.HandlerFailed, $"HTTP hook '{hook.AppPath}' action '{action}' failed mid-stream: {ErrorText(item.Data)}");
+                    throw new HornbeamException(HornbeamError.HandlerFailed,
+                        $"HTTP hook '{hook.AppPath}' action '{action}' failed mid-stream: {ErrorText(item.Data)}");
                 yield return ParseChunk(item.Data);
             }
         }
@@ -122,9 +128,11 @@ internal sealed class HttpHookClient(HttpHookStore store, WebhookClient webhooks
         {
             var text = await ReadHeadAsync(response.Content, ct);
             if (response.StatusCode == HttpStatusCode.NotFound)
-                throw new HornbeamException(HornbeamError.NotFound, $"HTTP hook '{hook.AppPath}' has no action '{action}' ({url} answered 404).");
+                throw new HornbeamException(HornbeamError.NotFound,
+                    $"HTTP hook '{hook.AppPath}' has no action '{action}' ({url} answered 404).");
             throw new HornbeamException(HornbeamError.BadGateway,
-                $"HTTP hook '{hook.AppPath}' action '{action}' failed: {url} answered {(int)response.StatusCode}: {ErrorText(Encoding.UTF8.GetString(text))}");
+                $"HTTP hook '{hook.AppPath}' action '{action}' failed: {url} answered {(int)response.StatusCode}: " +
+                $"{ErrorText(Encoding.UTF8.GetString(text))}");
         }
     }
 

@@ -88,7 +88,8 @@ public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<Webho
     /// POSTs <paramref name="json"/> to <paramref name="url"/> and answers the JSON it returns (null for an empty body).
     /// <paramref name="what"/> names the caller's thing in messages, e.g. <c>HTTP function 'resize'</c>.
     /// </summary>
-    public async Task<JsonElement> PostJsonAsync(string url, ReadOnlyMemory<byte> json, TimeSpan timeout, string what, CancellationToken cancellationToken = default)
+    public async Task<JsonElement> PostJsonAsync(string url, ReadOnlyMemory<byte> json, TimeSpan timeout, string what,
+        CancellationToken cancellationToken = default)
     {
         var uri = EnsureAllowed(url);
         var content = new ReadOnlyMemoryContent(json);
@@ -155,7 +156,9 @@ public sealed class WebhookClient(IHttpClientFactory httpClients, IOptions<Webho
     internal static TimeSpan TimeoutOf(ResilienceContext context) =>
         context.GetRequestMessage()?.Options.TryGetValue(CallTimeout, out var timeout) == true ? timeout : Timeout.InfiniteTimeSpan;
 
-    /// <summary>A streamed answer's body, each line, event or whole answer held to <c>Hornbeam:Webhooks:MaxResponseBytes</c> (502 past it).</summary>
+    /// <summary>
+    /// A streamed answer's body, each line, event or whole answer held to <c>Hornbeam:Webhooks:MaxResponseBytes</c> (502 past it).
+    /// </summary>
     internal async Task<Stream> ReadStreamLimitedAsync(HttpContent content, ChunkBoundary boundary, CancellationToken ct) =>
         new ChunkLimitedStream(await content.ReadAsStreamAsync(ct), boundary, _options.MaxResponseBytes,
             () => TooLarge(_options.MaxResponseBytes));
