@@ -110,7 +110,12 @@ internal static class OpenApiConstraints
             else if (type == typeof(HttpFunctionRegistration) || type == typeof(HttpHookRegistration))
             {
                 if (Property(properties, "url") is OpenApiSchema url)
-                    (url.Type, url.Format, url.Pattern) = (JsonSchemaType.String, "uri", "^[Hh][Tt][Tt][Pp][Ss]?://");
+                {
+                    // Absolute http(s), no user:password@ and no #fragment; scheme, host and port on Hornbeam:Webhooks:AllowedHosts.
+                    (url.Type, url.Format, url.Pattern) = (JsonSchemaType.String, "uri", "^[Hh][Tt][Tt][Pp][Ss]?://[^/@#?]+(/[^#]*)?$");
+                    url.Description = "An absolute http or https URL without credentials or fragment, whose scheme, host and port " +
+                                      "Hornbeam:Webhooks:AllowedHosts allows (403 otherwise).";
+                }
                 schema.Required = new HashSet<string> { "url" };
             }
             return Task.CompletedTask;

@@ -53,7 +53,8 @@ public static class OpenApiSetup
             else operation.Security = [];
             if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Idempotency.IdempotencyMetadata>().Any())
                 DescribeIdempotencyKey(operation);
-            if (operation.RequestBody is OpenApiRequestBody body) DescribeJsonBody(operation, body);
+            if (operation.RequestBody is OpenApiRequestBody body)
+                DescribeJsonBody(operation, body, bound: BindsJsonBody(context.Description.ActionDescriptor.EndpointMetadata));
             if (operation.Responses?.TryGetValue("503", out var unavailable) == true && unavailable is OpenApiResponse outage
                 && outage.Content?.ContainsKey("application/problem+json") == true)
             {
@@ -146,7 +147,7 @@ public static class OpenApiSetup
     /// Every body is JSON under one rule (Json/JsonBodyRules.cs) and one size limit, so every route with a body says so
     /// and lists the 400 and 413 that enforce them.
     /// </summary>
-    private static void DescribeJsonBody(OpenApiOperation operation, OpenApiRequestBody body)
+    private static void DescribeJsonBody(OpenApiOperation operation, OpenApiRequestBody body, bool bound)
     {
         // The routes that take any JSON value read the body as JSON whatever its Content-Type; the document names the one to send.
         if (body.Content is { } content && content.Remove("*/*") && content.Count == 0)
@@ -166,7 +167,20 @@ public static class OpenApiSetup
                           "(urn:hornbeam:problem:too-large); nothing was applied.",
             Content = problem,
         });
+        // The framework binds these bodies and refuses any other Content-Type; the raw routes read any body as JSON.
+        if (bound)
+            operation.Responses.TryAdd("415", new OpenApiResponse
+            {
+                Description = "The body's Content-Type is not application/json; the detail says so.",
+                Content = problem,
+            });
     }
+
+    // A handler parameter of one of the API's request types is bound by the framework, which refuses other content types
+    // (415); a handler that takes the HttpRequest reads any body itself.
+    private static bool BindsJsonBody(IList<object> metadata) =>
+        metadata.OfType<System.Reflection.MethodInfo>().FirstOrDefault()?.GetParameters()
+            .Any(p => p.ParameterType.Namespace?.StartsWith("Hornbeam.Api", StringComparison.Ordinal) == true) == true;
 
     private const string BearerScheme = "Bearer";
     private const string HeaderScheme = "ApiKey";

@@ -27,7 +27,7 @@ public interface IFunctions
     /// <summary>Every function that can be called, and where it runs.</summary>
     Task<IReadOnlyList<FunctionDescription>> ListAsync();
 
-    /// <summary>Registers (or replaces) an HTTP function; the URL's host must be on the allow-list.</summary>
+    /// <summary>Registers (or replaces) an HTTP function; the URL's scheme, host and port must be on the allow-list.</summary>
     Task RegisterHttpAsync(string name, string? url);
 
     /// <summary>Removes an HTTP function; false when none had that name.</summary>

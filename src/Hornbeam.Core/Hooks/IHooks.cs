@@ -26,7 +26,7 @@ public interface IHooks
         CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Registers (or replaces) an HTTP hook for every replica; the host must be on
+    /// Registers (or replaces) an HTTP hook for every replica; the URL's scheme, host and port must be on
     /// <c>Hornbeam:Webhooks:AllowedHosts</c>.
     /// </summary>
     Task RegisterHttpAsync(string appPath, string url);

@@ -223,6 +223,19 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
         Assert.False(string.IsNullOrWhiteSpace(body.GetProperty("detail").GetString()), body.ToString());
     }
 
+    [Theory]
+    [InlineData("/hooks/echo/args")]
+    [InlineData("/functions/add/call")]
+    [InlineData("/ml/cached/echo/args")]
+    public async Task ARouteThatBindsJsonRefusesAnotherContentTypeAsDocumented(string route)
+    {
+        var response = await Client.PostAsync(route, new StringContent("{}", Encoding.UTF8, "text/plain"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var document = await Client.GetStringAsync("/openapi/v1.json");
+        Assert.Contains("\"415\"", document);
+    }
+
     private static string Base64Url(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private static ByteArrayContent Bytes(byte[] utf8)
