@@ -1,11 +1,14 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Hornbeam.Tests.Faults;
 using Hornbeam.Tests.Infrastructure;
 using Hornbeam.Tests.PubSub;
 
 namespace Hornbeam.Tests.Deployment;
 
 /// <summary>End to end through nginx, as users behind the load balancer see Hornbeam.</summary>
+// One topology at a time: a failover measured beside another topology's processes starves both (see FaultSuite).
+[Collection(FaultSuite.Name)]
 public sealed class LocalTopologyTests(LocalTopology topology) : IClassFixture<LocalTopology>
 {
     [Fact]

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Hornbeam.Redis;
+using Hornbeam.Tests.Faults;
 using Hornbeam.Tests.Infrastructure;
 using StackExchange.Redis;
 using Xunit.Abstractions;
@@ -11,6 +12,8 @@ namespace Hornbeam.Tests.Health;
 /// On a Redis Cluster whose master fails over to its replica, ready follows what requests see: 503 while the master's
 /// slots cannot be written, 200 again as soon as writes to them succeed, judged by the cluster's current slot map.
 /// </summary>
+// One topology at a time: a failover measured beside another topology's processes starves both (see FaultSuite).
+[Collection(FaultSuite.Name)]
 public sealed class ReadinessClusterFailoverTests(ITestOutputHelper output)
 {
     [Fact]

@@ -1,11 +1,14 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Hornbeam.Tests.Faults;
 using Hornbeam.Tests.Infrastructure;
 using StackExchange.Redis;
 
 namespace Hornbeam.Tests.State;
 
 /// <summary>On a Redis Cluster whose master fails over to its replica, Hornbeam fails fast meanwhile and keeps every acknowledged write.</summary>
+// One topology at a time: a failover measured beside another topology's processes starves both (see FaultSuite).
+[Collection(FaultSuite.Name)]
 public sealed class StateClusterFailoverTests
 {
     [Fact]
