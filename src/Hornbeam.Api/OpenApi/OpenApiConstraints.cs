@@ -96,6 +96,11 @@ internal static class OpenApiConstraints
                     input.Not = new OpenApiSchema { Type = JsonSchemaType.Null };
                 schema.Required = new HashSet<string> { "input" };
             }
+            else if (type == typeof(HookCall))
+            {
+                // Any names, any JSON values: said outright, so generators do not read an object without properties as empty.
+                if (Property(properties, "kwargs") is { } kwargs) kwargs.AdditionalProperties = new OpenApiSchema();
+            }
             else if (type == typeof(StateMultiRequest))
             {
                 var hornbeam = services.GetRequiredService<IOptions<HornbeamOptions>>().Value;
