@@ -7,8 +7,8 @@ namespace Hornbeam.Api.Json;
 /// <summary>
 /// Holds every JSON request body to <see cref="JsonRules"/> before the framework binds it, so a body that breaks the
 /// rule is a 400 on every route (the binder alone would store invalid UTF-8 as U+FFFD, keep the last of two equal
-/// member names, and fail with a 500 on a lone surrogate escape). Routes that hand the raw body to Core, which checks
-/// it there, are marked <see cref="ChecksJsonBodyItself"/> and read the body once.
+/// member names, and fail with a 500 on a lone surrogate escape). Routes whose handler reads the raw body and checks
+/// it are marked <see cref="ChecksJsonBodyItself"/> and read the body once.
 /// </summary>
 internal sealed class JsonBodyRules(RequestDelegate next, IOptions<HornbeamOptions> options)
 {
@@ -32,7 +32,10 @@ internal sealed class JsonBodyRules(RequestDelegate next, IOptions<HornbeamOptio
     {
         var body = await RequestBody.ReadAsync(context.Request, Limit);
         JsonRules.Check(body.Span);
-        context.Request.Body = new MemoryStream(body.ToArray(), writable: false);
+        // The bytes just read are handed to the binder as they are, not copied.
+        context.Request.Body = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body, out var array)
+            ? new MemoryStream(array.Array!, array.Offset, array.Count, writable: false)
+            : new MemoryStream(body.ToArray(), writable: false);
         await next(context);
     }
 
@@ -44,7 +47,7 @@ internal sealed class JsonBodyRules(RequestDelegate next, IOptions<HornbeamOptio
     }
 }
 
-/// <summary>Marks a route whose handler passes the raw JSON body to Core, which applies <see cref="JsonRules"/> itself.</summary>
+/// <summary>Marks a route whose handler reads the raw body and applies <see cref="JsonRules"/> to it (itself or in Core).</summary>
 internal sealed class ChecksJsonBodyItselfMetadata;
 
 internal static class JsonBodyRulesExtensions
@@ -56,7 +59,7 @@ internal static class JsonBodyRulesExtensions
         return app;
     }
 
-    /// <summary>The handler gives the raw body to Core, which checks it; the body is not read twice.</summary>
+    /// <summary>The handler reads the raw body and checks it (itself or in Core); the body is not read twice.</summary>
     public static RouteHandlerBuilder ChecksJsonBodyItself(this RouteHandlerBuilder route) =>
         route.WithMetadata(new ChecksJsonBodyItselfMetadata());
 }

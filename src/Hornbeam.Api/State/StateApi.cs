@@ -32,7 +32,7 @@ public static class StateApi
         group.MapPost("/multi", (HttpRequest http) => GetMulti(http, state.Value, options.Value))
             .WithName("StateGetMulti").RequireScope(Scopes.StateRead).ChangesNothing()
             .WithSummary("state_get_multi: get many keys at once; absent keys map to null")
-            .Accepts<StateMultiRequest>("application/json")
+            .Accepts<StateMultiRequest>("application/json").ChecksJsonBodyItself()
             .ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapPost("/incr/{**key}",
             (string key, HttpContext http, long delta = 1) => Increment(RouteKey.Decode(http, key), state.Value, http, delta))
@@ -122,6 +122,8 @@ public static class StateApi
     {
         // Read whole and parsed in one synchronous pass: cheaper than the framework's streaming body binding.
         var body = await RequestBody.ReadAsync(http, (int)Math.Min(options.Value.MaxRequestBodyBytes, int.MaxValue));
+        // Read here once, so the JSON rule is applied to these bytes rather than by the middleware reading them before.
+        JsonRules.Check(body.Span);
         StateMultiRequest? request;
         try
         {
