@@ -44,6 +44,7 @@ app.MapMl();
 app.MapPubSub();
 app.MapCluster();
 app.MapFunctions();
+app.MapTokens();
 app.AnswerHeadAsGet();
 
 app.Run();

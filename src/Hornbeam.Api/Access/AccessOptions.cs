@@ -24,6 +24,10 @@ public sealed class AccessOptions : IValidatableObject
     /// </summary>
     public int FailedAttemptsPerMinute { get; set; } = 30;
 
+    /// <summary>Short-lived signed tokens minted with <c>POST /auth/tokens</c>, for browsers (<c>Hornbeam:Auth:Tokens</c>).</summary>
+    [ValidateObjectMembers]
+    public TokenOptions Tokens { get; set; } = new();
+
     IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
     {
         if (FailedAttemptsPerMinute < 0)
@@ -41,7 +45,9 @@ public sealed class ApiKeyOptions : IValidatableObject
     /// <summary>The secret the client sends as <c>Authorization: Bearer</c> or <c>X-Api-Key</c>.</summary>
     public string Key { get; set; } = "";
 
-    /// <summary>What the key may do: <c>state:read</c>, <c>state:write</c>, <c>pubsub</c>, <c>invoke</c>, <c>admin</c>.</summary>
+    /// <summary>
+    /// What the key may do: <c>state:read</c>, <c>state:write</c>, <c>pubsub</c>, <c>invoke</c>, <c>admin</c>, <c>tokens</c>.
+    /// </summary>
     public List<string> Scopes { get; set; } = [];
 
     /// <summary>Requests per second this key may make; overrides <c>Hornbeam:RateLimit:PermitsPerSecond</c>.</summary>
@@ -58,6 +64,10 @@ public sealed class ApiKeyOptions : IValidatableObject
         if (PermitsPerSecond < 0)
             yield return new ValidationResult("Hornbeam:Auth:Keys:*:PermitsPerSecond must be 0 (no limit) or more.",
                 [nameof(PermitsPerSecond)]);
+        // A bearer value shaped like a JWT is read as a token, so such a key could never be presented as one.
+        if (AccessSchemes.LooksLikeToken(Key))
+            yield return new ValidationResult("A Hornbeam:Auth:Keys entry's Key may not look like a JWT (eyJ..., three parts separated " +
+                "by dots): such a bearer value is read as a token. Choose another key.", [nameof(Key)]);
     }
 }
 
@@ -69,8 +79,10 @@ public static class Scopes
     public const string PubSub = "pubsub";
     public const string Invoke = "invoke";
     public const string Admin = "admin";
+    /// <summary>Minting browser tokens (<c>POST /auth/tokens</c>); <c>admin</c> may too.</summary>
+    public const string Tokens = "tokens";
 
-    public static readonly string[] All = [StateRead, StateWrite, PubSub, Invoke, Admin];
+    public static readonly string[] All = [StateRead, StateWrite, PubSub, Invoke, Admin, Tokens];
 }
 
 /// <summary>Checks <see cref="AccessOptions"/> and each key at start-up; the body is source-generated and calls the rules above.</summary>

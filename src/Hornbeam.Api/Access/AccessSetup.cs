@@ -2,14 +2,19 @@ using System.ComponentModel.DataAnnotations;
 using System.Net;
 using Hornbeam.Access;
 using Hornbeam.Redis;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Api.Access;
 
 /// <summary>
-/// Who may do what: API keys with scopes, per-key rate limits shared by all replicas, and real client addresses behind
-/// proxies.
+/// Who may do what, on ASP.NET Core's authentication and authorization: API keys and browser tokens (a policy scheme picks
+/// the handler by the credential), one authorization policy per scope, per-key rate limits shared by all replicas, and
+/// real client addresses behind proxies.
 /// </summary>
 public static class AccessSetup
 {
@@ -43,6 +48,19 @@ public static class AccessSetup
         if (proxies.Length > 0) services.Configure<ForwardedHeadersOptions>(o => TrustOnly(o, addresses, networks));
 
         services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<TokenIssuer>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, AccessJsonContext.Default));
+        services.AddAuthentication(AccessSchemes.Default)
+            .AddPolicyScheme(AccessSchemes.Default, "API key or token",
+                o => o.ForwardDefaultSelector = context => AccessSchemes.Select(context, access.Tokens.Enabled))
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AccessSchemes.ApiKey, null)
+            .AddJwtBearer(AccessSchemes.Token, o => TokenAuthentication.Configure(o, access.Tokens));
+        var authorization = services.AddAuthorizationBuilder();
+        foreach (var scope in Scopes.All)
+            authorization.AddPolicy(Policy(scope), p => p.AddRequirements(
+                scope == Scopes.Tokens ? new ScopeRequirement(scope, enabled, Scopes.Admin) : new ScopeRequirement(scope, enabled)));
+        services.Replace(ServiceDescriptor.Singleton<IAuthorizationMiddlewareResultHandler, AccessAuthorizationResultHandler>());
         services.AddSingleton(sp => new SharedRateLimiter(sp.GetRequiredService<RedisBatcher>(), sp.GetRequiredService<RedisKeys>()));
         services.AddSingleton<FailedAttempts>();
         services.AddSingleton(new AccessState(
@@ -66,16 +84,29 @@ public static class AccessSetup
             app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this " +
                 "service.");
         // With access control off and no rate limit nothing reads a key, so a key a client sends anyway is not looked up.
-        if (access.Enabled || access.RateLimited) app.UseMiddleware<AccessMiddleware>();
+        if (access.Enabled || access.RateLimited) app.UseAuthentication();
+        // Always: every route that needs a scope carries its policy, which lets every request through with access control off.
+        app.UseAuthorization();
+        if (access.RateLimited) app.UseMiddleware<RateLimitMiddleware>();
         return app;
     }
 
-    /// <summary>The route needs an API key holding <paramref name="scope"/> (when access control is on).</summary>
+    /// <summary>The name of the authorization policy that requires <paramref name="scope"/>.</summary>
+    public static string Policy(string scope) => "scope:" + scope;
+
+    /// <summary>The route needs an API key or token holding <paramref name="scope"/> (when access control is on).</summary>
     public static TBuilder RequireScope<TBuilder>(this TBuilder builder, string scope) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new ScopeMetadata(scope))
+        builder.RequireAuthorization(Policy(scope)).WithMetadata(new ScopeMetadata(scope))
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
+
+    /// <summary>
+    /// The route (a subscription stream) also reads a token from <c>?access_token=</c>, for browsers, whose EventSource and
+    /// WebSocket cannot send headers.
+    /// </summary>
+    public static TBuilder AcceptsAccessToken<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new AccessTokenQuery());
 
     /// <summary>
     /// Believes <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> only from the configured proxies, in place of the

@@ -12,6 +12,7 @@ public static class ProblemTypes
     public const string Unauthorized = HornbeamErrors.TypePrefix + "unauthorized";
     public const string Forbidden = HornbeamErrors.TypePrefix + "forbidden";
     public const string RateLimited = HornbeamErrors.TypePrefix + "rate-limited";
+    public const string TokensNotConfigured = HornbeamErrors.TypePrefix + "tokens-not-configured";
     public const string HandlerFailed = HornbeamErrors.TypePrefix + "handler-failed";
     public const string BadGateway = HornbeamErrors.TypePrefix + "bad-gateway";
     public const string Timeout = HornbeamErrors.TypePrefix + "timeout";

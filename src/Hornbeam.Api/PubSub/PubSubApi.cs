@@ -24,12 +24,13 @@ public static class PubSubApi
             .WithSummary("publish: send any JSON value to every subscriber of a topic on every replica; answers how many it reached")
             .Accepts<JsonElement>("application/json", "*/*").ChecksJsonBodyItself()
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
-        group.MapGet("/{**topic}", Subscribe).WithName("PubSubSubscribe")
+        group.MapGet("/{**topic}", Subscribe).WithName("PubSubSubscribe").AcceptsAccessToken()
             .WithSummary("Subscribe with Server-Sent Events; Last-Event-ID (or last_event_id) replays the messages missed since")
             .ProducesProblem(StatusCodes.Status400BadRequest);
         group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         routes.MapGet("/ws/{**path}", WebSocket).WithName("PubSubWebSocket").WithTags("PubSub").RequireScope(Scopes.PubSub)
+            .AcceptsAccessToken()
             .WithSummary(
                 "Subscribe with a WebSocket to the topic named by the path (/ws/chat/general is chat:general); " +
                 "text frames sent are published")
@@ -48,11 +49,13 @@ public static class PubSubApi
     public static async Task<Ok<PublishResponse>> Publish(string topic, HttpRequest request, IPubSub pubsub,
         IOptions<HornbeamOptions> options)
     {
+        var name = RouteKey.Decode(request.HttpContext, topic);
+        TopicAccess.Demand(request.HttpContext, name);
         var body = await RequestBody.ReadAsync(request, options.Value.MaxValueBytes);
         // With an Idempotency-Key the message and the record of its id are one script, so a retry publishes it once.
         var published = request.HttpContext.Features.Get<Hornbeam.Idempotency.IdempotentRequest>() is { } once
-            ? await pubsub.PublishJsonAsync(RouteKey.Decode(request.HttpContext, topic), body, once)
-            : await pubsub.PublishJsonAsync(RouteKey.Decode(request.HttpContext, topic), body);
+            ? await pubsub.PublishJsonAsync(name, body, once)
+            : await pubsub.PublishJsonAsync(name, body);
         return TypedResults.Ok(new PublishResponse(published.Subscribers, published.Id));
     }
 
@@ -62,9 +65,10 @@ public static class PubSubApi
     {
         // Subscribed before the response starts, so a bad topic or a Redis outage is still a ProblemDetails. The stream's writer
         // never blocks between awaits, so the fan-out may run it inline.
-        var subscription = await pubsub.SubscribeAsync(RouteKey.Decode(context, topic), lastEventIdHeader ?? lastEventId,
-            deliverInline: true, context.RequestAborted);
-        return new PubSubEventStream(subscription, options.Value);
+        var name = RouteKey.Decode(context, topic);
+        TopicAccess.Demand(context, name);
+        var subscription = await pubsub.SubscribeAsync(name, lastEventIdHeader ?? lastEventId, deliverInline: true, context.RequestAborted);
+        return new PubSubEventStream(subscription, options.Value, TopicAccess.Expiry(context));
     }
 
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> WebSocket(string path, HttpContext context, IPubSub pubsub,
@@ -75,12 +79,14 @@ public static class PubSubApi
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: Problems.ProblemTypes.InvalidInput,
                 title: "Invalid input", detail: "This endpoint speaks WebSocket: connect with a WebSocket client (Upgrade: websocket).");
         var topic = string.Join(':', RouteKey.DecodeSegments(context, path));
+        TopicAccess.Demand(context, topic);
         await using var subscription = await pubsub.SubscribeAsync(topic, lastEventId, context.RequestAborted);
         using var socket = await context.WebSockets
             .AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = options.Value.KeepAliveInterval });
         try
         {
-            await new PubSubWebSocket(socket, subscription, pubsub, hornbeam.Value.MaxValueBytes, logger).RunAsync(context.RequestAborted);
+            await new PubSubWebSocket(socket, subscription, pubsub, hornbeam.Value.MaxValueBytes, logger).RunAsync(context.RequestAborted,
+                TopicAccess.Expiry(context));
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException)
         {

@@ -18,10 +18,13 @@ namespace Hornbeam.Api.PubSub;
 /// writes, done here straight into the response's pipe: one message goes to every subscriber of a node, so each delivery is
 /// one copy and one flush, with no per-event formatter pass, task or timer race.
 /// </summary>
-public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOptions options)
+public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOptions options, CancellationToken expires = default)
     : IResult, IEndpointMetadataProvider, IStatusCodeHttpResult
 {
     private static readonly byte[] Ping = ": ping\n\n"u8.ToArray();
+    // The last event of a stream whose token expired: a browser's EventSource would reconnect with the same token and fail.
+    private static readonly byte[] Expired =
+        """{"detail":"The token expired; get a new one and subscribe again with last_event_id."}"""u8.ToArray();
 
     public int? StatusCode => StatusCodes.Status200OK;
 
@@ -51,7 +54,8 @@ public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOpt
                 await output.FlushAsync(cancellation);
                 keepAlive = KeepAliveAsync(output, gate, options.KeepAliveInterval, stopping.Token);
 
-                await foreach (var message in subscription.WithCancellation(cancellation))
+                using var ending = CancellationTokenSource.CreateLinkedTokenSource(cancellation, expires);
+                await foreach (var message in subscription.WithCancellation(ending.Token))
                 {
                     await gate.WaitAsync(cancellation);
                     FlushResult flushed;
@@ -70,6 +74,13 @@ public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOpt
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
             {
                 // The client went away.
+            }
+            catch (OperationCanceledException) when (expires.IsCancellationRequested)
+            {
+                await gate.WaitAsync(cancellation);
+                WriteEvent(output, "expired"u8, Expired, id: null);
+                await output.FlushAsync(cancellation);
+                gate.Release();
             }
             finally
             {

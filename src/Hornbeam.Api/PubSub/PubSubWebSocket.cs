@@ -24,7 +24,7 @@ internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription subsc
     };
     private readonly SemaphoreSlim _send = new(1, 1);
 
-    public async Task RunAsync(CancellationToken aborted)
+    public async Task RunAsync(CancellationToken aborted, CancellationToken expires = default)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         await SendAsync(w =>
@@ -36,12 +36,20 @@ internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription subsc
 
         var pump = PumpAsync(done.Token);
         var receive = ReceiveAsync(done.Token);
-        var first = await Task.WhenAny(pump, receive);
+        var expired = ExpiredAsync(expires, done.Token);
+        var first = await Task.WhenAny(pump, receive, expired);
         var closing = await first;
+        if (first == expired && closing is { } policy)
+        {
+            // Closed before the receive is cancelled, which would abort the socket: the client reads 1008 and the reason.
+            await CloseAsync(policy);
+            await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), aborted));
+            closing = null;
+        }
         done.Cancel();
         try
         {
-            await Task.WhenAll(pump, receive);
+            await Task.WhenAll(pump, receive, expired);
         }
         catch (OperationCanceledException)
         {
@@ -58,6 +66,38 @@ internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription subsc
             {
                 // The client is gone already.
             }
+        }
+    }
+
+    /// <summary>Answers 1008 (policy violation) when the token that opened the socket expires; null when the socket ends first.</summary>
+    private static async Task<(WebSocketCloseStatus Status, string Reason)?> ExpiredAsync(CancellationToken expires, CancellationToken done)
+    {
+        if (!expires.CanBeCanceled) return null;
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(expires, done);
+        await Task.Delay(Timeout.Infinite, either.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        return expires.IsCancellationRequested
+            ? (WebSocketCloseStatus.PolicyViolation, "token expired; get a new token and reconnect with last_event_id")
+            : null;
+    }
+
+    private async Task CloseAsync((WebSocketCloseStatus Status, string Reason) close)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            await _send.WaitAsync(timeout.Token);
+            try
+            {
+                await socket.CloseOutputAsync(close.Status, close.Reason, timeout.Token);
+            }
+            finally
+            {
+                _send.Release();
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        {
+            // The client is gone already.
         }
     }
 
