@@ -10,7 +10,8 @@ internal sealed class AccessAuthorizationResultHandler : IAuthorizationMiddlewar
 {
     private readonly AuthorizationMiddlewareResultHandler _framework = new();
 
-    public Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    public Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy,
+        PolicyAuthorizationResult authorizeResult)
     {
         if (authorizeResult.Succeeded) return next(context);
         if (authorizeResult.Forbidden

@@ -1,12 +1,11 @@
 namespace Hornbeam.Api.Access;
 
 /// <summary>
-/// The authentication schemes: <see cref="Default"/> is a policy scheme that hands each request to <see cref="ApiKey"/> or
-/// <see cref="Token"/> by the credential it carries, so one request runs one handler.
+/// The authentication schemes: <see cref="ApiKey"/>, the default, hands a request carrying a token to <see cref="Token"/>
+/// (ASP.NET Core's JWT bearer handler), so one request runs one handler.
 /// </summary>
 internal static class AccessSchemes
 {
-    public const string Default = "Hornbeam";
     public const string ApiKey = "ApiKey";
     public const string Token = "Token";
 
@@ -20,7 +19,8 @@ internal static class AccessSchemes
         var headers = context.Request.Headers;
         var authorization = headers.Authorization;
         if (authorization.Count == 0)
-            return context.Request.QueryString.HasValue && context.Request.Query.ContainsKey(QueryParameter) && !headers.ContainsKey(ApiKeyHeader)
+            return context.Request.QueryString.HasValue && context.Request.Query.ContainsKey(QueryParameter)
+                                                        && !headers.ContainsKey(ApiKeyHeader)
                 ? Token
                 : ApiKey;
         var value = authorization.ToString().AsSpan();

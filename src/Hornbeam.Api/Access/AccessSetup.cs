@@ -49,18 +49,21 @@ public static class AccessSetup
 
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<TokenIssuer>();
+        // The request lines of ASP.NET Core's hosting log name the whole URL, a subscription's ?access_token= included, before
+        // any middleware could take it out: with tokens on they stay off whatever the configuration says.
+        if (access.Tokens.Enabled) builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         services.TryAddSingleton(TimeProvider.System);
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, AccessJsonContext.Default));
-        services.AddAuthentication(AccessSchemes.Default)
-            .AddPolicyScheme(AccessSchemes.Default, "API key or token",
-                o => o.ForwardDefaultSelector = context => AccessSchemes.Select(context, access.Tokens.Enabled))
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AccessSchemes.ApiKey, null)
+        services.AddAuthentication(AccessSchemes.ApiKey)
             .AddJwtBearer(AccessSchemes.Token, o => TokenAuthentication.Configure(o, access.Tokens));
+        services.Configure<AuthenticationOptions>(o => o.AddScheme<ApiKeyAuthenticationHandler>(AccessSchemes.ApiKey, "API key or token"));
+        services.AddTransient<ApiKeyAuthenticationHandler>();
         var authorization = services.AddAuthorizationBuilder();
         foreach (var scope in Scopes.All)
             authorization.AddPolicy(Policy(scope), p => p.AddRequirements(
                 scope == Scopes.Tokens ? new ScopeRequirement(scope, enabled, Scopes.Admin) : new ScopeRequirement(scope, enabled)));
         services.Replace(ServiceDescriptor.Singleton<IAuthorizationMiddlewareResultHandler, AccessAuthorizationResultHandler>());
+        SingletonsForStatelessAuthorization(services);
         services.AddSingleton(sp => new SharedRateLimiter(sp.GetRequiredService<RedisBatcher>(), sp.GetRequiredService<RedisKeys>()));
         services.AddSingleton<FailedAttempts>();
         services.AddSingleton(new AccessState(
@@ -69,6 +72,7 @@ public static class AccessSetup
             DefaultPermits: rates.PermitsPerSecond,
             rates.Burst,
             enabled ? access.FailedAttemptsPerMinute : 0,
+            access.Tokens.Enabled,
             // The limiter's share of the Redis deadline, so a request whose Redis hangs still ends within the deadline.
             LimiterWait: TimeSpan.FromMilliseconds(redis.DeadlineMs / 4.0),
             TrustsProxies: proxies.Length > 0));
@@ -89,6 +93,22 @@ public static class AccessSetup
         app.UseAuthorization();
         if (access.RateLimited) app.UseMiddleware<RateLimitMiddleware>();
         return app;
+    }
+
+    /// <summary>
+    /// The framework registers its authorization services as transient, so every request that needs a scope would open a
+    /// DI scope and build about ten of them. They keep no per-request state (the policy, user and resource are arguments),
+    /// so one of each serves every request.
+    /// </summary>
+    private static void SingletonsForStatelessAuthorization(IServiceCollection services)
+    {
+        Type[] stateless = [typeof(IAuthorizationService), typeof(IAuthorizationPolicyProvider), typeof(IAuthorizationHandlerProvider),
+            typeof(IAuthorizationEvaluator), typeof(IAuthorizationHandlerContextFactory), typeof(IAuthorizationHandler),
+            typeof(Microsoft.AspNetCore.Authorization.Policy.IPolicyEvaluator)];
+        for (var i = 0; i < services.Count; i++)
+            if (services[i] is { Lifetime: ServiceLifetime.Transient, ImplementationType: { } type, IsKeyedService: false } transient
+                && stateless.Contains(transient.ServiceType))
+                services[i] = ServiceDescriptor.Singleton(transient.ServiceType, type);
     }
 
     /// <summary>The name of the authorization policy that requires <paramref name="scope"/>.</summary>
@@ -140,7 +160,7 @@ public static class AccessSetup
 
 /// <summary>Access settings read once at start-up: whether keys are checked, which limits apply, which proxies are believed.</summary>
 internal sealed record AccessState(bool Enabled, bool RateLimited, int DefaultPermits, int MinimumBurst, int FailedAttemptsPerMinute,
-    TimeSpan LimiterWait, bool TrustsProxies)
+    bool Tokens, TimeSpan LimiterWait, bool TrustsProxies)
 {
     /// <summary>The permits a budget of <paramref name="permits"/> per second holds: at least a second's worth.</summary>
     public int Burst(int permits) => Math.Max(permits, MinimumBurst);

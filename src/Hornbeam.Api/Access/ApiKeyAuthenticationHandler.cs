@@ -1,53 +1,87 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Connections.Features;
-using Microsoft.Extensions.Options;
 
 namespace Hornbeam.Api.Access;
 
 /// <summary>
-/// Authenticates <c>Authorization: Bearer &lt;key&gt;</c> or <c>X-Api-Key: &lt;key&gt;</c> against the configured keys. Its
+/// The default authentication scheme. A request carrying a token (a JWT-shaped bearer, or <c>?access_token=</c> on a
+/// subscribe route) is handed to the <see cref="AccessSchemes.Token"/> scheme, as a policy scheme's selector would; any
+/// other is checked against the API keys (<c>Authorization: Bearer &lt;key&gt;</c> or <c>X-Api-Key: &lt;key&gt;</c>). Its
 /// challenge is the 401 (or, for an address past its failed attempts, the 429) that a route needing a scope answers.
+/// A plain <see cref="IAuthenticationHandler"/>, not an <c>AuthenticationHandler&lt;TOptions&gt;</c>, and the selector
+/// lives here rather than in a policy scheme of its own: on INCR, the hottest route, the framework's base handler (options
+/// and logger looked up per request) and a second handler per request cost more than the rest of the key check.
 /// </summary>
-internal sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger,
-    UrlEncoder encoder, ApiKeyStore keys, AccessState access, FailedAttempts failures)
-    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+internal sealed class ApiKeyAuthenticationHandler(ApiKeyStore keys, AccessState access, FailedAttempts failures) : IAuthenticationHandler
 {
-    private static readonly Task<AuthenticateResult> NoKey = Task.FromResult(AuthenticateResult.NoResult());
-    private static readonly Task<AuthenticateResult> Invalid = Task.FromResult(AuthenticateResult.Fail(new InvalidKeyException()));
+    private static readonly AuthenticateResult InvalidKey = AuthenticateResult.Fail(new InvalidKeyException());
 
-    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    private HttpContext _context = null!;
+    private AuthenticateResult? _result;
+    private bool _forwarded;
+
+    public Task InitializeAsync(AuthenticationScheme scheme, HttpContext context)
     {
-        if (AccessSchemes.PresentedKey(Request) is not { } presented) return NoKey;
+        _context = context;
+        return Task.CompletedTask;
+    }
+
+    public Task<AuthenticateResult> AuthenticateAsync()
+    {
+        if (_result is not null) return Task.FromResult(_result);
+        if (AccessSchemes.Select(_context, access.Tokens) == AccessSchemes.Token)
+        {
+            _forwarded = true;
+            return _context.AuthenticateAsync(AccessSchemes.Token);
+        }
+        if (AccessSchemes.PresentedKey(_context.Request) is not { } presented) return Remember(AuthenticateResult.NoResult());
         var key = Resolve(presented, out var remembered);
         // An address past its failed attempts is refused before its key is judged, so a 429 says nothing about whether a
         // guess was right. Only a connection that proved its key earlier goes on.
-        if (!remembered && access.FailedAttemptsPerMinute > 0 && failures.BlockedFor(Context) is { } left)
-            return Task.FromResult(AuthenticateResult.Fail(new AddressBlockedException(left)));
-        return key?.Authenticated ?? Invalid;
+        if (!remembered && access.FailedAttemptsPerMinute > 0 && failures.BlockedFor(_context) is { } left)
+            return Remember(AuthenticateResult.Fail(new AddressBlockedException(left)));
+        return key?.Authenticated ?? Remember(InvalidKey);
     }
 
-    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    private Task<AuthenticateResult> Remember(AuthenticateResult result)
     {
-        switch ((await HandleAuthenticateOnceSafeAsync()).Failure)
+        _result = result;
+        return Task.FromResult(result);
+    }
+
+    public async Task ChallengeAsync(AuthenticationProperties? properties)
+    {
+        if (_forwarded || AccessSchemes.Select(_context, access.Tokens) == AccessSchemes.Token)
+        {
+            await _context.ChallengeAsync(AccessSchemes.Token, properties);
+            return;
+        }
+        switch ((await AuthenticateAsync()).Failure)
         {
             case AddressBlockedException blocked:
-                await AccessProblems.TooManyFailuresAsync(Context, blocked.Left);
+                await AccessProblems.TooManyFailuresAsync(_context, blocked.Left);
                 break;
             // Counted in Redis across replicas; past the limit this attempt is already refused with 429.
             case InvalidKeyException when access.FailedAttemptsPerMinute > 0
-                                          && await failures.CountAsync(Context, access.LimiterWait) is { } left:
-                await AccessProblems.TooManyFailuresAsync(Context, left);
+                                          && await failures.CountAsync(_context, access.LimiterWait) is { } left:
+                await AccessProblems.TooManyFailuresAsync(_context, left);
                 break;
             case InvalidKeyException:
-                await AccessProblems.UnauthorizedAsync(Context, "The API key is not valid.");
+                await AccessProblems.UnauthorizedAsync(_context, "The API key is not valid.");
                 break;
             default:
-                await AccessProblems.UnauthorizedAsync(Context, AccessProblems.NoCredential);
+                await AccessProblems.UnauthorizedAsync(_context, AccessProblems.NoCredential);
                 break;
         }
+    }
+
+    // A refused scope is answered by AccessAuthorizationResultHandler, which knows which scope it was.
+    public Task ForbidAsync(AuthenticationProperties? properties)
+    {
+        _context.Response.StatusCode = StatusCodes.Status403Forbidden;
+        return Task.CompletedTask;
     }
 
     /// <summary>
@@ -63,7 +97,7 @@ internal sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<Authentication
         var buffer = most <= 512 ? stackalloc byte[512] : new byte[most];
         var utf8 = buffer[..Encoding.UTF8.GetBytes(presented, buffer)];
 
-        var items = Context.Features.Get<IConnectionItemsFeature>()?.Items;
+        var items = _context.Features.Get<IConnectionItemsFeature>()?.Items;
         if (items is not null && items.TryGetValue(typeof(VerifiedKey), out var memo) && memo is VerifiedKey verified
             && CryptographicOperations.FixedTimeEquals(utf8, verified.Utf8))
         {

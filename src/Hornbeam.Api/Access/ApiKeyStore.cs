@@ -23,7 +23,8 @@ internal sealed class ApiKeyStore
             var budget = permits > 0 ? limiter.Budget("key:" + name, permits, access.Burst(permits)) : null;
             return (Digest(k.Key), new ResolvedKey(name, [.. k.Scopes], permits, budget));
         }).ToArray();
-        _byName = _keys.Select(k => k.Key).DistinctBy(k => k.Name, StringComparer.Ordinal).ToDictionary(k => k.Name, StringComparer.Ordinal);
+        _byName = _keys.Select(k => k.Key).DistinctBy(k => k.Name, StringComparer.Ordinal)
+            .ToDictionary(k => k.Name, StringComparer.Ordinal);
     }
 
     /// <summary>The configured key whose UTF-8 bytes are <paramref name="presented"/>, or null.</summary>

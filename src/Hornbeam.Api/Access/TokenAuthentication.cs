@@ -46,7 +46,8 @@ internal static class TokenAuthentication
     private static Task ReadQueryOnSubscribeRoutes(MessageReceivedContext context)
     {
         var request = context.Request;
-        if (request.Headers.Authorization.Count == 0 && context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<AccessTokenQuery>() is not null
+        if (request.Headers.Authorization.Count == 0
+            && context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<AccessTokenQuery>() is not null
             && request.Query.TryGetValue(AccessSchemes.QueryParameter, out var token))
             context.Token = token.ToString();
         return Task.CompletedTask;

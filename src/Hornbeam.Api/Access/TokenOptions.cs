@@ -28,7 +28,8 @@ public sealed class TokenOptions : IValidatableObject
             yield return new ValidationResult("Hornbeam:Auth:Tokens:MaxTtlSeconds must be between 1 and 86400 (a day).",
                 [nameof(MaxTtlSeconds)]);
         if (SigningKeys.GroupBy(k => k.Id, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
-            yield return new ValidationResult($"Hornbeam:Auth:Tokens:SigningKeys has the Id '{twice.Key}' twice; each key needs its own Id.",
+            yield return new ValidationResult(
+                $"Hornbeam:Auth:Tokens:SigningKeys has the Id '{twice.Key}' twice; each key needs its own Id.",
                 [nameof(SigningKeys)]);
     }
 }

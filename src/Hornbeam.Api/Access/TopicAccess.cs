@@ -30,7 +30,7 @@ internal static class TopicAccess
         return timer.Token;
     }
 
-    /// <summary>Whether <paramref name="topic"/> matches <paramref name="pattern"/>, where <c>*</c> stands for any run of characters.</summary>
+    /// <summary>Whether <paramref name="topic"/> matches <paramref name="pattern"/>, <c>*</c> standing for any run of characters.</summary>
     public static bool Matches(ReadOnlySpan<char> pattern, ReadOnlySpan<char> topic)
     {
         // The classic greedy match with one backtrack point: linear for patterns with few stars, never exponential.

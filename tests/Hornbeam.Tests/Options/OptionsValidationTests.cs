@@ -141,12 +141,21 @@ public sealed class OptionsValidationTests
     [InlineData("Hornbeam:Auth:Keys:0:Key", " ", "Every Hornbeam:Auth:Keys entry needs a non-empty Key")]
     [InlineData("Hornbeam:Auth:FailedAttemptsPerMinute", "-1", "Hornbeam:Auth:FailedAttemptsPerMinute must be 0 (no limit) or more")]
     [InlineData("Hornbeam:RateLimit:Burst", "-1", "Hornbeam:RateLimit:PermitsPerSecond and Burst must be 0 or more")]
+    [InlineData("Hornbeam:Auth:Keys:0:Key", "eyJhbGciOiJIUzI1NiJ9.e30.x", "Key may not look like a JWT")]
+    [InlineData("Hornbeam:Auth:Tokens:MaxTtlSeconds", "0", "Hornbeam:Auth:Tokens:MaxTtlSeconds must be between 1 and 86400")]
+    [InlineData("Hornbeam:Auth:Tokens:SigningKeys:0:Key", "c2hvcnQ=", "needs a Key of at least 32 bytes, written in base64")]
+    [InlineData("Hornbeam:Auth:Tokens:SigningKeys:0:Id", "", "Every Hornbeam:Auth:Tokens:SigningKeys entry needs an Id")]
+    [InlineData("Hornbeam:Auth:Tokens:SigningKeys:1:Id", "k1", "Hornbeam:Auth:Tokens:SigningKeys has the Id 'k1' twice")]
     public async Task TheApiFailsToStartWithABadAccessSettingNamingIt(string setting, string value, string message)
     {
         var settings = new Dictionary<string, string?>
         {
             ["Hornbeam:Auth:Keys:0:Key"] = "secret",
             ["Hornbeam:Auth:Keys:0:Scopes:0"] = "state:read",
+            ["Hornbeam:Auth:Tokens:SigningKeys:0:Id"] = "k1",
+            ["Hornbeam:Auth:Tokens:SigningKeys:0:Key"] = Convert.ToBase64String(new byte[32]),
+            ["Hornbeam:Auth:Tokens:SigningKeys:1:Id"] = "k2",
+            ["Hornbeam:Auth:Tokens:SigningKeys:1:Key"] = Convert.ToBase64String(new byte[32]),
             [setting] = value,
         };
         var error = await StartFailureAsync(TestPrefix.New(), settings);
