@@ -63,6 +63,8 @@ public static class AccessSetup
             authorization.AddPolicy(Policy(scope), p => p.AddRequirements(
                 scope == Scopes.Tokens ? new ScopeRequirement(scope, enabled, Scopes.Admin) : new ScopeRequirement(scope, enabled)));
         services.Replace(ServiceDescriptor.Singleton<IAuthorizationMiddlewareResultHandler, AccessAuthorizationResultHandler>());
+        // A request RememberedKeyShortcut lets through has met its route's policy without the authorization middleware seeing it.
+        services.Configure<RouteOptions>(o => o.SuppressCheckForUnhandledSecurityMetadata = true);
         SingletonsForStatelessAuthorization(services);
         services.AddSingleton(sp => new SharedRateLimiter(sp.GetRequiredService<RedisBatcher>(), sp.GetRequiredService<RedisKeys>()));
         services.AddSingleton<FailedAttempts>();
@@ -88,9 +90,20 @@ public static class AccessSetup
             app.Logger.LogWarning("Access control is OFF: every request is allowed. Configure Hornbeam:Auth:Keys before exposing this " +
                 "service.");
         // With access control off and no rate limit nothing reads a key, so a key a client sends anyway is not looked up.
-        if (access.Enabled || access.RateLimited) app.UseAuthentication();
+        if (access.Enabled || access.RateLimited)
+        {
+            app.UseWhen(context => !RememberedKeyShortcut.Applies(context, access), framework =>
+            {
+                framework.UseAuthentication();
+                framework.UseAuthorization();
+            });
+            // A branch's builder keeps its properties to itself, so the host would not see these middlewares and would add
+            // them again at the start of the pipeline (WebApplication's automatic UseAuthentication and UseAuthorization).
+            ((IApplicationBuilder)app).Properties["__AuthenticationMiddlewareSet"] = true;
+            ((IApplicationBuilder)app).Properties["__AuthorizationMiddlewareSet"] = true;
+        }
         // Always: every route that needs a scope carries its policy, which lets every request through with access control off.
-        app.UseAuthorization();
+        else app.UseAuthorization();
         if (access.RateLimited) app.UseMiddleware<RateLimitMiddleware>();
         return app;
     }

@@ -1,7 +1,5 @@
-using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Connections.Features;
 
 namespace Hornbeam.Api.Access;
 
@@ -84,33 +82,22 @@ internal sealed class ApiKeyAuthenticationHandler(ApiKeyStore keys, AccessState 
         return Task.CompletedTask;
     }
 
-    /// <summary>
-    /// A client sends the same key on every request of a keep-alive connection. After one full check the connection
-    /// remembers that key's bytes, and its later requests are compared with them in constant time instead of being
-    /// hashed again: a SHA-256 per request was a visible share of a whole state call's CPU. Any other key
-    /// gets the full check. A connection only ever remembers a key its own client sent.
-    /// </summary>
+    /// <summary>The key the request presents, from the connection's memory or by the full check (which it then remembers).</summary>
     private ResolvedKey? Resolve(string presented, out bool remembered)
     {
+        if (ConnectionKey.Remembered(_context, presented) is { } known)
+        {
+            remembered = true;
+            return known;
+        }
         remembered = false;
         var most = Encoding.UTF8.GetMaxByteCount(presented.Length);
         var buffer = most <= 512 ? stackalloc byte[512] : new byte[most];
         var utf8 = buffer[..Encoding.UTF8.GetBytes(presented, buffer)];
-
-        var items = _context.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (items is not null && items.TryGetValue(typeof(VerifiedKey), out var memo) && memo is VerifiedKey verified
-            && CryptographicOperations.FixedTimeEquals(utf8, verified.Utf8))
-        {
-            remembered = true;
-            return verified.Key;
-        }
         var key = keys.Find(utf8);
-        if (key is not null && items is not null) items[typeof(VerifiedKey)] = new VerifiedKey(utf8.ToArray(), key);
+        if (key is not null) ConnectionKey.Remember(_context, utf8, key);
         return key;
     }
-
-    /// <summary>A key (its UTF-8 bytes) one connection presented and that passed the full check.</summary>
-    private sealed record VerifiedKey(byte[] Utf8, ResolvedKey Key);
 
     private sealed class InvalidKeyException() : Exception("The API key is not valid.");
 

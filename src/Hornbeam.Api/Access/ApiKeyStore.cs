@@ -60,9 +60,13 @@ internal sealed class ResolvedKey(string name, string[] scopes, int permits, Rat
 
     public RateBudget? Budget => budget;
 
-    public Task<AuthenticateResult> Authenticated { get; } = Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(
-        new ClaimsPrincipal(new AccessIdentity(AccessSchemes.ApiKey, name, scopes, topics: null, budget, expires: null)),
-        AccessSchemes.ApiKey)));
+    public ClaimsPrincipal Principal { get; } =
+        new(new AccessIdentity(AccessSchemes.ApiKey, name, scopes, topics: null, budget, expires: null));
+
+    public Task<AuthenticateResult> Authenticated => _authenticated ??=
+        Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(Principal, AccessSchemes.ApiKey)));
+
+    private Task<AuthenticateResult>? _authenticated;
 
     public bool Holds(string scope) => Array.IndexOf(scopes, scope) >= 0;
 }

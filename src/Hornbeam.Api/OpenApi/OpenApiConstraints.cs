@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Hornbeam.Api.Access;
 using Hornbeam.Api.Cluster;
 using Hornbeam.Api.Functions;
 using Hornbeam.Api.Hooks;
@@ -27,6 +28,34 @@ internal static class OpenApiConstraints
 
     private static OpenApiSchema? Property(IDictionary<string, IOpenApiSchema> properties, string name) =>
         properties.TryGetValue(name, out var schema) ? schema as OpenApiSchema : null;
+
+    private static void DescribeTokenRequest(IDictionary<string, IOpenApiSchema> properties, IServiceProvider services)
+    {
+        var max = services.GetRequiredService<IOptions<AccessOptions>>().Value.Tokens.MaxTtlSeconds;
+        if (Property(properties, "scopes") is OpenApiSchema scopes)
+        {
+            (scopes.Type, scopes.MinItems) = (JsonSchemaType.Array, 1);
+            scopes.Items = new OpenApiSchema
+            {
+                Type = JsonSchemaType.String,
+                Enum = [.. Scopes.All.Where(s => s != Scopes.Tokens).Select(s => (JsonNode)JsonValue.Create(s))],
+            };
+            scopes.Description = "What the token may do; each scope must be held by the minting key (403 otherwise).";
+        }
+        if (Property(properties, "topics") is OpenApiSchema topics)
+        {
+            (topics.MinItems, topics.MaxItems) = (1, TokensApi.MaxTopics);
+            topics.Items = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = TokensApi.MaxTopicPatternLength };
+            topics.Description = "Topic patterns the token may publish and subscribe to; '*' matches any characters (chat:* matches " +
+                                 "chat:general). Left out: every topic.";
+        }
+        if (Property(properties, "ttl_seconds") is OpenApiSchema ttl)
+        {
+            (ttl.Minimum, ttl.Maximum) = ("1", Text(max));
+            ttl.Default = JsonValue.Create(Math.Min(TokensApi.DefaultTtlSeconds, max));
+            ttl.Description = "Seconds the token lives, at most Hornbeam:Auth:Tokens:MaxTtlSeconds.";
+        }
+    }
 
     public static OpenApiOptions AddConstraints(this OpenApiOptions options) => options
         .AddOperationTransformer((operation, context, _) =>
@@ -95,6 +124,20 @@ internal static class OpenApiConstraints
                 if (Property(properties, "input") is OpenApiSchema input)
                     input.Not = new OpenApiSchema { Type = JsonSchemaType.Null };
                 schema.Required = new HashSet<string> { "input" };
+            }
+            else if (type == typeof(TokenRequest))
+            {
+                DescribeTokenRequest(properties, services);
+                schema.Required = new HashSet<string> { "scopes" };
+            }
+            else if (type == typeof(TokenResponse))
+            {
+                if (Property(properties, "token") is OpenApiSchema token)
+                    token.Description = "A compact JWT (HMAC-SHA256): send it as 'Authorization: Bearer <token>', or as ?access_token= " +
+                                        "on GET /pubsub/{topic} and GET /ws/{path}.";
+                if (Property(properties, "expires_at") is OpenApiSchema expires)
+                    expires.Description = "When the token stops being accepted; a stream it opened ends then.";
+                schema.Required = new HashSet<string> { "token", "expires_at" };
             }
             else if (type == typeof(HookCall))
             {

@@ -16,7 +16,8 @@ public static class OpenApiSetup
                 {
                     Type = SecuritySchemeType.Http,
                     Scheme = "bearer",
-                    Description = "An API key from Hornbeam:Auth:Keys, sent as 'Authorization: Bearer <key>'.",
+                    Description = "An API key from Hornbeam:Auth:Keys, or a token from POST /auth/tokens (a JWT), sent as " +
+                                  "'Authorization: Bearer <key or token>'.",
                 },
                 [HeaderScheme] = new OpenApiSecurityScheme
                 {
@@ -24,6 +25,14 @@ public static class OpenApiSetup
                     In = ParameterLocation.Header,
                     Name = "X-Api-Key",
                     Description = "The same API key, sent as 'X-Api-Key: <key>'.",
+                },
+                [QueryTokenScheme] = new OpenApiSecurityScheme
+                {
+                    Type = SecuritySchemeType.ApiKey,
+                    In = ParameterLocation.Query,
+                    Name = "access_token",
+                    Description = "A token from POST /auth/tokens in the query string, for browsers' EventSource and WebSocket, " +
+                                  "which cannot send headers. Read only on GET /pubsub/{topic} and GET /ws/{path}; never logged.",
                 },
             };
             document.Info = new OpenApiInfo
@@ -48,9 +57,15 @@ public static class OpenApiSetup
                     new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [scope.Scope] },
                     new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(HeaderScheme, context.Document)] = [scope.Scope] },
                 ];
+                if (context.Description.ActionDescriptor.EndpointMetadata.OfType<AccessTokenQuery>().Any())
+                    operation.Security.Add(new OpenApiSecurityRequirement
+                    {
+                        [new OpenApiSecuritySchemeReference(QueryTokenScheme, context.Document)] = [scope.Scope],
+                    });
             }
             // Public routes (health) say so: they need no key even when access control is on.
             else operation.Security = [];
+            DescribeTokenAnswers(operation, context.Description.ActionDescriptor.EndpointMetadata);
             if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Idempotency.IdempotencyMetadata>().Any())
                 DescribeIdempotencyKey(operation);
             if (operation.RequestBody is OpenApiRequestBody body)
@@ -112,6 +127,7 @@ public static class OpenApiSetup
         ["Tasks"] = "Waiting for a task started with execute_async (await_result). docs/hooks.md",
         ["Ml"] = "The inference-result cache (cached_inference, cache_stats). docs/ml.md",
         ["Health"] = "Probes and metrics; they need no API key. docs/operations.md",
+        ["Auth"] = "Short-lived tokens for browsers, minted with an API key: scopes, topics, expiry. docs/access.md",
     };
 
     private static void DescribeTags(OpenApiDocument document)
@@ -119,6 +135,38 @@ public static class OpenApiSetup
         if (document.Tags is null) return;
         foreach (var tag in document.Tags)
             if (tag.Name is { } name && TagDescriptions.TryGetValue(name, out var description)) tag.Description = description;
+    }
+
+    /// <summary>What the token route answers, and what a token changes on the routes that read one from the query.</summary>
+    private static void DescribeTokenAnswers(OpenApiOperation operation, IList<object> metadata)
+    {
+        var responses = operation.Responses;
+        if (operation.OperationId == "TokensCreate" && responses is not null)
+        {
+            operation.Description = "Needs an API key with the 'tokens' or 'admin' scope; a token cannot mint another. The token can " +
+                                    "grant no scope the key lacks, and stops being accepted when the key is removed from " +
+                                    "Hornbeam:Auth:Keys.";
+            Describe(responses, "200", "The token and when it expires.");
+            Describe(responses, "400", "Invalid input (urn:hornbeam:problem:invalid-input): an unknown scope or 'tokens', no scopes, an " +
+                                       "empty topics list or pattern, or ttl_seconds outside 1..Hornbeam:Auth:Tokens:MaxTtlSeconds.");
+            Describe(responses, "403", "Forbidden (urn:hornbeam:problem:forbidden): the key lacks the 'tokens' (or 'admin') scope, " +
+                                       "a requested scope is one the key lacks, or the request was made with a token.");
+            Describe(responses, "501", "No Hornbeam:Auth:Tokens:SigningKeys are configured, so this service mints no tokens " +
+                                       "(urn:hornbeam:problem:tokens-not-configured).");
+        }
+        if (metadata.OfType<AccessTokenQuery>().Any() && responses is not null)
+        {
+            operation.Description = "Browsers may send a token from POST /auth/tokens as ?access_token= (this route reads it, no other " +
+                                    "does). A token limited to topics gets 403 for any other topic. When the token expires the " +
+                                    "stream ends: an SSE stream with `event: expired`, a WebSocket with close code 1008.";
+            Describe(responses, "403", "Forbidden (urn:hornbeam:problem:forbidden): the key or token lacks the 'pubsub' scope, or the " +
+                                       "token's topic patterns do not match this topic.");
+        }
+    }
+
+    private static void Describe(OpenApiResponses responses, string status, string description)
+    {
+        if (responses.TryGetValue(status, out var response) && response is OpenApiResponse answer) answer.Description = description;
     }
 
     private static void DescribeIdempotencyKey(OpenApiOperation operation)
@@ -184,6 +232,7 @@ public static class OpenApiSetup
 
     private const string BearerScheme = "Bearer";
     private const string HeaderScheme = "ApiKey";
+    private const string QueryTokenScheme = "AccessToken";
 
     public static IEndpointRouteBuilder MapHornbeamOpenApi(this WebApplication app)
     {
