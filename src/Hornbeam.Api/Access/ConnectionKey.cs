@@ -25,7 +25,8 @@ internal static class ConnectionKey
 
     public static void Remember(HttpContext context, ReadOnlySpan<byte> utf8, ResolvedKey key)
     {
-        if (context.Features.Get<IConnectionItemsFeature>()?.Items is { } items) items[typeof(VerifiedKey)] = new VerifiedKey(utf8.ToArray(), key);
+        if (context.Features.Get<IConnectionItemsFeature>()?.Items is { } items)
+            items[typeof(VerifiedKey)] = new VerifiedKey(utf8.ToArray(), key);
     }
 
     /// <summary>A key (its UTF-8 bytes) one connection presented and that passed the full check.</summary>

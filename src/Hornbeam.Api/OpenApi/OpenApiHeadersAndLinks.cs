@@ -60,16 +60,18 @@ internal static class OpenApiHeadersAndLinks
                 response.Description = "Accepted: the call was sent; a cast has no result to come back for, so no Location.";
                 break;
             case "401":
-                response.Description = "No API key, or one that is not valid (urn:hornbeam:problem:unauthorized).";
+                response.Description = "No API key or token, or one that is not valid or has expired " +
+                                       "(urn:hornbeam:problem:unauthorized).";
                 Use(response, "WWW-Authenticate", WwwAuthenticate, document);
                 break;
             case "403":
-                response.Description = "The API key lacks the scope this route requires, or (where a URL is registered) the URL is not " +
-                                       "allowed (urn:hornbeam:problem:forbidden).";
+                response.Description = "The API key or token lacks the scope this route requires (the detail names it), a token's " +
+                                       "topic patterns do not match the topic, a token request names a scope its key lacks, or (where " +
+                                       "a URL is registered) the URL is not allowed (urn:hornbeam:problem:forbidden).";
                 break;
             case "429":
-                response.Description = "The rate limit of this key (of this address, without a key) is used up, or this address sent " +
-                                       "too many invalid keys (urn:hornbeam:problem:rate-limited).";
+                response.Description = "The rate limit of this key (of this token; of this address, without either) is used up, or " +
+                                       "this address sent too many invalid keys (urn:hornbeam:problem:rate-limited).";
                 Use(response, "Retry-After", RetryAfter, document);
                 break;
             // The health probes' 503 is their JSON report, sent without Retry-After; every ProblemDetails 503 has it.

@@ -65,11 +65,11 @@ public static class OpenApiSetup
             }
             // Public routes (health) say so: they need no key even when access control is on.
             else operation.Security = [];
-            DescribeTokenAnswers(operation, context.Description.ActionDescriptor.EndpointMetadata);
             if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Idempotency.IdempotencyMetadata>().Any())
                 DescribeIdempotencyKey(operation);
             if (operation.RequestBody is OpenApiRequestBody body)
                 DescribeJsonBody(operation, body, bound: BindsJsonBody(context.Description.ActionDescriptor.EndpointMetadata));
+            DescribeTokenAnswers(operation, context.Description.ActionDescriptor.EndpointMetadata);
             if (operation.Responses?.TryGetValue("503", out var unavailable) == true && unavailable is OpenApiResponse outage
                 && outage.Content?.ContainsKey("application/problem+json") == true)
             {
@@ -149,18 +149,14 @@ public static class OpenApiSetup
             Describe(responses, "200", "The token and when it expires.");
             Describe(responses, "400", "Invalid input (urn:hornbeam:problem:invalid-input): an unknown scope or 'tokens', no scopes, an " +
                                        "empty topics list or pattern, or ttl_seconds outside 1..Hornbeam:Auth:Tokens:MaxTtlSeconds.");
-            Describe(responses, "403", "Forbidden (urn:hornbeam:problem:forbidden): the key lacks the 'tokens' (or 'admin') scope, " +
-                                       "a requested scope is one the key lacks, or the request was made with a token.");
             Describe(responses, "501", "No Hornbeam:Auth:Tokens:SigningKeys are configured, so this service mints no tokens " +
                                        "(urn:hornbeam:problem:tokens-not-configured).");
         }
-        if (metadata.OfType<AccessTokenQuery>().Any() && responses is not null)
+        if (metadata.OfType<AccessTokenQuery>().Any())
         {
             operation.Description = "Browsers may send a token from POST /auth/tokens as ?access_token= (this route reads it, no other " +
                                     "does). A token limited to topics gets 403 for any other topic. When the token expires the " +
                                     "stream ends: an SSE stream with `event: expired`, a WebSocket with close code 1008.";
-            Describe(responses, "403", "Forbidden (urn:hornbeam:problem:forbidden): the key or token lacks the 'pubsub' scope, or the " +
-                                       "token's topic patterns do not match this topic.");
         }
     }
 

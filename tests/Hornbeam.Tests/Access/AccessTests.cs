@@ -35,6 +35,9 @@ public sealed class AccessTests(AccessTests.KeyedHost host) : IClassFixture<Acce
         ["Hornbeam:Auth:Keys:2:Key"] = "slow-secret",
         ["Hornbeam:Auth:Keys:2:Scopes:0"] = "state:read",
         ["Hornbeam:Auth:Keys:2:PermitsPerSecond"] = "2",
+        ["Hornbeam:Auth:Keys:3:Name"] = "ops",
+        ["Hornbeam:Auth:Keys:3:Key"] = "ops-secret",
+        ["Hornbeam:Auth:Keys:3:Scopes:0"] = "admin",
     };
 
     private HttpClient Client(string? bearer = null, string? header = null)
@@ -82,6 +85,26 @@ public sealed class AccessTests(AccessTests.KeyedHost host) : IClassFixture<Acce
         using var request = new HttpRequestMessage(HttpMethod.Get, "/state/visits") { Headers = { { "X-Api-Key", "write-secret" } } };
         using var response = await client.SendAsync(request);
         return await response.Content.ReadAsStringAsync();
+    }
+
+    [Fact]
+    public async Task RefusalsAreProblemDetailsJsonWhateverTheAcceptHeaderAsksFor()
+    {
+        // A browser's EventSource asks for text/event-stream; it must still read why it was refused.
+        foreach (var (key, status, type) in new[] { ((string?)null, 401, ProblemTypes.Unauthorized), ("read-secret", 403, ProblemTypes.Forbidden) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/pubsub/{_hits}") { Headers = { { "Accept", "text/event-stream" } } };
+            if (key is not null) request.Headers.Add("X-Api-Key", key);
+            await (await Client().SendAsync(request)).AssertProblemAsync(status, type);
+        }
+    }
+
+    [Fact]
+    public async Task WithoutSigningKeysTheTokenRouteAnswers501()
+    {
+        var response = await Client(bearer: "ops-secret").PostAsync("/auth/tokens", Http.Json("""{"scopes":["admin"]}"""));
+        var problem = await response.AssertProblemAsync(501, ProblemTypes.TokensNotConfigured);
+        Assert.Contains("Hornbeam:Auth:Tokens:SigningKeys", problem.GetProperty("detail").GetString());
     }
 
     [Fact]
