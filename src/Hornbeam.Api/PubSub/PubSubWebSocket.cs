@@ -72,9 +72,9 @@ internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription subsc
     /// <summary>Answers 1008 (policy violation) when the token that opened the socket expires; null when the socket ends first.</summary>
     private static async Task<(WebSocketCloseStatus Status, string Reason)?> ExpiredAsync(CancellationToken expires, CancellationToken done)
     {
-        if (!expires.CanBeCanceled) return null;
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(expires, done);
-        await Task.Delay(Timeout.Infinite, either.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        // Without a token that expires this waits for the socket to end, so it never ends the socket itself.
+        using var either = expires.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(expires, done) : null;
+        await Task.Delay(Timeout.Infinite, either?.Token ?? done).ContinueWith(_ => { }, TaskScheduler.Default);
         return expires.IsCancellationRequested
             ? (WebSocketCloseStatus.PolicyViolation, "token expired; get a new token and reconnect with last_event_id")
             : null;
