@@ -22,8 +22,13 @@ public enum IncrementOutcome
     Unexpected,
 }
 
-/// <summary>One request's answer: which replica, what came back, how long it took.</summary>
-public sealed record IncrementAnswer(string Replica, IncrementOutcome Outcome, long? Value, TimeSpan Latency, string Phase, string? Detail);
+/// <summary>One request's answer: which replica, what came back, how long it took, and when (Stopwatch timestamps).</summary>
+public sealed record IncrementAnswer(string Replica, IncrementOutcome Outcome, long? Value, TimeSpan Latency, string Phase, string? Detail)
+{
+    public long Started { get; init; }
+
+    public long Answered { get; init; }
+}
 
 /// <summary>
 /// Concurrent clients sending <c>POST /state/incr/{key}</c> round-robin to Hornbeam replicas until stopped, recording
@@ -78,6 +83,33 @@ public sealed class IncrementLoad
 
     public int Count(IncrementOutcome outcome) => _answers.Count(a => a.Outcome == outcome);
 
+    /// <summary>The 200s to requests sent after <paramref name="from"/> and answered before <paramref name="until"/> (Stopwatch timestamps).</summary>
+    public IReadOnlyList<IncrementAnswer> AcknowledgedBetween(long from, long until) =>
+        _answers.Where(a => a.Outcome == IncrementOutcome.Acknowledged && a.Started > from && a.Answered < until).ToList();
+
+    /// <summary>The highest value a 200 has handed out so far (0 before any).</summary>
+    public long HighestAcknowledged => _answers.Where(a => a.Outcome == IncrementOutcome.Acknowledged).Select(a => a.Value!.Value)
+        .DefaultIfEmpty(0).Max();
+
+    /// <summary>
+    /// What each of <paramref name="nodes"/> holds for the counter (read directly, as a replica's copy), beside the highest
+    /// value acknowledged so far: read right after a master dies, it shows whether a replica that may be promoted lacks
+    /// acknowledged increments.
+    /// </summary>
+    public async Task<string> DescribeCopiesAsync(IEnumerable<LocalRedisProcess> nodes, string redisKey)
+    {
+        var highest = HighestAcknowledged;
+        var copies = new List<string>();
+        foreach (var node in nodes)
+        {
+            var offset = (await Resp.TryCommandAsync(node.Port, "INFO", "replication"))?.Split('\n')
+                .FirstOrDefault(l => l.StartsWith("slave_repl_offset:") || l.StartsWith("master_repl_offset:"))?.Trim();
+            copies.Add($"{node.Port} holds {await Resp.TryCommandsAsync(node.Port, ["READONLY"], ["GET", redisKey])
+                ?? await Resp.TryCommandAsync(node.Port, "GET", redisKey) ?? "(nothing)"} ({offset})");
+        }
+        return $"highest acknowledged {highest}; " + string.Join(", ", copies);
+    }
+
     public async Task StopAsync()
     {
         await _stop.CancelAsync();
@@ -122,6 +154,7 @@ public sealed class IncrementLoad
         {
             answer = new(replica.Name, IncrementOutcome.NoAnswer, null, Stopwatch.GetElapsedTime(started), phase, e.Message);
         }
+        answer = answer with { Started = started, Answered = Stopwatch.GetTimestamp() };
         _answers.Enqueue(answer);
         return answer;
     }

@@ -1,3 +1,4 @@
+using Hornbeam.Redis;
 using Hornbeam.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -57,6 +58,8 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
             var oldMaster = (await topology.Redis.AgreedMasterAsync())!;
             load.Phase = "master killed";
             oldMaster.Stop();
+            output.WriteLine($"at the kill: {await load.DescribeCopiesAsync(topology.Redis.Nodes.Where(n => n != oldMaster),
+                new RedisKeys(topology.Prefix).StateValue(load.Key).ToString())}");
             var promoted = await topology.Redis.WaitForPromotionAsync(oldMaster, FaultSuite.Step);
             output.WriteLine($"master {oldMaster.Port} killed; Sentinel promoted {promoted.Port}; restarting {oldMaster.Port} with its old config (master)");
             load.Phase = "replica promoted";
