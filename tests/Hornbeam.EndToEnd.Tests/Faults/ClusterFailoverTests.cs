@@ -85,6 +85,42 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
         load.AssertAnsweredWithin(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
     }
 
+    [Fact]
+    public async Task AReplicaOfAnotherShardDownLeavesThisShardsWritesConfirmed()
+    {
+        // While any node is down, a confirmed write is checked against the view of the server it goes to; a shard whose
+        // master and replica are up must keep confirming its writes all the same.
+        var key = $"faults:cluster:{Guid.NewGuid():N}";
+        var master = await MasterOfAsync(new RedisKeys(topology.Prefix).StateValue(key));
+        LocalRedisProcess? victim = null;
+        foreach (var node in topology.Redis.Nodes.Where(n => n != master))
+        {
+            var info = await Resp.TryCommandAsync(node.Port, "INFO", "replication") ?? "";
+            if (info.Contains("role:slave") && !info.Contains($"master_port:{master.Port}")) victim = node;
+        }
+        Assert.NotNull(victim);
+        victim.Stop();
+        output.WriteLine($"replica {victim.Port} of another shard killed; the key's master is {master.Port}");
+        try
+        {
+            foreach (var replica in topology.Replicas)
+                for (var i = 0; i < 20; i++)
+                {
+                    using var response = await replica.Client.PostAsync($"/state/incr/{key}", null);
+                    Assert.True(response.IsSuccessStatusCode,
+                        $"{replica.Name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                }
+        }
+        finally
+        {
+            await victim.RestartAsync();
+            await Poll.UntilAsync(async () => await Resp.TryCommandAsync(victim.Port, "INFO", "replication") is { } info &&
+                                              info.Contains("master_link_status:up"),
+                FaultSuite.Step, $"{victim.Port} replicates again");
+            await topology.Redis.WaitUntilHealthyAsync(FaultSuite.Step);
+        }
+    }
+
     private async Task<LocalRedisProcess> ReplicaOfAsync(LocalRedisProcess master)
     {
         LocalRedisProcess? replica = null;
