@@ -55,7 +55,8 @@ public sealed class LocalTopologyTests(LocalTopology topology) : IClassFixture<L
         var final = (await (await topology.Client.GetAsync($"/state/{key}")).ReadJsonAsync()).GetProperty("value").GetInt64();
         Assert.Equal(acknowledged.Count, acknowledged.Distinct().Count());
         Assert.True(acknowledged.Count >= 500, $"only {acknowledged.Count} of 600 increments were acknowledged with one replica down");
-        Assert.True(final >= acknowledged.Count && final <= attempts, $"final {final}, acknowledged {acknowledged.Count}, attempts {attempts}");
+        Assert.True(final >= acknowledged.Count && final <= attempts,
+            $"final {final}, acknowledged {acknowledged.Count}, attempts {attempts}");
         Assert.All(acknowledged, v => Assert.True(v <= final));
         await topology.RestartReplicaAsync(2);
     }
@@ -98,7 +99,8 @@ public sealed class LocalTopologyTests(LocalTopology topology) : IClassFixture<L
     public async Task RpcCrossesReplicas()
     {
         using var api1 = topology.ReplicaClient(1);
-        await Poll.UntilAsync(async () => (await (await api1.GetAsync("/nodes")).ReadJsonAsync()).GetProperty("nodes").GetArrayLength() >= 2,
+        await Poll.UntilAsync(
+            async () => (await (await api1.GetAsync("/nodes")).ReadJsonAsync()).GetProperty("nodes").GetArrayLength() >= 2,
             TimeSpan.FromSeconds(20), "api1 sees the other replicas");
         var reply = await api1.PostAsync("/rpc/api3/hornbeam/node_info", Http.Json("{\"args\": []}"));
         Assert.Equal(HttpStatusCode.OK, reply.StatusCode);

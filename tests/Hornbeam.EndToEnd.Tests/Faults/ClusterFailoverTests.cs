@@ -39,7 +39,8 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
         load.Start(FaultSuite.Clients, FaultSuite.LoadAtMost);
         try
         {
-            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step,
+                "increments succeed before the fault");
             var replica = await ReplicaOfAsync(master);
             load.Phase = "master killed";
             master.Stop();
@@ -63,7 +64,8 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
                 FaultSuite.Step, "the old master rejoins as a replica");
             output.WriteLine($"{master.Port} restarted: it replicates the promoted master");
             load.Phase = "old master rejoined as replica";
-            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the failover");
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step,
+                "increments succeed after the failover");
         }
         catch
         {

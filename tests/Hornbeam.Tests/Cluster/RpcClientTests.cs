@@ -12,7 +12,8 @@ public sealed class RpcClientTests
     private static Action<HornbeamBuilder> Node(string name) => b =>
     {
         b.Services.Configure<HornbeamOptions>(o => o.NodeName = name);
-        b.Services.Configure<ClusterOptions>(o => (o.HeartbeatInterval, o.NodeExpiry) = (TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3)));
+        b.Services.Configure<ClusterOptions>(o =>
+            (o.HeartbeatInterval, o.NodeExpiry) = (TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3)));
         b.AddModule("math", m => m
             .Add("square", async ValueTask<long> (long x) => { await Task.Yield(); return x * x; })
             .Add("where", () => name)
@@ -27,12 +28,14 @@ public sealed class RpcClientTests
         await using var a = await CoreHost.StartAsync(prefix, Node("a@core"));
         await using var b = await CoreHost.StartAsync(prefix, Node("b@core"));
         var rpc = a.Get<IRpcClient>();
-        await Poll.UntilAsync(async () => (await a.Get<IClusterPresence>().LiveNodesAsync()).Any(n => n.Node == "b@core"), because: "a sees b");
+        await Poll.UntilAsync(async () => (await a.Get<IClusterPresence>().LiveNodesAsync()).Any(n => n.Node == "b@core"),
+            because: "a sees b");
 
         var timeout = TimeSpan.FromSeconds(5);
         Assert.Equal("b@core", (await rpc.CallAsync("b@core", "math", "where", [], timeout)).GetString());
         Assert.Equal(49, (await rpc.CallAsync("b@core", "math", "square", [JsonSerializer.SerializeToElement(7)], timeout)).GetInt64());
-        Assert.Equal("Object", (await rpc.CallAsync("b@core", "math", "describe", [JsonSerializer.SerializeToElement(new { k = 1 })], timeout)).GetString());
+        Assert.Equal("Object",
+            (await rpc.CallAsync("b@core", "math", "describe", [JsonSerializer.SerializeToElement(new { k = 1 })], timeout)).GetString());
         Assert.Equal(JsonValueKind.Null, (await rpc.CallAsync("a@core", "math", "nothing", [], timeout)).ValueKind);
         var missing = await Assert.ThrowsAsync<HornbeamException>(() => rpc.CallAsync("b@core", "math", "cube", [], timeout));
         Assert.Equal(HornbeamError.NotFound, missing.Error);

@@ -9,7 +9,9 @@ namespace Hornbeam.Tests.Infrastructure;
 /// </summary>
 public static class Resp
 {
-    /// <summary>The reply as text (arrays flattened to their elements, one per line; nil as null); throws on an error reply or timeout.</summary>
+    /// <summary>
+    /// The reply as text (arrays flattened to their elements, one per line; nil as null); throws on an error reply or timeout.
+    /// </summary>
     public static async Task<string?> CommandAsync(int port, params string[] arguments)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
