@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Hornbeam.Tests.Cluster;
 
 /// <summary>RPC from C#: Hornbeam.Core without ASP.NET, as hooks and other capabilities use it, and the delegate binding.</summary>
+/// <remarks>Each test starts the named nodes it calls between: one freezes the Redis under them.</remarks>
 [Trait("Redis", "Cluster")]
 public sealed class RpcClientTests
 {
@@ -39,6 +40,31 @@ public sealed class RpcClientTests
         Assert.Equal(JsonValueKind.Null, (await rpc.CallAsync("a@core", "math", "nothing", [], timeout)).ValueKind);
         var missing = await Assert.ThrowsAsync<HornbeamException>(() => rpc.CallAsync("b@core", "math", "cube", [], timeout));
         Assert.Equal(HornbeamError.NotFound, missing.Error);
+    }
+
+    [Fact]
+    public async Task ACallWhileRedisIsFrozenFailsAsAnOutageNotAsTheCallersTimeout()
+    {
+        using var redis = await LocalRedisProcess.StartAsync();
+        var prefix = TestPrefix.New();
+        await using var a = await CoreHost.StartAsync(prefix, Node("a@frozen"), redis.ConnectionString);
+        await using var b = await CoreHost.StartAsync(prefix, Node("b@frozen"), redis.ConnectionString);
+        await Poll.UntilAsync(async () => (await a.Get<IClusterPresence>().LiveNodesAsync()).Any(n => n.Node == "b@frozen"),
+            because: "a sees b");
+        await redis.PauseAsync();
+        try
+        {
+            // Redis's own deadline runs out long before the caller's 30 s: that is an outage (RedisTimeoutException, which
+            // the wires answer 503), not the other node failing to answer in time (HornbeamError.Timeout, a 504).
+            var failure = await Assert.ThrowsAnyAsync<Exception>(() =>
+                a.Get<IRpcClient>().CallAsync("b@frozen", "math", "where", [], TimeSpan.FromSeconds(30)));
+            Assert.False(failure is HornbeamException { Error: HornbeamError.Timeout }, $"answered as the caller's timeout: {failure.Message}");
+            Assert.NotNull(Hornbeam.Redis.RedisFailures.Classify(failure, changesData: true));
+        }
+        finally
+        {
+            await redis.ResumeAsync();
+        }
     }
 
     [Fact]
