@@ -83,50 +83,94 @@ def hook_endpoint():
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def service(hook_endpoint, tmp_path_factory):
-    """The URL of a Development replica on its own redis-server, with two API keys (all scopes, and state:read only)."""
-    redis_port, api_port = free_port(), free_port()
-    logs = tmp_path_factory.mktemp("service")
-    redis = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--dir", str(logs)],
-                             stdout=open(logs / "redis.log", "wb"), stderr=subprocess.STDOUT)
-    env = dict(os.environ,
-               ASPNETCORE_ENVIRONMENT="Development",
-               ASPNETCORE_URLS=f"http://127.0.0.1:{api_port}",
-               ConnectionStrings__Redis=f"127.0.0.1:{redis_port}",
-               # Index 4: after the four hosts appsettings.Development.json allows.
-               Hornbeam__Webhooks__AllowedHosts__4=hook_endpoint.removeprefix("http://"),
-               Hornbeam__Auth__Keys__0__Name="tests", Hornbeam__Auth__Keys__0__Key=API_KEY,
-               **{f"Hornbeam__Auth__Keys__0__Scopes__{i}": s
-                  for i, s in enumerate(["state:read", "state:write", "pubsub", "invoke", "admin"])},
-               Hornbeam__Auth__Keys__1__Name="reader", Hornbeam__Auth__Keys__1__Key=READ_ONLY_KEY,
-               Hornbeam__Auth__Keys__1__Scopes__0="state:read")
-    dll = REPO / "src/Hornbeam.Api/bin/Debug/net10.0/Hornbeam.Api.dll"
-    # CI builds the solution before this suite runs; from a clean checkout `dotnet run` builds it first.
-    command = ["dotnet", str(dll)] if dll.exists() else ["dotnet", "run", "--no-launch-profile", "--project", str(dll.parents[3])]
-    api = subprocess.Popen(command, cwd=REPO / "src/Hornbeam.Api", env=env,
-                           stdout=open(logs / "api.log", "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{api_port}"
-    try:
+class Replica:
+    """One Development replica of the service (the built dll, else `dotnet run`) on a given redis-server, with two API
+    keys (all scopes, and state:read only) and the hook endpoint allowed."""
+
+    def __init__(self, redis_port, hook_endpoint, logs, node=None, port=None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.node = node
+        self._redis_port, self._hook_endpoint, self._logs = redis_port, hook_endpoint, logs
+        self.process = None
+
+    def start(self):
+        env = dict(os.environ,
+                   ASPNETCORE_ENVIRONMENT="Development",
+                   ASPNETCORE_URLS=self.url,
+                   ConnectionStrings__Redis=f"127.0.0.1:{self._redis_port}",
+                   # Index 4: after the four hosts appsettings.Development.json allows.
+                   Hornbeam__Webhooks__AllowedHosts__4=self._hook_endpoint.removeprefix("http://"),
+                   Hornbeam__Auth__Keys__0__Name="tests", Hornbeam__Auth__Keys__0__Key=API_KEY,
+                   **{f"Hornbeam__Auth__Keys__0__Scopes__{i}": s
+                      for i, s in enumerate(["state:read", "state:write", "pubsub", "invoke", "admin"])},
+                   Hornbeam__Auth__Keys__1__Name="reader", Hornbeam__Auth__Keys__1__Key=READ_ONLY_KEY,
+                   Hornbeam__Auth__Keys__1__Scopes__0="state:read",
+                   **({"Hornbeam__NodeName": self.node} if self.node else {}))
+        dll = REPO / "src/Hornbeam.Api/bin/Debug/net10.0/Hornbeam.Api.dll"
+        # CI builds the solution before this suite runs; from a clean checkout `dotnet run` builds it first.
+        command = ["dotnet", str(dll)] if dll.exists() else ["dotnet", "run", "--no-launch-profile", "--project", str(dll.parents[3])]
+        log = self._logs / f"api-{self.port}.log"
+        self.process = subprocess.Popen(command, cwd=REPO / "src/Hornbeam.Api", env=env, stdout=open(log, "ab"),
+                                        stderr=subprocess.STDOUT)
+
         def ready():
-            if api.poll() is not None:
-                raise RuntimeError(f"the service exited with {api.returncode}; see {logs / 'api.log'}")
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited with {self.process.returncode}; see {log}")
             try:
-                with urllib.request.urlopen(url + "/health/ready", timeout=2) as r:
+                with urllib.request.urlopen(self.url + "/health/ready", timeout=2) as r:
                     return r.status == 200
             except (urllib.error.URLError, OSError):
                 return False
-        wait_until(ready, 180, "the service answers /health/ready")
-        yield url
+        wait_until(ready, 180, f"the service at {self.url} answers /health/ready")
+        return self
+
+    def stop(self, kill=False):
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def cluster(hook_endpoint, tmp_path_factory):
+    """A redis-server and the first replica on it; ``cluster.replica(node)`` starts more on the same Redis."""
+    logs = tmp_path_factory.mktemp("service")
+    redis_port = free_port()
+    redis = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", str(logs)],
+                             stdout=open(logs / "redis.log", "wb"), stderr=subprocess.STDOUT)
+    replicas = []
+
+    class Cluster:
+        @staticmethod
+        def replica(node=None):
+            replica = Replica(redis_port, hook_endpoint, logs, node)
+            replicas.append(replica)
+            return replica.start()
+
+    try:
+        Cluster.first = Cluster.replica()
+        yield Cluster
     finally:
-        api.terminate()
+        for replica in replicas:
+            replica.stop()
         redis.terminate()
-        for p in (api, redis):
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        redis.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def service(cluster):
+    """The URL of the first replica, which every test's calls go to unless it configures another."""
+    return cluster.first.url
 
 
 @pytest.fixture(autouse=True)
