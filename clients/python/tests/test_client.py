@@ -1,6 +1,7 @@
 """hornbeam_client: configuration, API keys, errors and connections."""
 
 import http.client
+import os
 import socket
 import threading
 
@@ -88,3 +89,19 @@ def test_a_connection_the_server_closed_is_not_reused():
         accepted.close()
         wait_until(lambda: transport._dropped(conn), 10, "the closed connection reads as ready")
         conn.close()
+
+
+def test_a_forked_child_opens_its_own_connection(name):
+    state_incr(f"{name}:n")
+    parent = transport._local.conn[1]
+    child = os.fork()
+    if child == 0:
+        # The child's calls go on a connection of its own; the parent's stays usable.
+        code = 1
+        try:
+            code = 0 if state_incr(f"{name}:n") == 2 and transport._local.conn[1] is not parent else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert state_incr(f"{name}:n") == 3 and transport._local.conn[1] is parent

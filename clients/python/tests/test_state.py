@@ -109,3 +109,11 @@ def test_a_key_must_be_a_non_empty_str(name):
         state_get(123)
     with pytest.raises(ValueError):
         state_get("")
+
+
+def test_get_multi_of_more_keys_than_one_request_takes_reads_them_all(name):
+    keys = [f"{name}:m:{i}" for i in range(2500)]
+    for key in keys[::500]:
+        state_set(key, key)
+    got = state_get_multi(keys + [keys[0]])
+    assert len(got) == 2500 and all(got[k] == (k if i % 500 == 0 else None) for i, k in enumerate(keys))

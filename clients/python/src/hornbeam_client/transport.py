@@ -42,6 +42,16 @@ _settings = None
 _local = threading.local()
 
 
+def _forget_connections():
+    # A forked child must not read answers meant for its parent from an inherited socket: it opens its own.
+    global _local
+    _local = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_connections)
+
+
 def configure(url=None, api_key=None, timeout=60.0):
     """Point this process at a replica (or a load balancer in front of several). Unset arguments fall back to
     ``HORNBEAM_URL`` (default ``http://localhost:5000``) and ``HORNBEAM_API_KEY``. ``timeout`` bounds each wait for

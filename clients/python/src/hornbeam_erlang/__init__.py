@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 _KEYS_PAGE = 1000
+_MULTI_PAGE = 1000
 # The service's largest single wait on a task (Hornbeam:Tasks:MaxWaitMilliseconds); longer waits ask again.
 _MAX_TASK_WAIT_MS = 300000
 
@@ -66,13 +67,16 @@ def _counter(op, key, delta):
 
 
 def state_get_multi(keys):
-    """A dict mapping each key to its value, None for a key that is not set."""
+    """A dict mapping each key to its value, None for a key that is not set. More keys than one request takes
+    (``Hornbeam:MaxMultiKeys``, 1000 by default) are read 1000 at a time: each batch is one snapshot, not the whole."""
     keys = list(keys)
-    if not keys:
-        return {}
     for key in keys:
         quote(key)
-    found = transport.request("POST", "/state/multi", body={"keys": keys}, has_body=True, replayable=True).json()["values"]
+    found = {}
+    unique = list(dict.fromkeys(keys))
+    for i in range(0, len(unique), _MULTI_PAGE):
+        batch = {"keys": unique[i:i + _MULTI_PAGE]}
+        found.update(transport.request("POST", "/state/multi", body=batch, has_body=True, replayable=True).json()["values"])
     return {key: found.get(key) for key in keys}
 
 
