@@ -129,9 +129,9 @@ def _dropped(conn):
 
 
 def request(method, path, query=None, body=None, has_body=False, timeout_ms=None, replayable=None):
-    """Sends one request and answers the Response of any 2xx (and the 404 of a missing key, which callers read);
-    raises HornbeamError for a ProblemDetails. ``replayable``: whether a request that failed on a reused connection
-    may be sent again (a GET, PUT or DELETE, or a POST that changes nothing)."""
+    """Sends one request and answers the Response of a 2xx; raises HornbeamError for any other answer (its
+    ProblemDetails) and HornbeamConnectionError for none. ``replayable``: whether a request that failed on a reused
+    connection may be sent again (a GET, PUT or DELETE, or a POST that changes nothing)."""
     s = settings()
     target = s.base + path
     if query:
@@ -152,7 +152,7 @@ def request(method, path, query=None, body=None, has_body=False, timeout_ms=None
             _local.conn = None
             # A reused connection the server closed while idle fails on its first request; a fresh one did not.
             # A POST that may have reached the server is never sent twice: the caller hears outcome-unknown instead.
-            if reused and attempt == 1 and replayable:
+            if reused and attempt == 1 and replayable and not isinstance(e, TimeoutError):
                 continue
             raise HornbeamConnectionError("outcome-unknown",
                                           f"{method} {target}: the connection to {s.url} failed before the answer: {e}") from e
