@@ -114,3 +114,15 @@ def test_keys_match_the_ones_the_service_computes(name, hook_endpoint):
             assert values.cache_key(name, item) == answer["cache_key"], f"{item!r}: {values.canonical(item)}"
     finally:
         unregister_hook(name)
+
+
+def test_numpy_arrays_are_keyed_by_content_and_results_cross_as_lists(name):
+    numpy = pytest.importorskip("numpy")
+    model = Model(lambda x: x * 2)
+    first = cached_inference(model.encode, numpy.array([[1.0, 2.5], [3.0, 4.0]]), cache_prefix=name)
+    assert first == [[2.0, 5.0], [6.0, 8.0]]
+    # The same content as another array, or as plain lists, is the same entry.
+    assert cached_inference(model.encode, numpy.array([[1, 2.5], [3, 4]], dtype=numpy.float32), cache_prefix=name) == first
+    assert cached_inference(model.encode, [[1, 2.5], [3, 4]], cache_prefix=name) == first
+    assert model.calls == 1
+    assert values.cache_key(name, numpy.float64(0.1)) == values.cache_key(name, 0.1)
