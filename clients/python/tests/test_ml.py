@@ -1,5 +1,8 @@
 """hornbeam_ml: cached_inference and cache_stats, and keys computed the way the service computes them."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -7,6 +10,8 @@ import pytest
 from hornbeam_client import transport, values
 from hornbeam_erlang import register_hook, unregister_hook
 from hornbeam_ml import cache_stats, cached_inference
+
+from conftest import API_KEY
 
 
 class Model:
@@ -126,3 +131,16 @@ def test_numpy_arrays_are_keyed_by_content_and_results_cross_as_lists(name):
     assert cached_inference(model.encode, [[1, 2.5], [3, 4]], cache_prefix=name) == first
     assert model.calls == 1
     assert values.cache_key(name, numpy.float64(0.1)) == values.cache_key(name, 0.1)
+
+
+def test_a_result_cached_by_one_process_is_a_hit_in_another(name, service):
+    model = Model()
+    assert cached_inference(model.encode, "shared", cache_prefix=name) == [6, "shared"]
+    # The other process configures nothing: it reads HORNBEAM_URL and HORNBEAM_API_KEY.
+    other = (f"from hornbeam_ml import cached_inference\n"
+             f"print(cached_inference(lambda x: 'computed again', 'shared', cache_prefix={name!r}))")
+    env = dict(os.environ, HORNBEAM_URL=service, HORNBEAM_API_KEY=API_KEY, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", other], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[6, 'shared']"
+    assert cache_stats(name) == {"hits": 1, "misses": 1, "total": 2, "hit_rate": 0.5}

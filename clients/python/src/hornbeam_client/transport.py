@@ -57,19 +57,25 @@ def configure(url=None, api_key=None, timeout=60.0):
     ``HORNBEAM_URL`` (default ``http://localhost:5000``) and ``HORNBEAM_API_KEY``. ``timeout`` bounds each wait for
     an answer, in seconds, on top of a call's own ``timeout_ms``."""
     global _settings
-    new = Settings(url or os.environ.get("HORNBEAM_URL") or "http://localhost:5000",
-                   api_key if api_key is not None else os.environ.get("HORNBEAM_API_KEY") or None, timeout)
+    new = _from_environment(url, api_key, timeout)
     with _lock:
         _settings = new
     return new
 
 
+def _from_environment(url=None, api_key=None, timeout=60.0):
+    return Settings(url or os.environ.get("HORNBEAM_URL") or "http://localhost:5000",
+                    api_key if api_key is not None else os.environ.get("HORNBEAM_API_KEY") or None, timeout)
+
+
 def settings():
+    """The settings ``configure`` set, else those of the environment (set once, by the first call that needs them)."""
+    global _settings
     current = _settings
     if current is None:
         with _lock:
             if _settings is None:
-                configure()
+                _settings = _from_environment()
             current = _settings
     return current
 
