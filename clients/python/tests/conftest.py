@@ -44,7 +44,7 @@ def wait_until(condition, timeout, what):
 
 class HookEndpoint(http.server.ThreadingHTTPServer):
     """An HTTP hook: POST {base}/{action} with {"args", "kwargs"}. ``echo`` answers what it got, ``words`` streams its
-    first argument's words as Server-Sent Events, ``fail`` answers 500."""
+    first argument's words as Server-Sent Events, ``broken`` streams one chunk and then an error, ``fail`` answers 500."""
 
     daemon_threads = True
 
@@ -61,6 +61,8 @@ class HookHandler(http.server.BaseHTTPRequestHandler):
         if action == "words":
             self._answer(200, "text/event-stream",
                          "".join(f"data: {json.dumps(w)}\n\n" for w in body["args"][0].split()) + "event: done\ndata: {}\n\n")
+        elif action == "broken":
+            self._answer(200, "text/event-stream", 'data: "first"\n\nevent: error\ndata: "the model fell over"\n\n')
         elif action == "fail":
             self._answer(500, "text/plain", "no")
         else:

@@ -121,3 +121,16 @@ def test_an_http_hook_on_a_host_that_is_not_allowed_is_forbidden(name):
 def test_a_python_handler_is_not_served_yet_and_says_so(name, handler):
     with pytest.raises(NotImplementedError, match="issue #22"):
         register_hook(name, handler)
+
+
+def test_a_failure_mid_stream_raises_after_the_chunks_before_it(name, hook_endpoint):
+    register_hook(name, f"{hook_endpoint}/{name}")
+    try:
+        got = []
+        with pytest.raises(HornbeamError) as raised:
+            for chunk in stream(name, "broken"):
+                got.append(chunk)
+        assert got == ["first"]
+        assert raised.value.kind == "handler-failed" and "the model fell over" in raised.value.detail
+    finally:
+        unregister_hook(name)
