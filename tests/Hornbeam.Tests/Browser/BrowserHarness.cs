@@ -53,7 +53,8 @@ public static class BrowserHarness
             throw new TimeoutException($"The browser driver did not exit: {await stderr}");
         }
         var line = (await stdout).Trim();
-        if (line.Length == 0) throw new InvalidOperationException($"The browser driver printed nothing (exit {process.ExitCode}): {await stderr}");
+        if (line.Length == 0)
+            throw new InvalidOperationException($"The browser driver printed nothing (exit {process.ExitCode}): {await stderr}");
         var output = JsonDocument.Parse(line).RootElement;
         if (!output.GetProperty("ok").GetBoolean())
             throw new InvalidOperationException($"The scenario failed in the browser: {output.GetProperty("error").GetString()}\n"

@@ -121,16 +121,16 @@ public sealed class ProblemDetailsForEveryAcceptTests(ProblemDetailsForEveryAcce
     {
         var key = $"accept:{Guid.NewGuid():N}";
         const string all = "all-secret";
-        await AssertProblemAsync("400 binding on a stream",
-            await hosts.Keyed.SendAsync(Request(HttpMethod.Get, $"/pubsub/{key}?last_event_id=abc", accept, all)), 400, ProblemTypes.InvalidInput);
-        await AssertProblemAsync("400 JSON", await hosts.Keyed.SendAsync(Request(HttpMethod.Put, $"/state/{key}", accept, all, Http.Json("{"))),
+        Task<HttpResponseMessage> Send(HttpMethod method, string url, HttpContent? body = null) =>
+            hosts.Keyed.SendAsync(Request(method, url, accept, all, body));
+        await AssertProblemAsync("400 binding on a stream", await Send(HttpMethod.Get, $"/pubsub/{key}?last_event_id=abc"),
             400, ProblemTypes.InvalidInput);
-        await AssertProblemAsync("404 value", await hosts.Keyed.SendAsync(Request(HttpMethod.Get, $"/state/{key}", accept, all)),
-            404, ProblemTypes.NotFound);
-        await AssertProblemAsync("404 route", await hosts.Keyed.SendAsync(Request(HttpMethod.Get, "/no-such-route", accept, all)), 404, null);
-        await AssertProblemAsync("405", await hosts.Keyed.SendAsync(Request(HttpMethod.Delete, "/health/ready", accept, all)), 405, null);
+        await AssertProblemAsync("400 JSON", await Send(HttpMethod.Put, $"/state/{key}", Http.Json("{")), 400, ProblemTypes.InvalidInput);
+        await AssertProblemAsync("404 value", await Send(HttpMethod.Get, $"/state/{key}"), 404, ProblemTypes.NotFound);
+        await AssertProblemAsync("404 route", await Send(HttpMethod.Get, "/no-such-route"), 404, null);
+        await AssertProblemAsync("405", await Send(HttpMethod.Delete, "/health/ready"), 405, null);
         var text = new StringContent("1", Encoding.UTF8, "text/plain");
-        await AssertProblemAsync("415", await hosts.Keyed.SendAsync(Request(HttpMethod.Post, "/state/multi", accept, all, text)), 415, null);
+        await AssertProblemAsync("415", await Send(HttpMethod.Post, "/state/multi", text), 415, null);
         var big = Request(HttpMethod.Put, $"/state/{key}", accept, all, Http.Json(new string('1', 2000)));
         big.Headers.ExpectContinue = true;
         await AssertProblemAsync("413", await hosts.Keyed.SendAsync(big), 413, ProblemTypes.TooLarge);
