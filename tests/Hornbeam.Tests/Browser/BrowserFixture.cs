@@ -15,6 +15,9 @@ public sealed class BrowserFixture : IAsyncLifetime
     /// <summary>A key of <see cref="Keyed"/> that may only read state, for 403s.</summary>
     public const string ReaderKey = "reader-secret";
 
+    /// <summary>A key of <see cref="Keyed"/> that may make one request a second, for 429s.</summary>
+    public const string SlowKey = "slow-secret";
+
     private readonly List<HornbeamApiFactory> _hosts = [];
 
     public OriginServer Allowed { get; private set; } = null!;
@@ -42,6 +45,10 @@ public sealed class BrowserFixture : IAsyncLifetime
             ["Hornbeam:Auth:Keys:1:Name"] = "reader",
             ["Hornbeam:Auth:Keys:1:Key"] = ReaderKey,
             ["Hornbeam:Auth:Keys:1:Scopes:0"] = "state:read",
+            ["Hornbeam:Auth:Keys:2:Name"] = "slow",
+            ["Hornbeam:Auth:Keys:2:Key"] = SlowKey,
+            ["Hornbeam:Auth:Keys:2:Scopes:0"] = "state:read",
+            ["Hornbeam:Auth:Keys:2:PermitsPerSecond"] = "1",
         });
         Open = await StartAsync([]);
     }

@@ -1,4 +1,5 @@
 using System.Net;
+using Hornbeam.Api.Problems;
 
 namespace Hornbeam.Tests.Browser;
 
@@ -97,5 +98,26 @@ public sealed class CorsInChromiumTests(BrowserFixture site) : IClassFixture<Bro
             Assert.Equal(a.GetProperty("status").GetInt32(), a.GetProperty("body").GetProperty("status").GetInt32());
         });
         Assert.Equal("Bearer", answers[0].GetProperty("wwwAuthenticate").GetString());
+    }
+
+    [BrowserFact]
+    public async Task APageReadsA429AndWhenToRetry()
+    {
+        var script = """
+            async ({ url, secret }) => {
+              for (let i = 0; i < 50; i++) {
+                const response = await fetch(url, { headers: { 'X-Api-Key': secret } });
+                if (response.status === 429)
+                  return { retryAfter: response.headers.get('Retry-After'), body: await response.json() };
+              }
+              return { never: true };
+            }
+            """;
+        var result = await BrowserHarness.RunAsync(site.Allowed.Page, script,
+            new { url = new Uri(site.Keyed.BaseAddress!, $"/state/{_key}"), secret = BrowserFixture.SlowKey });
+
+        Assert.Equal(ProblemTypes.RateLimited, result.GetProperty("body").GetProperty("type").GetString());
+        // Readable by the page only because the answer exposes it.
+        Assert.True(int.Parse(result.GetProperty("retryAfter").GetString()!) >= 1, $"{result}");
     }
 }

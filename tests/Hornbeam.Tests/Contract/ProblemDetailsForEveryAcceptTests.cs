@@ -15,7 +15,7 @@ public sealed class ProblemDetailsForEveryAcceptTests(ProblemDetailsForEveryAcce
 {
     /// <summary>
     /// Three hosts, because the errors need settings that exclude each other: access control on (401, 403, 429, and the
-    /// framework's and binder's errors), a Redis that cannot be reached (redis-unavailable), and a write that waits for a
+    /// framework's, binder's and a failing function's errors), a Redis that cannot be reached (redis-unavailable), and a write that waits for a
     /// replica that does not exist (outcome-unknown).
     /// </summary>
     public sealed class Hosts : IAsyncLifetime
@@ -36,6 +36,7 @@ public sealed class ProblemDetailsForEveryAcceptTests(ProblemDetailsForEveryAcce
                 ["Hornbeam:Auth:Keys:0:Scopes:0"] = "state:read",
                 ["Hornbeam:Auth:Keys:0:Scopes:1"] = "state:write",
                 ["Hornbeam:Auth:Keys:0:Scopes:2"] = "pubsub",
+                ["Hornbeam:Auth:Keys:0:Scopes:3"] = "invoke",
                 ["Hornbeam:Auth:Keys:1:Key"] = "read-secret",
                 ["Hornbeam:Auth:Keys:1:Scopes:0"] = "state:read",
                 ["Hornbeam:Auth:Keys:2:Key"] = "slow-secret",
@@ -43,7 +44,7 @@ public sealed class ProblemDetailsForEveryAcceptTests(ProblemDetailsForEveryAcce
                 ["Hornbeam:Auth:Keys:2:PermitsPerSecond"] = "1",
                 ["Hornbeam:MaxValueBytes"] = "100",
                 ["Hornbeam:MaxRequestBodyBytes"] = "1000",
-            });
+            }, configure: hornbeam => hornbeam.AddFunction("fail", string () => throw new InvalidOperationException("it failed")));
             // Kestrel's own body limit answers the 413, as in production.
             _keyed.UseKestrel(0);
             _keyed.StartServer();
@@ -117,7 +118,7 @@ public sealed class ProblemDetailsForEveryAcceptTests(ProblemDetailsForEveryAcce
 
     [Theory]
     [MemberData(nameof(Accepts))]
-    public async Task InputAndRoutingErrorsAreProblemJsonWhateverTheAccept(string accept)
+    public async Task InputRoutingAndHandlerErrorsAreProblemJsonWhateverTheAccept(string accept)
     {
         var key = $"accept:{Guid.NewGuid():N}";
         const string all = "all-secret";
@@ -131,6 +132,8 @@ public sealed class ProblemDetailsForEveryAcceptTests(ProblemDetailsForEveryAcce
         await AssertProblemAsync("405", await Send(HttpMethod.Delete, "/health/ready"), 405, null);
         var text = new StringContent("1", Encoding.UTF8, "text/plain");
         await AssertProblemAsync("415", await Send(HttpMethod.Post, "/state/multi", text), 415, null);
+        await AssertProblemAsync("500 from the exception handler", await Send(HttpMethod.Post, "/functions/fail/call"),
+            500, ProblemTypes.HandlerFailed);
         var big = Request(HttpMethod.Put, $"/state/{key}", accept, all, Http.Json(new string('1', 2000)));
         big.Headers.ExpectContinue = true;
         await AssertProblemAsync("413", await hosts.Keyed.SendAsync(big), 413, ProblemTypes.TooLarge);
