@@ -20,6 +20,10 @@ public sealed class HornbeamCorsOptions : IValidatableObject
     /// <summary>Any page may call the API.</summary>
     public bool AllowsAnyOrigin => AllowedOrigins is ["*"];
 
+    private static bool IsOrigin(string origin) =>
+        Uri.TryCreate(origin, UriKind.Absolute, out var uri) && uri.Scheme is ("http" or "https") && uri.UserInfo.Length == 0
+        && string.Equals(origin, uri.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase);
+
     IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
     {
         for (var i = 0; i < AllowedOrigins.Count; i++)
@@ -33,8 +37,7 @@ public sealed class HornbeamCorsOptions : IValidatableObject
             }
             // A browser sends scheme://host[:port] and nothing else: an entry with a path, a trailing slash or a default port
             // would never match, and the page would be refused with no hint why.
-            else if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
-                || uri.UserInfo.Length > 0 || !string.Equals(origin, uri.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase))
+            else if (!IsOrigin(origin))
                 yield return new ValidationResult(
                     $"Hornbeam:Cors:AllowedOrigins:{i} '{origin}' is not an origin: write scheme://host[:port] as a browser sends it, " +
                     "such as https://app.example.com, with no path, trailing slash or default port.", [nameof(AllowedOrigins)]);

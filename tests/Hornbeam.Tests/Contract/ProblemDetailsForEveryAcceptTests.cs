@@ -15,8 +15,8 @@ public sealed class ProblemDetailsForEveryAcceptTests(ProblemDetailsForEveryAcce
 {
     /// <summary>
     /// Three hosts, because the errors need settings that exclude each other: access control on (401, 403, 429, and the
-    /// framework's, binder's and a failing function's errors), a Redis that cannot be reached (redis-unavailable), and a write that waits for a
-    /// replica that does not exist (outcome-unknown).
+    /// framework's, binder's and a failing function's errors), a Redis that cannot be reached (redis-unavailable), and a
+    /// write that waits for a replica that does not exist (outcome-unknown).
     /// </summary>
     public sealed class Hosts : IAsyncLifetime
     {
