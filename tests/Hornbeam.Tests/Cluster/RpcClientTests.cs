@@ -58,7 +58,8 @@ public sealed class RpcClientTests
             // the wires answer 503), not the other node failing to answer in time (HornbeamError.Timeout, a 504).
             var failure = await Assert.ThrowsAnyAsync<Exception>(() =>
                 a.Get<IRpcClient>().CallAsync("b@frozen", "math", "where", [], TimeSpan.FromSeconds(30)));
-            Assert.False(failure is HornbeamException { Error: HornbeamError.Timeout }, $"answered as the caller's timeout: {failure.Message}");
+            Assert.False(failure is HornbeamException { Error: HornbeamError.Timeout },
+                $"answered as the caller's timeout: {failure.Message}");
             Assert.NotNull(Hornbeam.Redis.RedisFailures.Classify(failure, changesData: true));
         }
         finally
