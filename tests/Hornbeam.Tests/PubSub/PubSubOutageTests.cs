@@ -1,0 +1,133 @@
+using System.Text;
+using Hornbeam.Tests.Infrastructure;
+
+namespace Hornbeam.Tests.PubSub;
+
+/// <summary>
+/// A Server-Sent Events subscriber across a Redis outage, reconnecting the way a browser's EventSource does: it never gets a
+/// status that would make EventSource give up, and once Redis is back it resumes with no gap and no duplicate.
+/// </summary>
+public sealed class PubSubOutageTests(PubSubOutageTests.Host host) : IClassFixture<PubSubOutageTests.Host>
+{
+    /// <summary>
+    /// A Redis of the class's own, which the tests stop, with every write on disk (append-only, fsync always) so that history
+    /// outlives the outage as it does on a persistent Redis; and a host on it over real Kestrel, with a short retry.
+    /// </summary>
+    public sealed class Host : IAsyncLifetime
+    {
+        private readonly string _dir = Directory.CreateTempSubdirectory("hornbeam-outage-").FullName;
+
+        public LocalRedisProcess Redis { get; private set; } = null!;
+        public KestrelHost Api { get; private set; } = null!;
+
+        public async Task InitializeAsync()
+        {
+            Redis = await LocalRedisProcess.StartAsync(null, "--appendonly", "yes", "--appendfsync", "always", "--dir", _dir);
+            Api = await KestrelHost.StartAsync(Redis.ConnectionString,
+                new Dictionary<string, string?> { ["Hornbeam:PubSub:RetryInterval"] = "00:00:00.200" });
+        }
+
+        public async Task DisposeAsync()
+        {
+            await Api.DisposeAsync();
+            Redis.Dispose();
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    /// <summary>What an EventSource does, as the HTML spec says: reconnect after <c>retry</c> with the last id it saw.</summary>
+    private sealed class EventSourceLike(HttpClient client, string url)
+    {
+        private readonly List<SseEvent> _messages = [];
+        private readonly object _gate = new();
+        public string? LastEventId { get; private set; }
+        public int Connections { get; private set; }
+        public int Reconnects { get; private set; }
+        public int Subscriptions { get; private set; }
+
+        public SseEvent[] Messages
+        {
+            get
+            {
+                lock (_gate) return [.. _messages];
+            }
+        }
+
+        public async Task RunAsync(CancellationToken stop)
+        {
+            var retry = TimeSpan.FromSeconds(3);
+            while (!stop.IsCancellationRequested)
+            {
+                // Any status but 200 text/event-stream fails here: an EventSource would close for good.
+                await using var stream = await SseStream.ConnectAsync(client, url, LastEventId);
+                Connections++;
+                // Stopping the client closes the stream it is reading.
+                await using var closing = stop.Register(() => stream.DisposeAsync());
+                try
+                {
+                    while (await stream.NextOrEndAsync(Timeout.InfiniteTimeSpan) is { } e)
+                    {
+                        if (e.Retry is { } ms) retry = TimeSpan.FromMilliseconds(ms);
+                        if (e.Event == "subscribed") Subscriptions++;
+                        if (e.Event == "reconnect") Reconnects++;
+                        if (e.Id is not null) LastEventId = e.Id;
+                        if (e.Event == "message")
+                            lock (_gate) _messages.Add(e);
+                    }
+                }
+                catch (Exception) when (stop.IsCancellationRequested)
+                {
+                    throw new OperationCanceledException(stop);
+                }
+                catch (IOException)
+                {
+                    // The connection broke rather than ended: EventSource reconnects the same way.
+                }
+                await Task.Delay(retry, stop);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task AnSseSubscriberReconnectingLikeEventSourceResumesAfterARedisOutageWithNoGapAndNoDuplicate()
+    {
+        var topic = $"outage:{Guid.NewGuid():N}";
+        var client = host.Api.Client;
+        async Task PublishAsync(int from, int to)
+        {
+            for (var n = from; n <= to; n++)
+                (await client.PostAsync($"/pubsub/{topic}", Http.Json($$"""{"n":{{n}}}"""))).EnsureSuccessStatusCode();
+        }
+
+        var source = new EventSourceLike(client, $"/pubsub/{topic}");
+        using var stop = new CancellationTokenSource();
+        var running = source.RunAsync(stop.Token);
+        await Poll.UntilAsync(async () => (await host.Api.PubSub.TopicAsync(topic)).Subscribers == 1, because: "the client subscribed");
+        await PublishAsync(1, 5);
+        await Poll.UntilAsync(() => Task.FromResult(source.Messages.Length == 5), because: "the first messages arrive");
+
+        host.Redis.Stop();
+        // Told to reconnect when the node loses Redis, then again on every attempt while it is away: 200s, never a 503.
+        await Poll.UntilAsync(() => Task.FromResult(source.Reconnects >= 3), TimeSpan.FromSeconds(30),
+            "the client is told to reconnect while Redis is away");
+        Assert.False(running.IsFaulted, running.Exception?.ToString());
+
+        await host.Redis.RestartAsync();
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
+            "the node serves again without a restart");
+        // Published as soon as the node serves: some before the client is back (replayed from history), some after (live).
+        await PublishAsync(6, 10);
+        await Poll.UntilAsync(() => Task.FromResult(source.Subscriptions >= 2), TimeSpan.FromSeconds(30), "the client subscribed again");
+        await PublishAsync(11, 15);
+        await Poll.UntilAsync(() => Task.FromResult(source.Messages.Length >= 15), TimeSpan.FromSeconds(30),
+            $"every message arrives (so far {source.Messages.Length})");
+
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+        var messages = source.Messages;
+        Assert.Equal(Enumerable.Range(1, 15), messages.Select(m => m.Json.GetProperty("n").GetInt32()));
+        var ids = messages.Select(m => long.Parse(m.Id!)).ToArray();
+        Assert.Equal(Enumerable.Range(0, 15).Select(i => ids[0] + i), ids); // one sequence across the outage: no gap, no duplicate
+        Assert.True(source.Connections >= 3, $"the client reconnected by itself ({source.Connections} connections)");
+    }
+}
