@@ -1,4 +1,5 @@
-using System.Text;
+using System.Net.WebSockets;
+using System.Text.Json;
 using Hornbeam.Tests.Infrastructure;
 
 namespace Hornbeam.Tests.PubSub;
@@ -129,5 +130,49 @@ public sealed class PubSubOutageTests(PubSubOutageTests.Host host) : IClassFixtu
         var ids = messages.Select(m => long.Parse(m.Id!)).ToArray();
         Assert.Equal(Enumerable.Range(0, 15).Select(i => ids[0] + i), ids); // one sequence across the outage: no gap, no duplicate
         Assert.True(source.Connections >= 3, $"the client reconnected by itself ({source.Connections} connections)");
+    }
+
+    [Fact]
+    public async Task AWebSocketIsToldToReconnectWhenRedisGoesAwayAndWhenItConnectsMeanwhile()
+    {
+        var topic = Guid.NewGuid().ToString("N");
+        async Task<JsonElement?> ReceiveAsync(WebSocket socket)
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            var buffer = new byte[64 * 1024];
+            var frame = await socket.ReceiveAsync(buffer, deadline.Token);
+            if (frame.MessageType == WebSocketMessageType.Close) return null;
+            Assert.True(frame.EndOfMessage);
+            return JsonDocument.Parse(buffer.AsMemory(0, frame.Count)).RootElement.Clone();
+        }
+        async Task AssertToldToReconnectAsync(ClientWebSocket socket)
+        {
+            var reconnect = await ReceiveAsync(socket);
+            Assert.Equal("reconnect", reconnect?.GetProperty("event").GetString());
+            Assert.Equal(200, reconnect?.GetProperty("data").GetProperty("retry_ms").GetInt64());
+            Assert.Null(await ReceiveAsync(socket));
+            Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, socket.CloseStatus);
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
+            Assert.Equal(WebSocketState.Closed, socket.State);
+        }
+
+        using var open = new ClientWebSocket();
+        await open.ConnectAsync(host.Api.WebSocketUri($"/ws/outage/{topic}"), CancellationToken.None);
+        Assert.Equal("subscribed", (await ReceiveAsync(open))?.GetProperty("event").GetString());
+        host.Redis.Stop();
+        try
+        {
+            await AssertToldToReconnectAsync(open);
+            // Connecting meanwhile: upgraded, then told the same, rather than a refused handshake that says nothing.
+            using var meanwhile = new ClientWebSocket();
+            await meanwhile.ConnectAsync(host.Api.WebSocketUri($"/ws/outage/{topic}?last_event_id=5"), CancellationToken.None);
+            await AssertToldToReconnectAsync(meanwhile);
+        }
+        finally
+        {
+            await host.Redis.RestartAsync();
+            await Poll.UntilAsync(async () => (await host.Api.Client.GetAsync("/health/ready")).IsSuccessStatusCode,
+                TimeSpan.FromSeconds(30), "the node serves again");
+        }
     }
 }
