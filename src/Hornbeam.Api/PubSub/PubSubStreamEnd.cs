@@ -45,7 +45,10 @@ internal sealed record PubSubStreamEnd(string? Event, byte[]? Data, WebSocketClo
     public static string? Temporary(Exception e) => e switch
     {
         HornbeamException { Error: HornbeamError.Unavailable or HornbeamError.Overloaded } h => h.Message,
-        _ => RedisFailures.Classify(e, changesData: false) is { Error: HornbeamError.Unavailable } redis ? redis.Message : null,
+        // Classify's message speaks of a change not made; a subscription changes nothing.
+        _ => RedisFailures.Classify(e, changesData: false) is { Error: HornbeamError.Unavailable }
+            ? "this node cannot reach Redis right now; reconnect with your last event id (any node): it resumes once Redis answers"
+            : null,
     };
 
     /// <summary>The client closed: its close is answered with the same code, and no last event.</summary>
