@@ -112,6 +112,8 @@ public sealed class PubSubOutageTests(PubSubOutageTests.Host host) : IClassFixtu
         await Poll.UntilAsync(() => Task.FromResult(source.Reconnects >= 3), TimeSpan.FromSeconds(30),
             "the client is told to reconnect while Redis is away");
         Assert.False(running.IsFaulted, running.Exception?.ToString());
+        // What a retry cannot fix stays an HTTP error, outage or not.
+        await (await client.GetAsync($"/pubsub/{topic}?last_event_id=-1")).AssertProblemAsync(400, Api.Problems.ProblemTypes.InvalidInput);
 
         await host.Redis.RestartAsync();
         await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
