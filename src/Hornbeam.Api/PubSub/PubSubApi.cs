@@ -100,12 +100,10 @@ public static class PubSubApi
         }
         await using (subscription)
         {
-            // Pings every KeepAliveInterval; a client that answers none within another interval is gone, so it stops counting.
-            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
-            {
-                KeepAliveInterval = options.Value.KeepAliveInterval,
-                KeepAliveTimeout = options.Value.KeepAliveInterval,
-            });
+            // A keep-alive every KeepAliveInterval, with no pong timeout (KeepAliveTimeout): a slow reader's pong queues behind all
+            // it has not read yet, and the timeout would cut it off mid-frame. A dead peer on a busy topic overflows and is closed.
+            using var socket = await context.WebSockets
+                .AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = options.Value.KeepAliveInterval });
             var connection = new PubSubWebSocket(socket, subscription, pubsub, hornbeam.Value.MaxValueBytes, retry, logger);
             if (refused is not null) connection.End(refused);
             await connection.RunAsync();

@@ -21,8 +21,11 @@ namespace Hornbeam.Api.PubSub;
 internal sealed class PubSubWebSocket(WebSocket socket, PubSubSubscription? subscription, IPubSub pubsub, int maxMessageBytes,
     TimeSpan retry, ILogger logger)
 {
-    /// <summary>How long closing may take: a send in progress finishing, the last frames, the client's close frame.</summary>
-    public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// How long closing may take: a send in progress finishing, the last frames, the client's close frame. A slow reader drains
+    /// what the socket buffers hold before it sees the close frame, so this is generous; a shutdown bounds it anyway.
+    /// </summary>
+    public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly JsonWriterOptions WriterOptions = new()
     {

@@ -12,13 +12,19 @@ namespace Hornbeam.Tests.PubSub;
 /// </summary>
 public sealed class PubSubWebSocketCloseTests(PubSubWebSocketCloseTests.Host host) : IClassFixture<PubSubWebSocketCloseTests.Host>
 {
-    /// <summary>One host on real Kestrel, with a small subscriber buffer so that a client that stops reading overflows soon.</summary>
+    /// <summary>
+    /// One host on real Kestrel, with a small subscriber buffer so that a client that stops reading overflows soon, and
+    /// keep-alives far more often than the client reads: they must not cut it off.
+    /// </summary>
     public sealed class Host : IAsyncLifetime
     {
         public KestrelHost Api { get; private set; } = null!;
 
-        public async Task InitializeAsync() =>
-            Api = await KestrelHost.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:PubSub:BufferCapacity"] = "100" });
+        public async Task InitializeAsync() => Api = await KestrelHost.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Hornbeam:PubSub:BufferCapacity"] = "100",
+            ["Hornbeam:PubSub:KeepAliveInterval"] = "00:00:00.100",
+        });
 
         public async Task DisposeAsync() => await Api.DisposeAsync();
     }
