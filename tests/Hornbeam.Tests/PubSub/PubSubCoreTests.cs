@@ -9,6 +9,7 @@ using StackExchange.Redis;
 namespace Hornbeam.Tests.PubSub;
 
 /// <summary>Pub/sub from C#: Hornbeam.Core embedded in a generic host, subscribers as IAsyncEnumerable.</summary>
+/// <remarks>Each test starts its own node: they differ in buffer and history settings, and one ends its node uncleanly.</remarks>
 [Trait("Redis", "Cluster")]
 public sealed class PubSubCoreTests
 {
