@@ -22,10 +22,15 @@ public sealed class KestrelHost : IAsyncDisposable
     /// <summary>The host's pub/sub, to publish from the test without an HTTP round trip per message.</summary>
     public IPubSub PubSub => _api.Services.GetRequiredService<IPubSub>();
 
-    /// <summary>A host on <paramref name="redis"/> (the shared test Redis when null), under a prefix of its own, ready to serve.</summary>
-    public static async Task<KestrelHost> StartAsync(string? redis = null, IDictionary<string, string?>? settings = null)
+    /// <summary>
+    /// A host on <paramref name="redis"/> (the shared test Redis when null), under a prefix of its own, ready to serve;
+    /// <paramref name="configure"/> adds services as a user's Program.cs would.
+    /// </summary>
+    public static async Task<KestrelHost> StartAsync(string? redis = null, IDictionary<string, string?>? settings = null,
+        Action<HornbeamBuilder>? configure = null)
     {
-        var api = new HornbeamApiFactory(redis ?? await RedisServer.ConnectionStringAsync(), TestPrefix.New(), settings);
+        var api = new HornbeamApiFactory(redis ?? await RedisServer.ConnectionStringAsync(), TestPrefix.New(), settings,
+            configure: configure);
         api.UseKestrel(0);
         api.StartServer();
         var client = api.CreateClient();

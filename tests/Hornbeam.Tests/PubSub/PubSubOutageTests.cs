@@ -1,6 +1,11 @@
 using System.Net.WebSockets;
 using System.Text.Json;
+using Hornbeam.Tests.Browser;
 using Hornbeam.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hornbeam.Tests.PubSub;
 
@@ -18,14 +23,34 @@ public sealed class PubSubOutageTests(PubSubOutageTests.Host host) : IClassFixtu
     {
         private readonly string _dir = Directory.CreateTempSubdirectory("hornbeam-outage-").FullName;
 
+        private int _subscribes;
+
         public LocalRedisProcess Redis { get; private set; } = null!;
         public KestrelHost Api { get; private set; } = null!;
+
+        /// <summary>Requests for a topic's event stream so far: every reconnect of a client, served or told to come back, is one.</summary>
+        public int Subscribes => Volatile.Read(ref _subscribes);
 
         public async Task InitializeAsync()
         {
             Redis = await LocalRedisProcess.StartAsync(null, "--appendonly", "yes", "--appendfsync", "always", "--dir", _dir);
             Api = await KestrelHost.StartAsync(Redis.ConnectionString,
-                new Dictionary<string, string?> { ["Hornbeam:PubSub:RetryInterval"] = "00:00:00.200" });
+                new Dictionary<string, string?> { ["Hornbeam:PubSub:RetryInterval"] = "00:00:00.200" },
+                hornbeam => hornbeam.Services.AddSingleton<IStartupFilter>(new CountSubscribes(this)));
+        }
+
+        private sealed class CountSubscribes(Host host) : IStartupFilter
+        {
+            public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+            {
+                app.Use((context, rest) =>
+                {
+                    if (HttpMethods.IsGet(context.Request.Method) && context.Request.Path.StartsWithSegments("/pubsub"))
+                        Interlocked.Increment(ref host._subscribes);
+                    return rest(context);
+                });
+                next(app);
+            };
         }
 
         public async Task DisposeAsync()
@@ -89,22 +114,22 @@ public sealed class PubSubOutageTests(PubSubOutageTests.Host host) : IClassFixtu
         }
     }
 
+    private static async Task PublishAsync(HttpClient client, string topic, int from, int to)
+    {
+        for (var n = from; n <= to; n++)
+            (await client.PostAsync($"/pubsub/{topic}", Http.Json($$"""{"n":{{n}}}"""))).EnsureSuccessStatusCode();
+    }
+
     [Fact]
     public async Task AnSseSubscriberReconnectingLikeEventSourceResumesAfterARedisOutageWithNoGapAndNoDuplicate()
     {
         var topic = $"outage:{Guid.NewGuid():N}";
         var client = host.Api.Client;
-        async Task PublishAsync(int from, int to)
-        {
-            for (var n = from; n <= to; n++)
-                (await client.PostAsync($"/pubsub/{topic}", Http.Json($$"""{"n":{{n}}}"""))).EnsureSuccessStatusCode();
-        }
-
         var source = new EventSourceLike(client, $"/pubsub/{topic}");
         using var stop = new CancellationTokenSource();
         var running = source.RunAsync(stop.Token);
         await Poll.UntilAsync(async () => (await host.Api.PubSub.TopicAsync(topic)).Subscribers == 1, because: "the client subscribed");
-        await PublishAsync(1, 5);
+        await PublishAsync(client, topic, 1, 5);
         await Poll.UntilAsync(() => Task.FromResult(source.Messages.Length == 5), because: "the first messages arrive");
 
         host.Redis.Stop();
@@ -119,9 +144,9 @@ public sealed class PubSubOutageTests(PubSubOutageTests.Host host) : IClassFixtu
         await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
             "the node serves again without a restart");
         // Published as soon as the node serves: some before the client is back (replayed from history), some after (live).
-        await PublishAsync(6, 10);
+        await PublishAsync(client, topic, 6, 10);
         await Poll.UntilAsync(() => Task.FromResult(source.Subscriptions >= 2), TimeSpan.FromSeconds(30), "the client subscribed again");
-        await PublishAsync(11, 15);
+        await PublishAsync(client, topic, 11, 15);
         await Poll.UntilAsync(() => Task.FromResult(source.Messages.Length >= 15), TimeSpan.FromSeconds(30),
             $"every message arrives (so far {source.Messages.Length})");
 
@@ -176,5 +201,50 @@ public sealed class PubSubOutageTests(PubSubOutageTests.Host host) : IClassFixtu
             await Poll.UntilAsync(async () => (await host.Api.Client.GetAsync("/health/ready")).IsSuccessStatusCode,
                 TimeSpan.FromSeconds(30), "the node serves again");
         }
+    }
+
+    [BrowserFact]
+    public async Task AnEventSourceInChromiumSurvivesARedisOutageAndResumesWithNoGap()
+    {
+        var topic = $"browser:{Guid.NewGuid():N}";
+        var client = host.Api.Client;
+        // A page on the API's own origin, so the EventSource needs no CORS.
+        var browser = BrowserHarness.RunAsync(new Uri(client.BaseAddress!, "/health/live"), """
+            async ({ url, count }) => {
+              const source = new EventSource(url);
+              const messages = [];
+              let reconnects = 0, errors = 0;
+              return await new Promise((resolve) => {
+                const done = (closed) => { source.close(); resolve({ closed, messages, reconnects, errors }); };
+                source.addEventListener('reconnect', () => reconnects++);
+                // EventSource retries by itself; CLOSED means it gave up for good, as it does on a 503.
+                source.onerror = () => { errors++; if (source.readyState === EventSource.CLOSED) done(true); };
+                source.onmessage = (e) => {
+                  messages.push({ id: e.lastEventId, n: JSON.parse(e.data).n });
+                  if (messages.length === count) done(false);
+                };
+              });
+            }
+            """, new { url = $"/pubsub/{topic}", count = 15 }, TimeSpan.FromSeconds(90));
+        await Poll.UntilAsync(async () => (await host.Api.PubSub.TopicAsync(topic)).Subscribers == 1, TimeSpan.FromSeconds(30),
+            "the page subscribed");
+        await PublishAsync(client, topic, 1, 5);
+
+        host.Redis.Stop();
+        var before = host.Subscribes;
+        await Poll.UntilAsync(() => Task.FromResult(host.Subscribes >= before + 10), TimeSpan.FromSeconds(30),
+            "the page keeps reconnecting while Redis is away");
+        await host.Redis.RestartAsync();
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
+            "the node serves again");
+        await PublishAsync(client, topic, 6, 15);
+
+        var result = await browser;
+        Assert.False(result.GetProperty("closed").GetBoolean(), $"the EventSource gave up: {result}");
+        var messages = result.GetProperty("messages").EnumerateArray().ToArray();
+        Assert.Equal(Enumerable.Range(1, 15), messages.Select(m => m.GetProperty("n").GetInt32()));
+        var ids = messages.Select(m => long.Parse(m.GetProperty("id").GetString()!)).ToArray();
+        Assert.Equal(Enumerable.Range(0, 15).Select(i => ids[0] + i), ids); // no gap, no duplicate
+        Assert.True(result.GetProperty("reconnects").GetInt32() >= 10, $"told to reconnect on every attempt: {result}");
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
+using Hornbeam.Tests.Browser;
 using Hornbeam.Tests.Infrastructure;
 
 namespace Hornbeam.Tests.PubSub;
@@ -136,5 +137,47 @@ public sealed class PubSubWebSocketCloseTests(PubSubWebSocketCloseTests.Host hos
         await stopping.WaitAsync(TimeSpan.FromSeconds(30));
         // The server waited for the client's close frame, not for its shutdown timeout.
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the host stopped {clock.Elapsed} after it was asked to");
+    }
+
+    // A browser's WebSocket: it answers the server's close frame by itself; onclose says the code and whether the close was clean.
+    // With close set, the page closes the socket itself once subscribed.
+    private const string BrowserSocket = """
+        async ({ url, close }) => new Promise((resolve) => {
+          const socket = new WebSocket(url);
+          const frames = [];
+          socket.onmessage = (e) => {
+            frames.push(JSON.parse(e.data).event);
+            if (close && frames.length === 1) socket.close(1000, 'bye');
+          };
+          socket.onclose = (e) => resolve({ code: e.code, wasClean: e.wasClean, frames });
+        })
+        """;
+
+    [BrowserFact]
+    public async Task ABrowsersWebSocketIsClosedCleanlyWith1001WhenItsHostShutsDown()
+    {
+        // A host of its own: the test stops it.
+        var api = await KestrelHost.StartAsync();
+        var topic = Guid.NewGuid().ToString("N");
+        // A page on the API's own origin.
+        var browser = BrowserHarness.RunAsync(new Uri(api.Client.BaseAddress!, "/health/live"), BrowserSocket,
+            new { url = api.WebSocketUri($"/ws/{topic}"), close = false }, TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(async () => (await api.PubSub.TopicAsync(topic)).Subscribers == 1, TimeSpan.FromSeconds(30),
+            "the page subscribed");
+
+        await api.DisposeAsync();
+        var closed = await browser;
+        Assert.Equal(1001, closed.GetProperty("code").GetInt32());
+        Assert.True(closed.GetProperty("wasClean").GetBoolean(), $"the close handshake completed: {closed}");
+        Assert.Equal(["subscribed", "reconnect"], closed.GetProperty("frames").EnumerateArray().Select(f => f.GetString()));
+    }
+
+    [BrowserFact]
+    public async Task ABrowserThatClosesItsWebSocketGetsACleanClose()
+    {
+        var closed = await BrowserHarness.RunAsync(new Uri(host.Api.Client.BaseAddress!, "/health/live"), BrowserSocket,
+            new { url = host.Api.WebSocketUri($"/ws/{Guid.NewGuid():N}"), close = true });
+        Assert.Equal(1000, closed.GetProperty("code").GetInt32());
+        Assert.True(closed.GetProperty("wasClean").GetBoolean(), $"the server answered the close frame: {closed}");
     }
 }
