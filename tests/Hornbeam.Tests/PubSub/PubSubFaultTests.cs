@@ -4,6 +4,7 @@ using Hornbeam.Tests.Infrastructure;
 namespace Hornbeam.Tests.PubSub;
 
 /// <summary>Subscribers when Redis goes away or their node shuts down: told to reconnect, and nothing is lost when they do.</summary>
+/// <remarks>Each test starts its own host: one stops its own Redis, one shuts its host down, one sets MaxSubscriptions to 2.</remarks>
 public sealed class PubSubFaultTests
 {
     [Fact]
@@ -45,7 +46,8 @@ public sealed class PubSubFaultTests
         Assert.Equal(long.Parse(first.Id!), gap.Json.GetProperty("last_event_id").GetInt64());
         var next = await again.NextAsync();
         Assert.Equal(2, next.Json.GetProperty("n").GetInt32());
-        Assert.True(long.Parse(next.Id!) > long.Parse(first.Id!), $"ids stay increasing across the lost sequence: {first.Id}, then {next.Id}");
+        Assert.True(long.Parse(next.Id!) > long.Parse(first.Id!),
+            $"ids stay increasing across the lost sequence: {first.Id}, then {next.Id}");
     }
 
     [Fact]
@@ -68,7 +70,10 @@ public sealed class PubSubFaultTests
     [Fact]
     public async Task ANodeAtItsSubscriptionLimitTellsMoreSubscribersToReconnect()
     {
-        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:PubSub:MaxSubscriptions"] = "2" });
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Hornbeam:PubSub:MaxSubscriptions"] = "2",
+        });
         var client = api.CreateClient();
         await using var one = await SseStream.OpenAsync(client, "/pubsub/a");
         await using var two = await SseStream.OpenAsync(client, "/pubsub/b");

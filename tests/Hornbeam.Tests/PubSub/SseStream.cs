@@ -26,7 +26,9 @@ public sealed class SseStream : IAsyncDisposable
     /// <summary>The first event: the topic and the id delivery continues after, with the stream's <c>retry</c>.</summary>
     public SseEvent Subscribed { get; private set; } = null!;
 
-    /// <summary>The id the stream continues after (its <c>subscribed</c> event's <c>last_event_id</c>): a topic's ids start from the time.</summary>
+    /// <summary>
+    /// The id the stream continues after (its <c>subscribed</c> event's <c>last_event_id</c>): a topic's ids start from the time.
+    /// </summary>
     public long StartsAfter => Subscribed.Json.GetProperty("last_event_id").GetInt64();
 
     public HttpResponseMessage Response => _response;
