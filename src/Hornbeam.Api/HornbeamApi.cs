@@ -26,6 +26,8 @@ public static class HornbeamApi
                 kestrel.Limits.MaxRequestBodySize = hornbeam.Value.MaxRequestBodyBytes;
                 kestrel.AddServerHeader = false;
             });
+        // Before AddProblemDetails: the first writer that can write is the one used, and this one writes whatever the Accept.
+        services.AddSingleton<IProblemDetailsWriter, ProblemDetailsJsonWriter>();
         services.AddProblemDetails(o => o.CustomizeProblemDetails = StatusCodeDetails.Fill);
         services.AddExceptionHandler<HornbeamExceptionHandler>();
         // Binding failures become exceptions so the handler can answer them with a ProblemDetails that says what was wrong.

@@ -28,7 +28,8 @@ public sealed class OpenApiDocumentTests(OpenApiDocumentTests.DefaultHost host) 
         if (Environment.GetEnvironmentVariable("HORNBEAM_UPDATE_OPENAPI") == "1") await File.WriteAllTextAsync(path, served);
         var committed = File.Exists(path) ? (await File.ReadAllTextAsync(path)).ReplaceLineEndings("\n") : "";
         Assert.True(committed == served,
-            "openapi.yaml is stale. Regenerate it with: HORNBEAM_UPDATE_OPENAPI=1 dotnet test --filter OpenApiYamlAtTheRootIsTheDocumentTheServiceServes");
+            "openapi.yaml is stale. Regenerate it with: " +
+            "HORNBEAM_UPDATE_OPENAPI=1 dotnet test --filter OpenApiYamlAtTheRootIsTheDocumentTheServiceServes");
     }
 
     [Fact]

@@ -41,9 +41,12 @@ internal static class OpenApiEventStreams
         schemas["PubSubOverflow"] = Object("The subscriber fell more than buffer_capacity messages behind and is cut off; " +
                                            "subscribe again with last_event_id to resume from history.",
             ("reason", String()), ("buffer_capacity", Long()), ("last_event_id", Long()));
-        schemas["PubSubReconnect"] = Object("This replica lost Redis or is shutting down; the stream ends. Subscribe again " +
-                                            "(to any replica) after retry_ms with last_event_id.",
+        var reconnect = Object("This replica cannot serve the subscription now (it lost Redis, is shutting down or holds its " +
+                               "maximum of subscriptions); the stream ends. Subscribe again (to any replica) after retry_ms with " +
+                               "the last event id you have: last_event_id, absent when none was given.",
             ("reason", String()), ("last_event_id", Long()), ("retry_ms", Long()));
+        reconnect.Required!.Remove("last_event_id");
+        schemas["PubSubReconnect"] = reconnect;
         schemas["PubSubSubscribedEvent"] = Event("subscribed", "First: the subscription is live; retry is the reconnect delay in ms.",
             Ref("PubSubSubscribed", document), id: false, retry: true);
         schemas["PubSubMessageEvent"] = Event(null, "A published message: id is its event id (send it back as Last-Event-ID), " +
@@ -51,12 +54,16 @@ internal static class OpenApiEventStreams
         schemas["PubSubGapEvent"] = Event("gap", "Before the first message after a hole; id is where delivery resumes.",
             Ref("PubSubGap", document), id: true);
         schemas["PubSubOverflowEvent"] = Event("overflow", "Last event of a subscriber that fell behind.",
-            Ref("PubSubOverflow", document), id: false);
-        schemas["PubSubReconnectEvent"] = Event("reconnect", "Last event when the replica loses Redis or shuts down.",
-            Ref("PubSubReconnect", document), id: false);
+            Ref("PubSubOverflow", document), id: false, retry: true);
+        schemas["PubSubReconnectEvent"] = Event("reconnect", "Last event when the replica loses Redis or shuts down; the only " +
+                                                             "event when it cannot serve the subscription at all right now. It " +
+                                                             "has no id, so EventSource keeps its Last-Event-ID.",
+            Ref("PubSubReconnect", document), id: false, retry: true);
         schemas["PubSubEventStream"] = Stream("A subscription: 'subscribed', then each message, 'gap' where history no " +
                                               "longer reaches back, and 'overflow' or 'reconnect' as the last event. A ': ping' " +
-                                              "comment comes every Hornbeam:PubSub:KeepAliveInterval. Open until the client leaves.",
+                                              "comment comes every Hornbeam:PubSub:KeepAliveInterval. Open until the client leaves. " +
+                                              "While the replica cannot serve it (Redis away, shutting down, full) the answer is " +
+                                              "still 200, with 'reconnect' alone: EventSource closes for good on any other status.",
             document,
             "PubSubSubscribedEvent", "PubSubMessageEvent", "PubSubGapEvent", "PubSubOverflowEvent", "PubSubReconnectEvent");
     }

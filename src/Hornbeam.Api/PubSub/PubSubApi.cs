@@ -19,15 +19,17 @@ public static class PubSubApi
         var group = routes.MapGroup("/pubsub").WithTags("PubSub").RequireScope(Scopes.PubSub);
 
         group.MapGet("/", Topics).WithName("PubSubTopics")
-            .WithSummary("List topics that have subscribers, with their subscriber counts across live nodes");
+            .WithSummary("List topics that have subscribers, with their subscriber counts across live nodes")
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         group.MapPost("/{**topic}", Publish).WithName("PubSubPublish").AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("publish: send any JSON value to every subscriber of a topic on every replica; answers how many it reached")
             .Accepts<JsonElement>("application/json", "*/*").ChecksJsonBodyItself()
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        // No 503: while Redis is away the stream itself says when to reconnect.
         group.MapGet("/{**topic}", Subscribe).WithName("PubSubSubscribe").AcceptsAccessToken()
             .WithSummary("Subscribe with Server-Sent Events; Last-Event-ID (or last_event_id) replays the messages missed since")
             .ProducesProblem(StatusCodes.Status400BadRequest);
-        group.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         routes.MapGet("/ws/{**path}", WebSocket).WithName("PubSubWebSocket").WithTags("PubSub").RequireScope(Scopes.PubSub)
             .AcceptsAccessToken()
@@ -35,7 +37,7 @@ public static class PubSubApi
                 "Subscribe with a WebSocket to the topic named by the path (/ws/chat/general is chat:general); " +
                 "text frames sent are published")
             .Produces(StatusCodes.Status101SwitchingProtocols)
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return group;
     }
 
@@ -63,12 +65,24 @@ public static class PubSubApi
         IOptions<PubSubOptions> options, [FromHeader(Name = "Last-Event-ID")] long? lastEventIdHeader = null,
         [FromQuery(Name = "last_event_id")] long? lastEventId = null)
     {
-        // Subscribed before the response starts, so a bad topic or a Redis outage is still a ProblemDetails. The stream's writer
-        // never blocks between awaits, so the fan-out may run it inline.
-        var name = RouteKey.Decode(context, topic);
-        TopicAccess.Demand(context, name);
-        var subscription = await pubsub.SubscribeAsync(name, lastEventIdHeader ?? lastEventId, deliverInline: true, context.RequestAborted);
-        return new PubSubEventStream(subscription, options.Value, TopicAccess.Expiry(context));
+        // Subscribed before the response starts, so a bad topic is still a ProblemDetails. A failure that passes (Redis unavailable,
+        // the node shutting down or full) is a stream that says reconnect instead of a 503: EventSource gives up for good on a
+        // status other than 200. The stream's writer never blocks between awaits, so the fan-out may run it inline.
+        var key = RouteKey.Decode(context, topic);
+        TopicAccess.Demand(context, key);
+        var after = lastEventIdHeader ?? lastEventId;
+        try
+        {
+            var stream = new PubSubEventStream(await pubsub.SubscribeAsync(key, after, deliverInline: true, context.RequestAborted),
+                options.Value);
+            // The token that opened the stream ends it when it expires (an API key never does).
+            TopicAccess.Expiry(context).Register(() => stream.End(PubSubStreamEnd.Expired));
+            return stream;
+        }
+        catch (Exception e) when (PubSubStreamEnd.Temporary(e) is { } reason)
+        {
+            return new PubSubEventStream(PubSubStreamEnd.Reconnect(reason, after, options.Value.RetryInterval), options.Value);
+        }
     }
 
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> WebSocket(string path, HttpContext context, IPubSub pubsub,
@@ -80,17 +94,28 @@ public static class PubSubApi
                 title: "Invalid input", detail: "This endpoint speaks WebSocket: connect with a WebSocket client (Upgrade: websocket).");
         var topic = string.Join(':', RouteKey.DecodeSegments(context, path));
         TopicAccess.Demand(context, topic);
-        await using var subscription = await pubsub.SubscribeAsync(topic, lastEventId, context.RequestAborted);
-        using var socket = await context.WebSockets
-            .AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = options.Value.KeepAliveInterval });
+        var retry = options.Value.RetryInterval;
+        // As for SSE: a bad topic is refused before the upgrade; a failure that passes is a reconnect frame and close after it.
+        PubSubSubscription? subscription = null;
+        PubSubStreamEnd? refused = null;
         try
         {
-            await new PubSubWebSocket(socket, subscription, pubsub, hornbeam.Value.MaxValueBytes, logger).RunAsync(context.RequestAborted,
-                TopicAccess.Expiry(context));
+            subscription = await pubsub.SubscribeAsync(topic, lastEventId, context.RequestAborted);
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        catch (Exception e) when (PubSubStreamEnd.Temporary(e) is { } reason)
         {
-            // The client went away.
+            refused = PubSubStreamEnd.Reconnect(reason, lastEventId, retry);
+        }
+        await using (subscription)
+        {
+            // A keep-alive every KeepAliveInterval, with no pong timeout (KeepAliveTimeout): a slow reader's pong queues behind all
+            // it has not read yet, and the timeout would cut it off mid-frame. A dead peer on a busy topic overflows and is closed.
+            using var socket = await context.WebSockets
+                .AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = options.Value.KeepAliveInterval });
+            var connection = new PubSubWebSocket(socket, subscription, pubsub, hornbeam.Value.MaxValueBytes, retry, logger);
+            if (refused is not null) connection.End(refused);
+            using var expiry = TopicAccess.Expiry(context).Register(() => connection.End(PubSubStreamEnd.Expired));
+            await connection.RunAsync();
         }
         return TypedResults.Empty;
     }

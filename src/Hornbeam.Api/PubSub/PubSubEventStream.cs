@@ -12,81 +12,136 @@ namespace Hornbeam.Api.PubSub;
 
 /// <summary>
 /// A subscription as a <c>text/event-stream</c>: first <c>event: subscribed</c> with <c>retry</c>, then each message with
-/// <c>id</c> = its event id and <c>data</c> = its JSON, <c>event: gap</c> where history no longer reaches back,
-/// <c>event: overflow</c> before a slow subscriber is cut off, and a <c>: ping</c> comment every keep-alive interval so proxies
-/// keep the connection. The framing is the one <see cref="TypedResults.ServerSentEvents{T}(IAsyncEnumerable{SseItem{T}})"/>
-/// writes, done here straight into the response's pipe: one message goes to every subscriber of a node, so each delivery is
-/// one copy and one flush, with no per-event formatter pass, task or timer race.
+/// <c>id</c> = its event id and <c>data</c> = its JSON, <c>event: gap</c> where history no longer reaches back, and a
+/// <c>: ping</c> comment every keep-alive interval so proxies keep the connection. It ends in one place (<see cref="End"/>),
+/// whatever ends it: <c>event: overflow</c> for a slow subscriber, <c>event: reconnect</c> when the node cannot serve it (Redis
+/// unavailable, shutting down), each with <c>retry</c>. A subscribe that fails for such a passing reason is the same stream with
+/// only the <c>reconnect</c> event, still a 200: EventSource reconnects after <c>retry</c> by itself, but gives up for good on
+/// any other status. The framing is the one <see cref="TypedResults.ServerSentEvents{T}(IAsyncEnumerable{SseItem{T}})"/> writes,
+/// done here straight into the response's pipe: one message goes to every subscriber of a node, so each delivery is one copy and
+/// one flush, with no per-event formatter pass, task or timer race.
 /// </summary>
-public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOptions options, CancellationToken expires = default)
-    : IResult, IEndpointMetadataProvider, IStatusCodeHttpResult
+public sealed class PubSubEventStream : IResult, IEndpointMetadataProvider, IStatusCodeHttpResult
 {
     private static readonly byte[] Ping = ": ping\n\n"u8.ToArray();
-    // The last event of a stream whose token expired: a browser's EventSource would reconnect with the same token and fail.
-    private static readonly byte[] Expired =
-        """{"detail":"The token expired; get a new one and subscribe again with last_event_id."}"""u8.ToArray();
+    private readonly PubSubSubscription? _subscription;
+    private readonly PubSubOptions _options;
+    private readonly CancellationTokenSource _ending = new();
+    private PubSubStreamEnd? _end;
+
+    public PubSubEventStream(PubSubSubscription subscription, PubSubOptions options)
+    {
+        _subscription = subscription;
+        _options = options;
+    }
+
+    /// <summary>A stream that only tells the client to reconnect: the subscription could not be made right now.</summary>
+    internal PubSubEventStream(PubSubStreamEnd refused, PubSubOptions options)
+    {
+        _options = options;
+        _end = refused;
+    }
 
     public int? StatusCode => StatusCodes.Status200OK;
 
+    /// <summary>
+    /// Ends the stream with <paramref name="end"/>'s event (the first end asked for wins): delivery stops after the event being
+    /// written.
+    /// </summary>
+    internal void End(PubSubStreamEnd end)
+    {
+        if (Interlocked.CompareExchange(ref _end, end, null) is null) _ending.Cancel();
+    }
+
     public async Task ExecuteAsync(HttpContext context)
     {
-        await using (subscription)
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache,no-store";
+        response.Headers.Pragma = "no-cache";
+        response.Headers.ContentEncoding = "identity";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        var output = response.BodyWriter;
+        if (_subscription is null)
         {
-            var response = context.Response;
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = "text/event-stream";
-            response.Headers.CacheControl = "no-cache,no-store";
-            response.Headers.Pragma = "no-cache";
-            response.Headers.ContentEncoding = "identity";
-            context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+            await WriteEndAsync(output, context.RequestAborted);
+            return;
+        }
+        await using var subscription = _subscription;
+        var cancellation = context.RequestAborted;
+        // Events and pings share the pipe: the gate keeps a ping from landing inside an event.
+        using var gate = new SemaphoreSlim(1, 1);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _ending.Token);
+        var keepAlive = Task.CompletedTask;
+        var last = subscription.StartsAfter;
+        try
+        {
+            WriteEvent(output, "subscribed"u8, JsonSerializer.SerializeToUtf8Bytes(
+                new PubSubSubscribed(subscription.Topic, subscription.StartsAfter), PubSubJsonContext.Default.PubSubSubscribed),
+                id: null, retryMs: RetryMs);
+            await output.FlushAsync(cancellation);
+            keepAlive = KeepAliveAsync(output, gate, _options.KeepAliveInterval, stopping.Token);
 
-            var cancellation = context.RequestAborted;
-            var output = response.BodyWriter;
-            // Events and pings share the pipe: the gate keeps a ping from landing inside an event.
-            using var gate = new SemaphoreSlim(1, 1);
-            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            var keepAlive = Task.CompletedTask;
-            try
+            await foreach (var message in subscription.WithCancellation(stopping.Token))
             {
-                WriteEvent(output, "subscribed"u8, JsonSerializer.SerializeToUtf8Bytes(
-                    new PubSubSubscribed(subscription.Topic, subscription.StartsAfter), PubSubJsonContext.Default.PubSubSubscribed),
-                    id: null, retryMs: (long)options.RetryInterval.TotalMilliseconds);
-                await output.FlushAsync(cancellation);
-                keepAlive = KeepAliveAsync(output, gate, options.KeepAliveInterval, stopping.Token);
-
-                using var ending = CancellationTokenSource.CreateLinkedTokenSource(cancellation, expires);
-                await foreach (var message in subscription.WithCancellation(ending.Token))
+                if (message.Kind is PubSubMessageKind.Overflow or PubSubMessageKind.Reconnect)
                 {
-                    await gate.WaitAsync(cancellation);
-                    FlushResult flushed;
-                    try
-                    {
-                        Write(output, message);
-                        flushed = await output.FlushAsync(cancellation);
-                    }
-                    finally
-                    {
-                        gate.Release();
-                    }
-                    if (flushed.IsCompleted) break; // the connection is gone
+                    End(PubSubStreamEnd.From(message));
+                    break;
                 }
-            }
-            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
-            {
-                // The client went away.
-            }
-            catch (OperationCanceledException) when (expires.IsCancellationRequested)
-            {
                 await gate.WaitAsync(cancellation);
-                WriteEvent(output, "expired"u8, Expired, id: null);
-                await output.FlushAsync(cancellation);
-                gate.Release();
+                FlushResult flushed;
+                try
+                {
+                    WriteEvent(output, message.Kind == PubSubMessageKind.Gap ? "gap"u8 : default, message.Json, message.Id);
+                    flushed = await output.FlushAsync(cancellation);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+                if (flushed.IsCompleted) return; // the connection is gone
+                last = message.Id;
             }
-            finally
-            {
-                await stopping.CancelAsync();
-                await keepAlive;
-            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            return; // The client went away.
+        }
+        catch (OperationCanceledException) when (_ending.IsCancellationRequested)
+        {
+            // Ended by End.
+        }
+        catch (Exception e) when (PubSubStreamEnd.Temporary(e) is { } reason)
+        {
+            // Catching up from history needs Redis.
+            End(PubSubStreamEnd.Reconnect(reason, last, _options.RetryInterval));
+        }
+        finally
+        {
+            await stopping.CancelAsync();
+            await keepAlive;
+        }
+        End(PubSubStreamEnd.Reconnect("this node ended the subscription; reconnect with your last event id", last,
+            _options.RetryInterval));
+        await WriteEndAsync(output, cancellation);
+    }
+
+    private long RetryMs => (long)_options.RetryInterval.TotalMilliseconds;
+
+    /// <summary>The one place the stream ends: the end's event, with <c>retry</c> so the client knows when to come back.</summary>
+    private async Task WriteEndAsync(PipeWriter output, CancellationToken cancellation)
+    {
+        if (_end is not { Event: { } name, Data: { } data }) return;
+        WriteEvent(output, System.Text.Encoding.UTF8.GetBytes(name), data, id: null, retryMs: RetryMs);
+        try
+        {
+            await output.FlushAsync(cancellation);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // The client went away.
         }
     }
 
@@ -112,17 +167,6 @@ public sealed class PubSubEventStream(PubSubSubscription subscription, PubSubOpt
         catch (OperationCanceledException)
         {
             // The stream ended.
-        }
-    }
-
-    private static void Write(PipeWriter output, PubSubMessage message)
-    {
-        switch (message.Kind)
-        {
-            case PubSubMessageKind.Message: WriteEvent(output, default, message.Json, message.Id); break;
-            case PubSubMessageKind.Gap: WriteEvent(output, "gap"u8, message.Json, message.Id); break;
-            case PubSubMessageKind.Reconnect: WriteEvent(output, "reconnect"u8, message.Json, id: null); break;
-            default: WriteEvent(output, "overflow"u8, message.Json, id: null); break;
         }
     }
 

@@ -84,7 +84,9 @@ internal sealed class RpcClient : IRpcClient, IHostedService
             (stream, payload) = await PrepareRemoteAsync(node, args).WaitAsync(Left(deadline), cancellationToken);
             await _subscription.EnsureAsync().WaitAsync(Left(deadline), cancellationToken);
         }
-        catch (TimeoutException)
+        // WaitAsync's timeout is the caller's; a Redis command's own (RedisTimeoutException, also a TimeoutException) is an
+        // outage, answered as one.
+        catch (TimeoutException e) when (e is not RedisTimeoutException)
         {
             throw TimedOut(node, module, function, timeout);
         }
@@ -102,7 +104,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
             if (reply.Ok) outcome = "ok";
             return reply.Ok ? reply.Result : throw Failure(node, module, function, reply);
         }
-        catch (TimeoutException)
+        catch (TimeoutException e) when (e is not RedisTimeoutException)
         {
             outcome = "timeout";
             throw TimedOut(node, module, function, timeout);

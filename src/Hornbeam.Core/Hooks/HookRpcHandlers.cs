@@ -8,9 +8,16 @@ namespace Hornbeam.Hooks;
 
 /// <summary>The RPC side of <see cref="HookRemote"/>: what this node runs when another node asks.</summary>
 internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys,
-    IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger)
+    IHostApplicationLifetime lifetime, ILogger<HookRpcHandlers> logger) : IHostedService
 {
     private static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
+
+    // The producers of streams other nodes read: shutdown cancels them and waits for them.
+    private readonly BackgroundWork _work = new(logger);
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => _work.StopAsync(cancellationToken);
 
     public Task<JsonElement> ExecuteAsync(string appPath, IReadOnlyList<JsonElement> a, CancellationToken ct) =>
         hooks.ExecuteHereAsync(appPath, Str(a, 0, "action"), Args(a, 1), ct);
@@ -21,7 +28,8 @@ internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis,
     public async Task<JsonElement> StartStreamAsync(IReadOnlyList<JsonElement> a, CancellationToken ct)
     {
         var (appPath, action, args, id) = (Str(a, 0, "app_path"), Str(a, 1, "action"), Args(a, 2), Str(a, 4, "stream id"));
-        var stop = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
+        // ApplicationStopping too: a stream ends as soon as the host begins to stop, not when its turn to stop comes.
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping, _work.Stopping);
         var acked = 0L;
         var wake = new SemaphoreSlim(0);
         var listening = await channels.ListenAsync(keys.HookStreamControl(id), m =>
@@ -34,7 +42,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis,
                 wake.Release();
             }
         });
-        _ = Task.Run(async () =>
+        _work.Start($"Stream {id} of hook {appPath}", async _ =>
         {
             try
             {
@@ -46,7 +54,7 @@ internal sealed class HookRpcHandlers(Hooks hooks, IConnectionMultiplexer redis,
                 stop.Dispose();
                 wake.Dispose();
             }
-        }, CancellationToken.None);
+        });
         return JsonSerializer.SerializeToElement("started");
     }
 

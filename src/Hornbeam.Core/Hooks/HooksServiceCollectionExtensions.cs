@@ -26,6 +26,7 @@ public static class HooksServiceCollectionExtensions
         services.TryAddSingleton<IHooks>(sp => sp.GetRequiredService<Hooks>());
         services.TryAddSingleton<HookRemote>();
         services.TryAddSingleton<HookRpcHandlers>();
+        services.AddHostedService(sp => sp.GetRequiredService<HookRpcHandlers>());
         services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_task",
             (a, ct) => sp.GetRequiredService<HookRpcHandlers>().StartTaskAsync(a, ct)));
         services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_stream",

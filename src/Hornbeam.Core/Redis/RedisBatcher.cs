@@ -32,7 +32,8 @@ namespace Hornbeam.Redis;
 /// fewer confirm, it fails with <see cref="HornbeamError.OutcomeUnknown"/>. WAIT holds the connection until the
 /// replicas answer or its timeout passes: the one blocking command Hornbeam sends on the shared multiplexer, because
 /// Redis counts only the writes of the connection that asks. With Sentinel, a write also answers outcome-unknown when
-/// the server that took it is not the master the Sentinels name (<paramref name="refuses"/> says why).
+/// the server that took it is not the master the Sentinels name (<paramref name="refuses"/> says why). On a cluster, such
+/// a write is not redirected, so the server that runs it is the one its WAIT goes to.
 /// </para>
 /// </remarks>
 public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? options = null,
@@ -50,6 +51,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     private readonly int _waitTimeoutMs = Math.Max(10, (options ?? new RedisOptions()).DeadlineMs / 2);
     private readonly Dictionary<EndPoint, Confirmation> _confirmations = [];
     private Confirmation? _primaries;
+    private Confirmation? _unserved;
+    private bool? _allConnected;
 
     /// <summary>GET, batched; GETs of one slot queued together go out as one MGET.</summary>
     public Task<RedisValue> StringGetAsync(RedisKey key) => Enqueue(new StringGet(key));
@@ -122,7 +125,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
                 }
             }
             _issued.Clear();
-            if (_confirmations.Count > 0 || _primaries is not null) SendWaits();
+            if (_confirmations.Count > 0 || _primaries is not null || _unserved is not null) SendWaits();
+            _allConnected = null;
             if (taken == MaxBatch) continue;
 
             // Hand the drain back, then take it again if a command slipped in after the last TryDequeue.
@@ -195,10 +199,27 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
         // does so too, that may be either. All of them are asked, so a write confirmed by the wrong one never counts.
         if (!IsCluster()) return _primaries ??= new Confirmation(Array.FindAll(redis.GetServers(), s => s.IsConnected && !s.IsReplica),
             _waitReplicas, _waitTimeoutMs, refuses);
+        // A cluster write is sent with NoRedirect (see Confirmation.WriteFlags), so it runs only on the server the client
+        // picked for its slot, and WAIT goes to that same server. While the slot's master is disconnected the client
+        // picks any other server instead, for the write and for GetServer alike, and not necessarily the same one: a
+        // WAIT there would count that server's replicas, which hold nothing of this write. So then a server confirms
+        // only the slots its own view of the cluster says it serves.
         var server = redis.GetServer(key);
+        if (!AllConnected() && server.ClusterConfiguration?.GetBySlot(key)?.EndPoint is var owner && !Equals(owner, server.EndPoint))
+            return _unserved ??= new Confirmation([], _waitReplicas, _waitTimeoutMs, refuses,
+                refused: $"the master of the key's hash slot {redis.HashSlot(key)} is not reachable (a failover may be under way)");
         if (!_confirmations.TryGetValue(server.EndPoint, out var confirmation))
             _confirmations[server.EndPoint] = confirmation = new Confirmation([server], _waitReplicas, _waitTimeoutMs, refuses);
         return confirmation;
+    }
+
+    /// <summary>Whether the client is connected to every server it knows, asked once per drain.</summary>
+    private bool AllConnected()
+    {
+        if (_allConnected is { } known) return known;
+        foreach (var server in redis.GetServers())
+            if (!server.IsConnected) return (_allConnected = false).Value;
+        return (_allConnected = true).Value;
     }
 
     /// <summary>One WAIT per server that took writes, sent after them on the same connection.</summary>
@@ -206,6 +227,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     {
         _primaries?.Send();
         _primaries = null;
+        _unserved?.Send();
+        _unserved = null;
+        _allConnected = null;
         foreach (var confirmation in _confirmations.Values) confirmation.Send();
         _confirmations.Clear();
     }
@@ -225,7 +249,8 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     private sealed record Group(object Combination, int Slot, List<Command> Members);
 
     /// <summary>Completes with null once enough replicas hold one server's writes of a drain, else with the failure to report.</summary>
-    private sealed class Confirmation(IServer[] servers, int replicas, int timeoutMs, Func<EndPoint, string?>? refuses)
+    private sealed class Confirmation(IServer[] servers, int replicas, int timeoutMs, Func<EndPoint, string?>? refuses,
+        string? refused = null)
     {
         private readonly TaskCompletionSource<Exception?> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly int _replicas = replicas;
@@ -235,8 +260,20 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
 
         public Task<Exception?> Task => _done.Task;
 
+        /// <summary>
+        /// How the writes this confirms are sent: on a cluster, not redirected, so that a write runs only on the server
+        /// the WAIT goes to (a MOVED reply fails it unapplied). Without a cluster there is nothing to redirect.
+        /// </summary>
+        public CommandFlags WriteFlags { get; } = servers is [var one] && one.ServerType == ServerType.Cluster || refused is not null
+            ? CommandFlags.NoRedirect : CommandFlags.None;
+
         public void Send()
         {
+            if (refused is not null)
+            {
+                _done.TrySetResult(Unconfirmed(refused, null));
+                return;
+            }
             if (_servers is not [var server])
             {
                 _done.TrySetResult(Unconfirmed(_servers.Length == 0 ? "no server answers as master"
@@ -281,6 +318,9 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
 
         public abstract void ConfirmBy(Confirmation confirmation);
 
+        /// <summary>The flags a write is sent with: those of its confirmation, if it has one.</summary>
+        protected CommandFlags Flags { get; set; }
+
         /// <summary>Commands with the same non-null combination (and slot) can go to Redis as one.</summary>
         public virtual object? Combination => null;
 
@@ -303,7 +343,11 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
 
         public Task<T> Task => _done.Task;
 
-        public override void ConfirmBy(Confirmation confirmation) => _confirmation = confirmation;
+        public override void ConfirmBy(Confirmation confirmation)
+        {
+            _confirmation = confirmation;
+            Flags = confirmation.WriteFlags;
+        }
 
         public override void Fail(Exception e) => _done.TrySetException(e);
 
@@ -389,7 +433,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
 
         public override RedisKey FirstKey => keys.Length > 0 ? keys[0] : default;
 
-        public override void Issue(IBatch batch) => CompleteFrom(batch.ScriptEvaluateAsync(script, keys, values));
+        public override void Issue(IBatch batch) => CompleteFrom(batch.ScriptEvaluateAsync(script, keys, values, Flags));
     }
 
     private sealed class CombinedScriptCall(RedisBatcher batcher, CombinedScript script, RedisKey[] keys, RedisValue[] values,
@@ -425,7 +469,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
                 call._keys.CopyTo(allKeys, i * _script.KeysPerCall);
                 call._values.CopyTo(allValues, i * _script.ValuesPerCall);
             }
-            CompleteAllFrom(batch.ScriptEvaluateAsync(_script.Lua, allKeys, allValues), members, static (answer, all) =>
+            CompleteAllFrom(batch.ScriptEvaluateAsync(_script.Lua, allKeys, allValues, Flags), members, static (answer, all) =>
             {
                 var elements = Elements(answer, all.Count);
                 for (var i = 0; i < elements.Length; i++) ((CombinedScriptCall)all[i]).CompleteWith(elements[i]);
@@ -443,7 +487,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
                 first._values.CopyTo(allValues, i * _script.ValuesPerCall);
                 allValues[i * _script.ValuesPerCall] = sends[i].Sum;
             }
-            CompleteAllFrom(batch.ScriptEvaluateAsync(_script.Lua, allKeys, allValues), members, (answer, _) =>
+            CompleteAllFrom(batch.ScriptEvaluateAsync(_script.Lua, allKeys, allValues, Flags), members, (answer, _) =>
             {
                 var elements = Elements(answer, sends.Count);
                 for (var i = 0; i < elements.Length; i++) sends[i].Complete(elements[i]);

@@ -46,6 +46,8 @@ public static class RedisFailures
         RedisErrorKind.Loading or RedisErrorKind.ClusterDown or RedisErrorKind.MasterDown or RedisErrorKind.TryAgain
             or RedisErrorKind.ReadOnly or RedisErrorKind.NoReplicas or RedisErrorKind.Misconfigured or RedisErrorKind.Busy
             or RedisErrorKind.MaxClients or RedisErrorKind.OutOfMemory => true,
+        // A write sent not to be redirected (a confirmed write on a cluster) to a server that does not serve its slot.
+        RedisErrorKind.Moved or RedisErrorKind.Ask => true,
         // A combined script reports one call's error as text, which carries Redis's error code first.
         _ => e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal)
             || e.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal) || e.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)

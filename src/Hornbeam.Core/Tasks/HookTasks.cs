@@ -29,7 +29,8 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
 {
     private readonly TaskOptions _options = options.Value;
     private readonly ConcurrentDictionary<string, Run> _running = new();
-    private readonly CancellationTokenSource _shutdown = new();
+    // The runs of tasks: shutdown cancels them and waits for the ones still recording their end.
+    private readonly BackgroundWork _work = new(logger);
     private int _slots;
     private Task? _stopping;
 
@@ -46,8 +47,6 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
 
         /// <summary>Marks the task's own end write, so a retry whose first attempt was applied unconfirmed knows it.</summary>
         public string Finisher { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-
-        public Task Done { get; set; } = Task.CompletedTask;
 
         /// <summary>True once the runner or the shutdown took the task's end; only the one that did writes it.</summary>
         public bool Claimed => Volatile.Read(ref _claimed) != 0;
@@ -67,11 +66,11 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
     public async Task<string> StartAsync(string appPath, string action, Func<CancellationToken, Task<JsonElement>> work)
     {
         // A slot is taken before anything is stored, so a refused start leaves no task behind.
-        if (Interlocked.Increment(ref _slots) > _options.MaxRunningPerNode || _shutdown.IsCancellationRequested)
+        if (Interlocked.Increment(ref _slots) > _options.MaxRunningPerNode || _work.IsStopping)
         {
             Interlocked.Decrement(ref _slots);
             CountState("refused");
-            throw new HornbeamException(HornbeamError.Overloaded, _shutdown.IsCancellationRequested
+            throw new HornbeamException(HornbeamError.Overloaded, _work.IsStopping
                 ? $"Node '{node.Name}' is stopping and starts no more tasks; start it on another replica."
                 : $"Node '{node.Name}' already runs {_options.MaxRunningPerNode} tasks (Hornbeam:Tasks:MaxRunningPerNode); nothing was " +
                     "started. Retry later or on another replica.");
@@ -89,10 +88,10 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
             Interlocked.Decrement(ref _slots);
             throw;
         }
-        var run = new Run(CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token));
+        var run = new Run(CancellationTokenSource.CreateLinkedTokenSource(_work.Stopping));
         _running[id] = run;
         CountState("started");
-        run.Done = Task.Run(() => RunAsync(id, appPath, action, work, run));
+        _work.Start($"Task {id} ({appPath}.{action})", _ => RunAsync(id, appPath, action, work, run));
         return id;
     }
 
@@ -101,17 +100,20 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
         // A child of whatever started the task (its request), though it may outlive it.
         using var activity = HornbeamMetrics.Activities.StartActivity($"task {appPath}.{action}")
             ?.SetTag("hornbeam.task.id", id).SetTag("hornbeam.hook.app_path", appPath).SetTag("hornbeam.hook.action", action);
+        Task<JsonElement>? working = null;
         try
         {
             RedisValue[] end;
             string state;
             try
             {
-                var result = await work(run.Cancel.Token);
+                working = work(run.Cancel.Token);
+                // At shutdown the end is written already: work that ignores its cancellation is not waited for.
+                var result = await working.WaitAsync(_work.Stopping);
                 end = ["status", "succeeded", "result", result.GetRawText(), "updated", Now()];
                 state = "succeeded";
             }
-            catch (OperationCanceledException) when (run.Cancel.IsCancellationRequested)
+            catch (OperationCanceledException) when (run.Cancel.IsCancellationRequested || _work.IsStopping)
             {
                 // Shutdown writes the end itself; a renewal that found the task ended means a waiter already did.
                 return;
@@ -132,7 +134,8 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
         {
             _running.TryRemove(id, out _);
             Interlocked.Decrement(ref _slots);
-            run.Cancel.Dispose();
+            // Work left running at shutdown keeps a token it can still read.
+            if (working is null || working.IsCompleted) run.Cancel.Dispose();
         }
     }
 
@@ -305,22 +308,19 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
         Task stopping;
         lock (_running) stopping = _stopping ??= FailRunningTasksAsync();
         await stopping;
-        try
-        {
-            // Only ends already known: work that ignores its cancellation is not waited for, its failure is written.
-            await Task.WhenAll(_running.Values.Where(run => run.Recording).Select(run => run.Done)).WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            logger.LogWarning("Stopped before {Count} finished tasks recorded their end; their leases will lapse.",
-                _running.Values.Count(run => run.Recording));
-        }
+        // Cancels the runs and waits for them: a run whose failure was just written returns at once, so what is waited for
+        // is the ends already known, being recorded.
+        await _work.StopAsync(cancellationToken);
+        var unrecorded = _running.Values.Count(run => run.Recording);
+        if (unrecorded > 0)
+            logger.LogWarning("Stopped before {Count} finished tasks recorded their end; their leases will lapse.", unrecorded);
         await base.StopAsync(cancellationToken);
     }
 
     private async Task FailRunningTasksAsync()
     {
-        // Claim and fail first, then cancel: a cancelled run writes nothing, and one whose work ended first keeps its own end.
+        // Claim and fail first, then cancel (StopAsync): a cancelled run writes nothing, and one whose work ended first keeps
+        // its own end.
         foreach (var (id, run) in _running.ToArray())
         {
             if (!run.TryClaimForShutdown()) continue;
@@ -335,7 +335,6 @@ internal sealed class HookTasks(IConnectionMultiplexer redis, RedisChannels chan
                 logger.LogWarning("Could not fail task {TaskId} at shutdown ({Message}); its lease will lapse instead.", id, e.Message);
             }
         }
-        await _shutdown.CancelAsync();
     }
 
     internal static bool IsTaskId(string id) => id.Length == 32 && id.All(char.IsAsciiHexDigitLower);

@@ -105,7 +105,9 @@ public sealed class LocalTopology : IAsyncLifetime
     // The API build that sits beside this test build (same configuration), run as its own process.
     private static string ApiDll()
     {
-        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}")
+            ? "Release"
+            : "Debug";
         var dll = Path.Combine(RepositoryRoot.Path, "src", "Hornbeam.Api", "bin", configuration, "net10.0", "Hornbeam.Api.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the API first (dotnet build).", dll);
     }

@@ -16,7 +16,9 @@ public sealed class FaultSuite
     /// <summary>Hornbeam replicas, each a process of its own.</summary>
     public const int Replicas = 3;
 
-    /// <summary>Increments acknowledged before a fault and again after it, so that the fault hits a running load and heals under it.</summary>
+    /// <summary>
+    /// Increments acknowledged before a fault and again after it, so that the fault hits a running load and heals under it.
+    /// </summary>
     public const int Acknowledgements = 300;
 
     /// <summary>The load stops by itself after this, whatever happens to the test.</summary>

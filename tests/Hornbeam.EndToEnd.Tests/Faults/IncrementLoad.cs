@@ -22,8 +22,13 @@ public enum IncrementOutcome
     Unexpected,
 }
 
-/// <summary>One request's answer: which replica, what came back, how long it took.</summary>
-public sealed record IncrementAnswer(string Replica, IncrementOutcome Outcome, long? Value, TimeSpan Latency, string Phase, string? Detail);
+/// <summary>One request's answer: which replica, what came back, how long it took, and when (Stopwatch timestamps).</summary>
+public sealed record IncrementAnswer(string Replica, IncrementOutcome Outcome, long? Value, TimeSpan Latency, string Phase, string? Detail)
+{
+    public long Started { get; init; }
+
+    public long Answered { get; init; }
+}
 
 /// <summary>
 /// Concurrent clients sending <c>POST /state/incr/{key}</c> round-robin to Hornbeam replicas until stopped, recording
@@ -78,6 +83,36 @@ public sealed class IncrementLoad
 
     public int Count(IncrementOutcome outcome) => _answers.Count(a => a.Outcome == outcome);
 
+    /// <summary>
+    /// The 200s to requests sent after <paramref name="from"/> and answered before <paramref name="until"/> (Stopwatch
+    /// timestamps).
+    /// </summary>
+    public IReadOnlyList<IncrementAnswer> AcknowledgedBetween(long from, long until) =>
+        _answers.Where(a => a.Outcome == IncrementOutcome.Acknowledged && a.Started > from && a.Answered < until).ToList();
+
+    /// <summary>The highest value a 200 has handed out so far (0 before any).</summary>
+    public long HighestAcknowledged => _answers.Where(a => a.Outcome == IncrementOutcome.Acknowledged).Select(a => a.Value!.Value)
+        .DefaultIfEmpty(0).Max();
+
+    /// <summary>
+    /// What each of <paramref name="nodes"/> holds for the counter (read directly, as a replica's copy), beside the highest
+    /// value acknowledged so far: read right after a master dies, it shows whether a replica that may be promoted lacks
+    /// acknowledged increments.
+    /// </summary>
+    public async Task<string> DescribeCopiesAsync(IEnumerable<LocalRedisProcess> nodes, string redisKey)
+    {
+        var highest = HighestAcknowledged;
+        var copies = new List<string>();
+        foreach (var node in nodes)
+        {
+            var offset = (await Resp.TryCommandAsync(node.Port, "INFO", "replication"))?.Split('\n')
+                .FirstOrDefault(l => l.StartsWith("slave_repl_offset:") || l.StartsWith("master_repl_offset:"))?.Trim();
+            copies.Add($"{node.Port} holds {await Resp.TryCommandsAsync(node.Port, ["READONLY"], ["GET", redisKey])
+                ?? await Resp.TryCommandAsync(node.Port, "GET", redisKey) ?? "(nothing)"} ({offset})");
+        }
+        return $"highest acknowledged {highest}; " + string.Join(", ", copies);
+    }
+
     public async Task StopAsync()
     {
         await _stop.CancelAsync();
@@ -122,6 +157,7 @@ public sealed class IncrementLoad
         {
             answer = new(replica.Name, IncrementOutcome.NoAnswer, null, Stopwatch.GetElapsedTime(started), phase, e.Message);
         }
+        answer = answer with { Started = started, Answered = Stopwatch.GetTimestamp() };
         _answers.Enqueue(answer);
         return answer;
     }
@@ -140,7 +176,8 @@ public sealed class IncrementLoad
         try
         {
             var json = JsonDocument.Parse(body).RootElement;
-            if (response.StatusCode == HttpStatusCode.OK && json.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Number)
+            if (response.StatusCode == HttpStatusCode.OK && json.TryGetProperty("value", out var value) &&
+                value.ValueKind == JsonValueKind.Number)
                 return new(replica, IncrementOutcome.Acknowledged, value.GetInt64(), latency, phase, null);
             if (response.StatusCode == HttpStatusCode.ServiceUnavailable &&
                 response.Content.Headers.ContentType?.MediaType == "application/problem+json" &&
@@ -148,13 +185,15 @@ public sealed class IncrementLoad
                 json.TryGetProperty("type", out var type))
             {
                 if (type.GetString() == UnavailableType) return new(replica, IncrementOutcome.NotApplied, null, latency, phase, null);
-                if (type.GetString() == OutcomeUnknownType) return new(replica, IncrementOutcome.OutcomeUnknown, null, latency, phase, null);
+                if (type.GetString() == OutcomeUnknownType)
+                    return new(replica, IncrementOutcome.OutcomeUnknown, null, latency, phase, null);
             }
         }
         catch (JsonException)
         {
         }
-        return new(replica, IncrementOutcome.Unexpected, null, latency, phase, $"{(int)response.StatusCode} {response.Content.Headers.ContentType}: {body}");
+        return new(replica, IncrementOutcome.Unexpected, null, latency, phase,
+            $"{(int)response.StatusCode} {response.Content.Headers.ContentType}: {body}");
     }
 
     /// <summary>The counts by outcome, replica and phase, and every value answered twice with who answered it.</summary>
@@ -167,7 +206,8 @@ public sealed class IncrementLoad
         output.WriteLine($"{fault}: {answers.Count} requests: 200={Count(IncrementOutcome.Acknowledged)} " +
                          $"outcome-unknown={Count(IncrementOutcome.OutcomeUnknown)} not-applied={Count(IncrementOutcome.NotApplied)} " +
                          $"no-answer={Count(IncrementOutcome.NoAnswer)} unexpected={Count(IncrementOutcome.Unexpected)}; " +
-                         $"final value={final?.ToString() ?? "(not read)"}; values handed out twice={twice.Count}; slowest answer={slowest.TotalMilliseconds:F0} ms");
+                         $"final value={final?.ToString() ?? "(not read)"}; values handed out twice={twice.Count}; " +
+                         $"slowest answer={slowest.TotalMilliseconds:F0} ms");
         foreach (var group in answers.GroupBy(a => a.Replica).OrderBy(g => g.Key))
             output.WriteLine($"  {group.Key}: " + string.Join(" ", group.GroupBy(a => a.Outcome).Select(o => $"{o.Key}={o.Count()}")));
         foreach (var group in answers.GroupBy(a => a.Phase))
@@ -180,7 +220,8 @@ public sealed class IncrementLoad
                 foreach (var line in replica.Output.Split('\n').Where(l => l.Contains("Exception:")).Distinct().Take(3))
                     output.WriteLine($"  {replica.Name} log: {line}");
         foreach (var value in twice.Take(10))
-            output.WriteLine($"  value {value.Key} answered by: " + string.Join(", ", value.Select(a => $"{a.Replica} ({a.Phase}, {a.Latency.TotalMilliseconds:F0} ms)")));
+            output.WriteLine($"  value {value.Key} answered by: " +
+                             string.Join(", ", value.Select(a => $"{a.Replica} ({a.Phase}, {a.Latency.TotalMilliseconds:F0} ms)")));
     }
 
     /// <summary>
@@ -189,12 +230,16 @@ public sealed class IncrementLoad
     /// nothing was applied beyond the 200s and the answers that said (or could not say) it may have been.
     /// Writes the counts first, so they are in the output whether or not the assertions hold.
     /// </summary>
-    /// <summary>Every answer came within <paramref name="deadline"/> plus <paramref name="slack"/> (Hornbeam:Redis:DeadlineMs holds under the fault).</summary>
+    /// <summary>
+    /// Every answer came within <paramref name="deadline"/> plus <paramref name="slack"/> (Hornbeam:Redis:DeadlineMs holds under
+    /// the fault).
+    /// </summary>
     public void AssertAnsweredWithin(TimeSpan deadline, TimeSpan slack)
     {
         var late = Answers.Where(a => a.Latency > deadline + slack).ToList();
-        Assert.True(late.Count == 0, $"{late.Count} requests took longer than the deadline ({deadline.TotalMilliseconds} ms) + {slack.TotalMilliseconds} ms, " +
-                                     $"the slowest {late.MaxBy(a => a.Latency)?.Latency.TotalMilliseconds:F0} ms ({late.MaxBy(a => a.Latency)?.Outcome})");
+        Assert.True(late.Count == 0,
+            $"{late.Count} requests took longer than the deadline ({deadline.TotalMilliseconds} ms) + {slack.TotalMilliseconds} ms, " +
+            $"the slowest {late.MaxBy(a => a.Latency)?.Latency.TotalMilliseconds:F0} ms ({late.MaxBy(a => a.Latency)?.Outcome})");
     }
 
     public void AssertExactlyOnce(long final, ITestOutputHelper output, string fault, bool noAnswerAllowed = false)
@@ -210,10 +255,14 @@ public sealed class IncrementLoad
 
         Assert.True(unexpected.Count == 0, $"{unexpected.Count} answers were neither 200 nor a 503 of a known kind, e.g. " +
                                            string.Join(" | ", unexpected.Take(3).Select(a => $"{a.Replica}: {a.Detail}")));
-        Assert.True(noAnswerAllowed || noAnswer.Count == 0, $"{noAnswer.Count} requests got no answer, e.g. {noAnswer.FirstOrDefault()?.Detail}");
-        Assert.True(duplicates.Count == 0, $"{duplicates.Count} counter values were handed out twice, e.g. {string.Join(", ", duplicates.Take(5))}");
-        Assert.True(final >= acknowledged.Count, $"acknowledged increments lost: {acknowledged.Count} answered 200, the counter holds {final}");
-        Assert.True(acknowledged.Count == 0 || final >= acknowledged.Max(), $"the counter holds {final}, below the value {acknowledged.Max()} a 200 returned");
+        Assert.True(noAnswerAllowed || noAnswer.Count == 0,
+            $"{noAnswer.Count} requests got no answer, e.g. {noAnswer.FirstOrDefault()?.Detail}");
+        Assert.True(duplicates.Count == 0,
+            $"{duplicates.Count} counter values were handed out twice, e.g. {string.Join(", ", duplicates.Take(5))}");
+        Assert.True(final >= acknowledged.Count,
+            $"acknowledged increments lost: {acknowledged.Count} answered 200, the counter holds {final}");
+        Assert.True(acknowledged.Count == 0 || final >= acknowledged.Max(),
+            $"the counter holds {final}, below the value {acknowledged.Max()} a 200 returned");
         var mayHaveApplied = acknowledged.Count + unknown + noAnswer.Count;
         Assert.True(final <= mayHaveApplied,
             $"applied beyond what may have applied: the counter holds {final}, but only {acknowledged.Count} answered 200, " +

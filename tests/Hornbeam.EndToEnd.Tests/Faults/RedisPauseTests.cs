@@ -46,7 +46,8 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
         load.Start(FaultSuite.Clients, FaultSuite.LoadAtMost);
         try
         {
-            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step,
+                "increments succeed before the fault");
             load.Phase = "Redis frozen";
             await topology.Redis.PauseAsync();
             var frozen = Stopwatch.StartNew();
@@ -54,7 +55,8 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
             {
                 // Frozen for several deadlines, and long enough that every client has had requests answered meanwhile.
                 var before = load.Answers.Count;
-                await Poll.UntilAsync(() => Task.FromResult(frozen.Elapsed >= Frozen && load.Answers.Count >= before + 2 * FaultSuite.Clients),
+                await Poll.UntilAsync(
+                    () => Task.FromResult(frozen.Elapsed >= Frozen && load.Answers.Count >= before + 2 * FaultSuite.Clients),
                     FaultSuite.Step, "requests are answered while Redis is frozen");
             }
             finally
@@ -64,7 +66,8 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
             }
             frozenFor = frozen.Elapsed;
             output.WriteLine($"redis-server frozen for {frozen.ElapsedMilliseconds} ms with Hornbeam:Redis:DeadlineMs={DeadlineMs}");
-            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the freeze");
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step,
+                "increments succeed after the freeze");
         }
         catch
         {
@@ -77,7 +80,8 @@ public sealed class RedisPauseTests(RedisPauseTests.Topology topology, ITestOutp
         }
 
         await load.WaitUntilAcknowledgedByAsync(topology.Replicas, FaultSuite.Step);
-        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output, $"Redis frozen {frozenFor.TotalSeconds:F1} s (DeadlineMs={DeadlineMs})");
+        load.AssertExactlyOnce(await load.ReadAsync(topology.Replicas[0]), output,
+            $"Redis frozen {frozenFor.TotalSeconds:F1} s (DeadlineMs={DeadlineMs})");
         load.AssertAnsweredWithin(TimeSpan.FromMilliseconds(DeadlineMs), Slack);
     }
 }

@@ -35,13 +35,15 @@ public sealed class ReplicaKillTests(ReplicaKillTests.Topology topology, ITestOu
         load.Start(FaultSuite.Clients, FaultSuite.LoadAtMost);
         try
         {
-            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step,
+                "increments succeed before the fault");
             // As a load balancer would once its health check fails; requests already sent to the victim stay in flight.
             load.Phase = "replica killed";
             load.Exclude(victim);
             victim.Kill();
             output.WriteLine($"{victim.Name} killed");
-            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "the other replicas keep answering");
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step,
+                "the other replicas keep answering");
         }
         catch
         {
@@ -54,7 +56,8 @@ public sealed class ReplicaKillTests(ReplicaKillTests.Topology topology, ITestOu
         }
 
         await load.WaitUntilAcknowledgedByAsync(survivors, FaultSuite.Step);
-        load.AssertExactlyOnce(await load.ReadAsync(survivors[0]), output, $"Hornbeam replica SIGKILLed ({victim.Name})", noAnswerAllowed: true);
+        load.AssertExactlyOnce(await load.ReadAsync(survivors[0]), output, $"Hornbeam replica SIGKILLed ({victim.Name})",
+            noAnswerAllowed: true);
         var noAnswer = load.Answers.Where(a => a.Outcome == IncrementOutcome.NoAnswer).ToList();
         Assert.All(noAnswer, a => Assert.Equal(victim.Name, a.Replica));
         Assert.True(noAnswer.Count <= FaultSuite.Clients, $"{noAnswer.Count} requests got no answer, more than were in flight");

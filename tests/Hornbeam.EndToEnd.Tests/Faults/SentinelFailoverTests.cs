@@ -1,3 +1,4 @@
+using Hornbeam.Redis;
 using Hornbeam.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -37,7 +38,8 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
         {
             if (await Resp.TryCommandAsync(node.Port, "INFO", "commandstats") is { } stats)
                 last = string.Join(" ", stats.Split('\n').Select(l => l.Trim())
-                    .Where(l => l.StartsWith("cmdstat_") && !l.StartsWith("cmdstat_info") && !l.StartsWith("cmdstat_role") && !l.StartsWith("cmdstat_ping"))
+                    .Where(l => l.StartsWith("cmdstat_") && !l.StartsWith("cmdstat_info") && !l.StartsWith("cmdstat_role")
+                        && !l.StartsWith("cmdstat_ping"))
                     .Select(l => l[8..(l.IndexOf(",usec=") is var i and > 0 ? i : l.Length)]));
             await Task.Delay(100);
         }
@@ -53,12 +55,16 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
         load.Start(FaultSuite.Clients, FaultSuite.LoadAtMost);
         try
         {
-            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed before the fault");
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step,
+                "increments succeed before the fault");
             var oldMaster = (await topology.Redis.AgreedMasterAsync())!;
             load.Phase = "master killed";
             oldMaster.Stop();
+            output.WriteLine($"at the kill: {await load.DescribeCopiesAsync(topology.Redis.Nodes.Where(n => n != oldMaster),
+                new RedisKeys(topology.Prefix).StateValue(load.Key).ToString())}");
             var promoted = await topology.Redis.WaitForPromotionAsync(oldMaster, FaultSuite.Step);
-            output.WriteLine($"master {oldMaster.Port} killed; Sentinel promoted {promoted.Port}; restarting {oldMaster.Port} with its old config (master)");
+            output.WriteLine($"master {oldMaster.Port} killed; Sentinel promoted {promoted.Port}; " +
+                $"restarting {oldMaster.Port} with its old config (master)");
             load.Phase = "replica promoted";
             await oldMaster.RestartAsync();
             load.Phase = "old master restarted";
@@ -66,10 +72,12 @@ public sealed class SentinelFailoverTests(SentinelFailoverTests.Topology topolog
             output.WriteLine($"just after the restart: {await topology.Redis.DescribeAsync()}");
             var restarted = System.Diagnostics.Stopwatch.StartNew();
             await topology.Redis.WaitUntilStableAsync(promoted, FaultSuite.Step);
-            output.WriteLine($"Sentinel demoted {oldMaster.Port} {restarted.ElapsedMilliseconds} ms after its restart: it replicates from {promoted.Port}");
+            output.WriteLine($"Sentinel demoted {oldMaster.Port} {restarted.ElapsedMilliseconds} ms after its restart: " +
+                $"it replicates from {promoted.Port}");
             output.WriteLine($"commands the restarted old master ran while it was master: {await whileMaster}");
             load.Phase = "old master demoted";
-            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step, "increments succeed after the failover");
+            await load.WaitForMoreAsync(FaultSuite.Acknowledgements, IncrementOutcome.Acknowledged, FaultSuite.Step,
+                "increments succeed after the failover");
         }
         catch
         {

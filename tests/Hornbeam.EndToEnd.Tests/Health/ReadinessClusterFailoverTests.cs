@@ -23,8 +23,8 @@ public sealed class ReadinessClusterFailoverTests(ITestOutputHelper output)
         var prefix = TestPrefix.New();
         await using var api = new HornbeamApiFactory(cluster.ConnectionString, prefix);
         var client = api.CreateClient();
-        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30),
-            "ready on the healthy cluster");
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30), "ready on the healthy cluster");
 
         // The counter's key lives on the master that is stopped, so its increments fail until the replica takes over.
         const string counter = "failover-counter";

@@ -6,7 +6,10 @@ using StackExchange.Redis;
 
 namespace Hornbeam.Tests.State;
 
-/// <summary>On a Redis Cluster whose master fails over to its replica, Hornbeam fails fast meanwhile and keeps every acknowledged write.</summary>
+/// <summary>
+/// On a Redis Cluster whose master fails over to its replica, Hornbeam fails fast meanwhile and keeps every acknowledged
+/// write.
+/// </summary>
 // One topology at a time: a failover measured beside another topology's processes starves both (see FaultSuite).
 [Collection(FaultSuite.Name)]
 public sealed class StateClusterFailoverTests
@@ -35,7 +38,8 @@ public sealed class StateClusterFailoverTests
             }
             else
             {
-                Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+                Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable,
+                    $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
                 Interlocked.Increment(ref failed);
             }
             if (i == 400 && !stopped)

@@ -90,14 +90,18 @@ public sealed class SharedLimitsTests(SharedLimitsTests.Replicas replicas) : ICl
             await refused.AssertProblemAsync(429, ProblemTypes.RateLimited);
             Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "a 429 says when to retry");
             // Past the limit a right key is refused too (on a new connection), so the answer tells a guesser nothing.
-            Assert.Equal(HttpStatusCode.TooManyRequests, (await Send(host.CreateClient(), HttpMethod.Get, "/state/x", "open-secret", guesser)).StatusCode);
+            Assert.Equal(HttpStatusCode.TooManyRequests,
+                (await Send(host.CreateClient(), HttpMethod.Get, "/state/x", "open-secret", guesser)).StatusCode);
         }
 
-        await (await Send(replicas.Hosts[0].CreateClient(), HttpMethod.Get, "/state/x", "guess-0", neighbour)).AssertProblemAsync(401, ProblemTypes.Unauthorized);
-        Assert.Equal(HttpStatusCode.NotFound, (await Send(replicas.Hosts[1].CreateClient(), HttpMethod.Get, "/state/x", "open-secret", neighbour)).StatusCode);
+        await (await Send(replicas.Hosts[0].CreateClient(), HttpMethod.Get, "/state/x", "guess-0", neighbour))
+            .AssertProblemAsync(401, ProblemTypes.Unauthorized);
+        Assert.Equal(HttpStatusCode.NotFound,
+            (await Send(replicas.Hosts[1].CreateClient(), HttpMethod.Get, "/state/x", "open-secret", neighbour)).StatusCode);
     }
 
-    private static async Task<HttpResponseMessage> Send(HttpClient client, HttpMethod method, string path, string key, string? forwardedFor = null)
+    private static async Task<HttpResponseMessage> Send(HttpClient client, HttpMethod method, string path, string key,
+        string? forwardedFor = null)
     {
         using var request = new HttpRequestMessage(method, path) { Headers = { { "X-Api-Key", key } } };
         if (forwardedFor is not null) request.Headers.Add("X-Forwarded-For", forwardedFor);
@@ -141,7 +145,8 @@ public sealed class SharedLimitsTests(SharedLimitsTests.Replicas replicas) : ICl
             foreach (var host in Hosts)
             {
                 var client = host.CreateClient();
-                await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "a replica is ready");
+                await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
+                    "a replica is ready");
             }
         }
 

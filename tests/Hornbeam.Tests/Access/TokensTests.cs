@@ -262,7 +262,9 @@ public sealed class TokensTests(TokensTests.TokenHost host) : IClassFixture<Toke
         using var socket = await ConnectAsync(WebSocketUri(host.Api, $"/ws/chat/{_room}?access_token={token}"));
         Assert.Contains("\"subscribed\"", (await ReceiveAsync(socket)).Text);
 
-        var close = await ReceiveAsync(socket, TimeSpan.FromSeconds(15));
+        var expired = await ReceiveAsync(socket, TimeSpan.FromSeconds(15));
+        Assert.Contains("\"expired\"", expired.Text);
+        var close = await ReceiveAsync(socket);
         Assert.Equal(WebSocketMessageType.Close, close.Type);
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, close.Status);
         Assert.Contains("token expired", close.Reason);

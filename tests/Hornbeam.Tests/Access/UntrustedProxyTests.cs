@@ -15,7 +15,10 @@ public sealed class UntrustedProxyTests(UntrustedProxyTests.Host host) : IClassF
         for (var i = 0; i <= FailedAttempts; i++)
         {
             using var client = host.Api.CreateClient();
-            using var request = new HttpRequestMessage(HttpMethod.Get, "/state/x") { Headers = { { "X-Api-Key", "wrong" }, { "X-Forwarded-For", $"198.51.100.{i}" } } };
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/state/x")
+            {
+                Headers = { { "X-Api-Key", "wrong" }, { "X-Forwarded-For", $"198.51.100.{i}" } },
+            };
             using var response = await client.SendAsync(request);
             if (i < FailedAttempts) await response.AssertProblemAsync(401, ProblemTypes.Unauthorized);
             else await response.AssertProblemAsync(429, ProblemTypes.RateLimited);
@@ -55,7 +58,8 @@ public sealed class UntrustedProxyTests(UntrustedProxyTests.Host host) : IClassF
             Api.UseKestrel(0);
             Api.StartServer();
             var client = Api.CreateClient();
-            await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "the host is ready");
+            await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
+                "the host is ready");
         }
 
         public async Task DisposeAsync() => await Api.DisposeAsync();

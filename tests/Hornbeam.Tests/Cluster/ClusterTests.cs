@@ -29,7 +29,10 @@ public sealed class ClusterTests
         await using var b = await ClusterNodes.StartAsync(prefix, "b@test");
         await using var c = await ClusterNodes.StartAsync(prefix, "c@test");
 
-        foreach (var (host, self, others) in new[] { (a, "a@test", new[] { "b@test", "c@test" }), (b, "b@test", ["a@test", "c@test"]), (c, "c@test", ["a@test", "b@test"]) })
+        foreach (var (host, self, others) in new[]
+        {
+            (a, "a@test", new[] { "b@test", "c@test" }), (b, "b@test", ["a@test", "c@test"]), (c, "c@test", ["a@test", "b@test"]),
+        })
         {
             var client = host.CreateClient();
             Assert.Equal(self, (await (await client.GetAsync("/node")).ReadJsonAsync()).GetProperty("node").GetString());
@@ -56,7 +59,8 @@ public sealed class ClusterTests
 
         await b.DisposeAsync();
         // The leave announcement travels over pub/sub; once A has heard it, calls to B fail at once.
-        await Poll.UntilAsync(async () => (await (await client.GetAsync("/nodes")).ReadJsonAsync()).GetProperty("nodes").GetArrayLength() == 0,
+        await Poll.UntilAsync(
+            async () => (await (await client.GetAsync("/nodes")).ReadJsonAsync()).GetProperty("nodes").GetArrayLength() == 0,
             TimeSpan.FromSeconds(5), "B leaves A's node list");
         var clock = Stopwatch.StartNew();
         var gone = await client.PostAsync("/rpc/b@stop/hornbeam/ping", Http.Json("{\"timeout_ms\": 5000}"));
@@ -65,7 +69,8 @@ public sealed class ClusterTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2.5), $"the 404 took {clock.Elapsed}, not well under the 5 s timeout");
 
         var redis = a.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
-        Assert.False(await redis.KeyExistsAsync(a.Services.GetRequiredService<RedisKeys>().RpcRequests("b@stop")), "a stopped node's stream is deleted");
+        Assert.False(await redis.KeyExistsAsync(a.Services.GetRequiredService<RedisKeys>().RpcRequests("b@stop")),
+            "a stopped node's stream is deleted");
     }
 
     [Fact]
@@ -83,7 +88,8 @@ public sealed class ClusterTests
         Assert.Equal("pong", ping.GetProperty("result").GetString());
         var info = await (await client.PostAsync("/rpc/b@call/hornbeam/node_info", null)).ReadJsonAsync();
         Assert.Equal("b@call", info.GetProperty("result").GetProperty("node").GetString());
-        Assert.Contains("whoami", info.GetProperty("result").GetProperty("modules").GetProperty("test").EnumerateArray().Select(f => f.GetString()));
+        Assert.Contains("whoami",
+            info.GetProperty("result").GetProperty("modules").GetProperty("test").EnumerateArray().Select(f => f.GetString()));
         var self = await (await client.PostAsync("/rpc/a@call/test/whoami", null)).ReadJsonAsync();
         Assert.Equal("a@call", self.GetProperty("result").GetString());
 
@@ -112,9 +118,12 @@ public sealed class ClusterTests
         var wrong = await (await client.PostAsync("/rpc/b@err/test/echo", Http.Json("{\"args\": [\"x\", \"a\"]}")))
             .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         Assert.Contains("'x'", wrong.GetProperty("detail").GetString());
-        await (await client.PostAsync("/rpc/b@err/test/echo", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PostAsync("/rpc/b@err/hornbeam/ping", Http.Json("{\"timeout_ms\": 600000}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PostAsync("/rpc/b@err/hornbeam/ping", Http.Json("{\"args\": 3}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/rpc/b@err/test/echo", Http.Json("{\"args\": [1]}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/rpc/b@err/hornbeam/ping", Http.Json("{\"timeout_ms\": 600000}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/rpc/b@err/hornbeam/ping", Http.Json("{\"args\": 3}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
     }
 
     [Fact]
@@ -148,11 +157,14 @@ public sealed class ClusterTests
         await ClusterNodes.UntilSeesAsync(client, "b@cast");
 
         for (var i = 0; i < 5; i++)
-            Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/rpc/b@cast/test/bump/cast", Http.Json("{\"args\": [2]}"))).StatusCode);
-        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/rpc/a@cast/test/bump/cast", Http.Json("{\"args\": [7]}"))).StatusCode);
+            Assert.Equal(HttpStatusCode.Accepted,
+                (await client.PostAsync("/rpc/b@cast/test/bump/cast", Http.Json("{\"args\": [2]}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted,
+            (await client.PostAsync("/rpc/a@cast/test/bump/cast", Http.Json("{\"args\": [7]}"))).StatusCode);
         await Poll.UntilAsync(() => Task.FromResult(Interlocked.Read(ref hitsB.Value) == 10 && Interlocked.Read(ref hitsA.Value) == 7),
             because: "the casts ran on b and a");
-        await (await client.PostAsync("/rpc/nobody@cast/test/bump/cast", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync("/rpc/nobody@cast/test/bump/cast", Http.Json("{\"args\": [1]}")))
+            .AssertProblemAsync(404, ProblemTypes.NotFound);
         await (await client.PostAsync("/rpc/a@cast/test/nope/cast", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
     }
 
@@ -172,7 +184,8 @@ public sealed class ClusterTests
             {
                 var from = i % 3;
                 var to = (i + 1 + i / 3 % 2) % 3;
-                var response = await clients[from].PostAsync($"/rpc/{names[to]}/test/echo", Http.Json($"{{\"args\": [{i}, \"{names[from]}\"], \"timeout_ms\": 30000}}"));
+                var response = await clients[from].PostAsync($"/rpc/{names[to]}/test/echo",
+                    Http.Json($"{{\"args\": [{i}, \"{names[from]}\"], \"timeout_ms\": 30000}}"));
                 var body = await response.ReadJsonAsync();
                 Assert.True(response.StatusCode == HttpStatusCode.OK, $"call {i} from {names[from]} to {names[to]}: {body}");
                 var result = body.GetProperty("result");
@@ -198,7 +211,8 @@ public sealed class ClusterTests
         var keys = a.Services.GetRequiredService<RedisKeys>();
         var redis = a.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
         // A node that crashed: present for a moment more, with a group on its stream, and never heartbeating again.
-        await redis.SortedSetAddAsync(keys.ClusterNodes, "ghost@ghost", DateTimeOffset.UtcNow.AddMilliseconds(700).ToUnixTimeMilliseconds());
+        await redis.SortedSetAddAsync(keys.ClusterNodes, "ghost@ghost",
+            DateTimeOffset.UtcNow.AddMilliseconds(700).ToUnixTimeMilliseconds());
         await redis.StreamCreateConsumerGroupAsync(keys.RpcRequests("ghost@ghost"), "hornbeam", "0", createStream: true);
 
         var clock = Stopwatch.StartNew();
@@ -234,7 +248,8 @@ public sealed class ClusterTests
         await redis.GetDatabase().StreamAddAsync(stream, Request("cast", 5, DateTimeOffset.UtcNow.AddSeconds(30)));
         await redis.GetSubscriber().PublishAsync(keys.RpcDoorbell("b@late"), "1");
 
-        await Poll.UntilAsync(async () => Interlocked.Read(ref hits.Value) == 105 && await redis.GetDatabase().StreamLengthAsync(stream) == 0,
+        await Poll.UntilAsync(
+            async () => Interlocked.Read(ref hits.Value) == 105 && await redis.GetDatabase().StreamLengthAsync(stream) == 0,
             because: "both casts ran and every entry was acknowledged and deleted");
         Assert.Equal(105, Interlocked.Read(ref hits.Value));
         var pending = await redis.GetDatabase().StreamPendingAsync(stream, "hornbeam");

@@ -63,7 +63,9 @@ public sealed class RpcReliabilityHosts : IAsyncLifetime
         await UntilOfferedAsync(NodeB.CreateClient(), "held", A);
     }
 
-    /// <summary>Waits until <paramref name="client"/>'s node lists <paramref name="function"/> as offered by <paramref name="node"/>.</summary>
+    /// <summary>
+    /// Waits until <paramref name="client"/>'s node lists <paramref name="function"/> as offered by <paramref name="node"/>.
+    /// </summary>
     public static Task UntilOfferedAsync(HttpClient client, string function, string node) =>
         Poll.UntilAsync(async () =>
         {

@@ -29,7 +29,8 @@ public sealed class RpcReliabilityTests(RpcReliabilityHosts hosts) : IClassFixtu
             if (HornbeamErrors.Status(kind) == 503) Assert.NotNull(response.Headers.RetryAfter);
 
             // The raw RPC route answers the same, except that a handler's failure there is the other node's (502).
-            var raw = await client.PostAsync($"/rpc/{RpcReliabilityHosts.A}/functions/throw_kind", Http.Json($$"""{"args": ["{{code}}"], "timeout_ms": 10000}"""));
+            var raw = await client.PostAsync($"/rpc/{RpcReliabilityHosts.A}/functions/throw_kind",
+                Http.Json($$"""{"args": ["{{code}}"], "timeout_ms": 10000}"""));
             if (kind == HornbeamError.HandlerFailed) await raw.AssertProblemAsync(502, HornbeamErrors.Type(HornbeamError.BadGateway));
             else await raw.AssertProblemAsync(HornbeamErrors.Status(kind), HornbeamErrors.Type(kind));
         }
@@ -41,12 +42,15 @@ public sealed class RpcReliabilityTests(RpcReliabilityHosts hosts) : IClassFixtu
         static HornbeamError Reply(string json) => RpcWire.KindOf(RpcReply.Parse(Encoding.UTF8.GetBytes(json))!.Value.Reply);
         Assert.Equal(HornbeamError.NotFound, Reply("""{"id":"1","ok":false,"error":"not_found","message":"m"}"""));
         Assert.Equal(HornbeamError.HandlerFailed, Reply("""{"id":"1","ok":false,"error":"failed","message":"m"}"""));
-        Assert.Equal(HornbeamError.Conflict, Reply("""{"id":"1","ok":false,"type":"urn:hornbeam:problem:conflict","error":"failed","message":"m"}"""));
+        Assert.Equal(HornbeamError.Conflict,
+            Reply("""{"id":"1","ok":false,"type":"urn:hornbeam:problem:conflict","error":"failed","message":"m"}"""));
 
-        Assert.Equal(HornbeamError.Conflict, StreamMessage.Parse((RedisValue)"""{"seq":3,"kind":"error","error":"Conflict","message":"m"}""")!.ErrorKind);
+        Assert.Equal(HornbeamError.Conflict,
+            StreamMessage.Parse((RedisValue)"""{"seq":3,"kind":"error","error":"Conflict","message":"m"}""")!.ErrorKind);
         Assert.Equal(HornbeamError.HandlerFailed, StreamMessage.Parse((RedisValue)"""{"seq":3,"kind":"error","message":"m"}""")!.ErrorKind);
         var frame = StreamMessage.Parse(StreamMessage.Fail(3, HornbeamError.Overloaded, "m"))!;
-        Assert.Equal((HornbeamError.Overloaded, HornbeamErrors.Type(HornbeamError.Overloaded), "Overloaded"), (frame.ErrorKind, frame.Type, frame.Error));
+        Assert.Equal((HornbeamError.Overloaded, HornbeamErrors.Type(HornbeamError.Overloaded), "Overloaded"),
+            (frame.ErrorKind, frame.Type, frame.Error));
     }
 
     [Fact]
@@ -91,7 +95,8 @@ public sealed class RpcReliabilityTests(RpcReliabilityHosts hosts) : IClassFixtu
             TimeSpan.FromSeconds(20), "every accepted cast ran and left the stream");
         Assert.Equal(accepted, hosts.HeldRuns);
         Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/held/cast", null)).StatusCode);
-        await Poll.UntilAsync(() => Task.FromResult(hosts.HeldRuns == accepted + 1), because: "a cast is accepted again once there is room");
+        await Poll.UntilAsync(() => Task.FromResult(hosts.HeldRuns == accepted + 1),
+            because: "a cast is accepted again once there is room");
     }
 
     [Fact]
@@ -110,7 +115,8 @@ public sealed class RpcReliabilityTests(RpcReliabilityHosts hosts) : IClassFixtu
             await RpcReliabilityHosts.UntilOfferedAsync(client, "count_c", c);
             for (var i = 1; i <= 3; i++)
             {
-                var answer = await (await client.PostAsync("/functions/count_c/call", Http.Json("""{"timeout_ms": 10000}"""))).ReadJsonAsync();
+                var answer = await (await client.PostAsync("/functions/count_c/call", Http.Json("""{"timeout_ms": 10000}""")))
+                    .ReadJsonAsync();
                 Assert.Equal(i, answer.GetProperty("result").GetInt32());
             }
         }
@@ -134,7 +140,8 @@ public sealed class RpcReliabilityTests(RpcReliabilityHosts hosts) : IClassFixtu
         await db.StreamAddAsync(stream, Entry("cast", "", ""));
 
         await using var second = await ClusterNodes.StartAsync(hosts.Prefix, c, counting);
-        await Poll.UntilAsync(async () => await db.StreamLengthAsync(stream) == 0, TimeSpan.FromSeconds(15), "the restarted node settled its stream");
+        await Poll.UntilAsync(async () => await db.StreamLengthAsync(stream) == 0, TimeSpan.FromSeconds(15),
+            "the restarted node settled its stream");
         Assert.Equal(4, runs);
         var reply = JsonDocument.Parse(await replies.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10))).RootElement;
         Assert.Equal("taken-call", reply.GetProperty("id").GetString());
@@ -143,7 +150,8 @@ public sealed class RpcReliabilityTests(RpcReliabilityHosts hosts) : IClassFixtu
         Assert.Equal(0, (await db.StreamPendingAsync(stream, "hornbeam")).PendingMessageCount);
 
         // The restarted node serves new calls once; its predecessor's answered calls stay answered.
-        await Poll.UntilAsync(async () => (await client.PostAsync("/functions/count_c/call", Http.Json("""{"timeout_ms": 10000}"""))).IsSuccessStatusCode,
+        await Poll.UntilAsync(
+            async () => (await client.PostAsync("/functions/count_c/call", Http.Json("""{"timeout_ms": 10000}"""))).IsSuccessStatusCode,
             TimeSpan.FromSeconds(15), "node B reaches the restarted node");
         Assert.Equal(5, runs);
     }

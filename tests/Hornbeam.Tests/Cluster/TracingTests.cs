@@ -34,11 +34,13 @@ public sealed class TracingTests
 
         var prefix = TestPrefix.New();
         await using var caller = await ClusterNodes.StartAsync(prefix, a);
-        await using var callee = await ClusterNodes.StartAsync(prefix, b, h => h.AddModule("tracing", m => m.Add("square", (long x) => x * x)));
+        await using var callee = await ClusterNodes.StartAsync(prefix, b,
+            h => h.AddModule("tracing", m => m.Add("square", (long x) => x * x)));
         await ClusterNodes.UntilSeesAsync(caller.CreateClient(), b);
 
         var rpc = caller.Services.GetRequiredService<IRpcClient>();
-        Assert.Equal(49, (await rpc.CallAsync(b, "tracing", "square", [JsonSerializer.SerializeToElement(7)], TimeSpan.FromSeconds(10))).GetInt64());
+        Assert.Equal(49,
+            (await rpc.CallAsync(b, "tracing", "square", [JsonSerializer.SerializeToElement(7)], TimeSpan.FromSeconds(10))).GetInt64());
 
         // The server span stops before its reply is sent, the client span once the reply is in: both are there now.
         var client = Assert.Single(stopped, s => s.Kind == ActivityKind.Client);
@@ -68,7 +70,8 @@ public sealed class TracingTests
         };
         ActivitySource.AddActivityListener(listener);
 
-        await using var api = await HornbeamApiFactory.StartAsync(configure: h => h.AddHook(appPath, (action, args, _) => args.Sum(a => a.GetInt64())));
+        await using var api = await HornbeamApiFactory.StartAsync(
+            configure: h => h.AddHook(appPath, (action, args, _) => args.Sum(a => a.GetInt64())));
         var hooks = api.Services.GetRequiredService<IHooks>();
         var id = await hooks.ExecuteInBackgroundAsync(appPath, "add", HookArgs.From(2, 3));
         Assert.Equal(5, (await hooks.AwaitResultAsync(id, TimeSpan.FromSeconds(10))).GetResultOrThrow().GetInt64());

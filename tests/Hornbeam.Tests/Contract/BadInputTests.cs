@@ -47,7 +47,8 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
     {
         await (await Client.PostAsync($"/pubsub/{Key()}", Http.Json(value))).AssertProblemAsync(400, InvalidInput);
         await (await Client.PostAsync("/hooks/echo/args", Http.Json($"{{\"args\":[{value}]}}"))).AssertProblemAsync(400, InvalidInput);
-        await (await Client.PostAsync("/hooks/echo/args", Http.Json($"{{\"kwargs\":{{\"v\":{value}}}}}"))).AssertProblemAsync(400, InvalidInput);
+        await (await Client.PostAsync("/hooks/echo/args", Http.Json($"{{\"kwargs\":{{\"v\":{value}}}}}")))
+            .AssertProblemAsync(400, InvalidInput);
         await (await Client.PostAsync("/functions/add/call", Http.Json($"{{\"args\":[{value}]}}"))).AssertProblemAsync(400, InvalidInput);
         await (await Client.PostAsync("/ml/cached/echo/args", Http.Json($"{{\"input\":{value}}}"))).AssertProblemAsync(400, InvalidInput);
     }
@@ -74,7 +75,8 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
         var topic = Key();
         (await Client.PostAsync($"/pubsub/{topic}", Http.Json("1"))).EnsureSuccessStatusCode();
         await (await Client.PostAsync($"/pubsub/{topic}", bad)).AssertProblemAsync(400, InvalidInput);
-        await (await Client.PostAsync("/hooks/echo/args", Bytes([.. "{\"args\":[\""u8, 0xFF, .. "\"]}"u8]))).AssertProblemAsync(400, InvalidInput);
+        await (await Client.PostAsync("/hooks/echo/args", Bytes([.. "{\"args\":[\""u8, 0xFF, .. "\"]}"u8])))
+            .AssertProblemAsync(400, InvalidInput);
     }
 
     [Fact]
@@ -85,8 +87,10 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
         (await Client.PutAsync($"/state/{key}", Http.Json(deepest))).EnsureSuccessStatusCode();
         // JsonDocument.Parse with default options allows 64 levels, as most readers do.
         using var get = JsonDocument.Parse(await Client.GetStringAsync($"/state/{key}"));
-        using var multi = JsonDocument.Parse(await (await Client.PostAsync("/state/multi", Http.Json($"{{\"keys\":[\"{key}\"]}}"))).Content.ReadAsStringAsync());
-        using var hook = JsonDocument.Parse(await (await Client.PostAsync("/hooks/echo/args", Http.Json($"{{\"args\":[{deepest[2..^2]}]}}"))).Content.ReadAsStringAsync());
+        using var multi = JsonDocument.Parse(
+            await (await Client.PostAsync("/state/multi", Http.Json($"{{\"keys\":[\"{key}\"]}}"))).Content.ReadAsStringAsync());
+        using var hook = JsonDocument.Parse(
+            await (await Client.PostAsync("/hooks/echo/args", Http.Json($"{{\"args\":[{deepest[2..^2]}]}}"))).Content.ReadAsStringAsync());
         Assert.Equal(JsonValueKind.Array, get.RootElement.GetProperty("value").ValueKind);
         Assert.Equal(JsonValueKind.Object, multi.RootElement.GetProperty("values").ValueKind);
     }
@@ -146,7 +150,10 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
     public async Task ABodyOverTheLimitOnARouteThatTakesNoneIsRefusedAndNotApplied()
     {
         var key = Key();
-        var big = new HttpRequestMessage(HttpMethod.Post, $"/state/incr/{key}") { Content = new ByteArrayContent(new byte[3 * 1024 * 1024]) };
+        var big = new HttpRequestMessage(HttpMethod.Post, $"/state/incr/{key}")
+        {
+            Content = new ByteArrayContent(new byte[3 * 1024 * 1024]),
+        };
         // The server answers before reading the body; with 100-continue the client then does not send it into a closed connection.
         big.Headers.ExpectContinue = true;
         await (await Client.SendAsync(big)).AssertProblemAsync(413, "urn:hornbeam:problem:too-large");
@@ -171,7 +178,8 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
         var problem = await (await Client.SendAsync(big)).AssertProblemAsync(413, "urn:hornbeam:problem:too-large");
         Assert.Contains("bytes", problem.GetProperty("detail").GetString());
         // Streamed without a length, the limit still holds.
-        var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes("[" + string.Join(",", Enumerable.Repeat("1", 1_050_000)) + "]")));
+        var chunked = new StreamContent(
+            new MemoryStream(Encoding.UTF8.GetBytes("[" + string.Join(",", Enumerable.Repeat("1", 1_050_000)) + "]")));
         chunked.Headers.ContentType = new("application/json");
         var request = new HttpRequestMessage(HttpMethod.Post, route) { Content = chunked };
         request.Headers.TransferEncodingChunked = true;
@@ -236,7 +244,8 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
         Assert.Contains("\"415\"", document);
     }
 
-    private static string Base64Url(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    private static string Base64Url(string text) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(text)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private static ByteArrayContent Bytes(byte[] utf8)
     {
@@ -283,7 +292,8 @@ public sealed class BadInputHost : IAsyncLifetime
         _api.UseKestrel(0);
         _api.StartServer();
         Client = _api.CreateClient();
-        await Poll.UntilAsync(async () => (await Client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "the host is ready");
+        await Poll.UntilAsync(async () => (await Client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
+            "the host is ready");
     }
 
     public async Task DisposeAsync()

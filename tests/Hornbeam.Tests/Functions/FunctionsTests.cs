@@ -36,11 +36,15 @@ public sealed class FunctionsTests
     {
         await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "local@fn", Arithmetic());
         var client = api.CreateClient();
-        Assert.Equal(5, (await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [2, 3]}"))).ReadJsonAsync()).GetProperty("result").GetInt64());
-        Assert.Equal("hello Ada", (await (await client.PostAsync("/functions/greet/call", Http.Json("{\"args\": [\"Ada\"]}"))).ReadJsonAsync()).GetProperty("result").GetString());
-        var scaled = (await (await client.PostAsync("/functions/scale/call", Http.Json("{\"args\": [[1, 2.5]]}"))).ReadJsonAsync()).GetProperty("result");
+        Assert.Equal(5, (await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [2, 3]}"))).ReadJsonAsync())
+            .GetProperty("result").GetInt64());
+        Assert.Equal("hello Ada", (await (await client.PostAsync("/functions/greet/call", Http.Json("{\"args\": [\"Ada\"]}")))
+            .ReadJsonAsync()).GetProperty("result").GetString());
+        var scaled = (await (await client.PostAsync("/functions/scale/call", Http.Json("{\"args\": [[1, 2.5]]}"))).ReadJsonAsync())
+            .GetProperty("result");
         Assert.Equal([2.0, 5.0], scaled.EnumerateArray().Select(v => v.GetDouble()));
-        var tripled = (await (await client.PostAsync("/functions/scale/call", Http.Json("{\"args\": [[1], 3]}"))).ReadJsonAsync()).GetProperty("result");
+        var tripled = (await (await client.PostAsync("/functions/scale/call", Http.Json("{\"args\": [[1], 3]}"))).ReadJsonAsync())
+            .GetProperty("result");
         Assert.Equal(3.0, tripled[0].GetDouble());
     }
 
@@ -49,14 +53,19 @@ public sealed class FunctionsTests
     {
         await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "args@fn", Arithmetic());
         var client = api.CreateClient();
-        var type = await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, \"two\"]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        var type = await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, \"two\"]}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         Assert.Contains("'add'", type.GetProperty("detail").GetString());
         Assert.Contains("'b'", type.GetProperty("detail").GetString());
-        var count = await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        var count = await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1]}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         Assert.Contains("'add' takes 2 argument(s) (a, b); 1 given", count.GetProperty("detail").GetString());
-        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2.5]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, null]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2], \"timeout_ms\": 0}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2.5]}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, null]}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2], \"timeout_ms\": 0}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
     }
 
     [Fact]
@@ -76,18 +85,23 @@ public sealed class FunctionsTests
         var prefix = TestPrefix.New();
         var hits = new StrongBox<long>();
         await using var plain = await ClusterNodes.StartAsync(prefix, "plain@fn");
-        await using var gpu = await ClusterNodes.StartAsync(prefix, "gpu@fn", b => Arithmetic(hits)(b.AddFunction("where", () => "gpu@fn")));
+        await using var gpu = await ClusterNodes.StartAsync(prefix, "gpu@fn",
+            b => Arithmetic(hits)(b.AddFunction("where", () => "gpu@fn")));
         var client = plain.CreateClient();
         await ClusterNodes.UntilSeesAsync(client, "gpu@fn");
 
-        Assert.Equal("gpu@fn", (await (await client.PostAsync("/functions/where/call", null)).ReadJsonAsync()).GetProperty("result").GetString());
-        Assert.Equal(42, (await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [40, 2]}"))).ReadJsonAsync()).GetProperty("result").GetInt64());
+        Assert.Equal("gpu@fn", (await (await client.PostAsync("/functions/where/call", null)).ReadJsonAsync())
+            .GetProperty("result").GetString());
+        Assert.Equal(42, (await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [40, 2]}"))).ReadJsonAsync())
+            .GetProperty("result").GetInt64());
         var failed = await (await client.PostAsync("/functions/fail/call", null)).AssertProblemAsync(500, ProblemTypes.HandlerFailed);
         Assert.Contains("the model is not loaded", failed.GetProperty("detail").GetString());
-        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [\"x\", 2]}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/functions/add/call", Http.Json("{\"args\": [\"x\", 2]}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
 
         Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/bump/cast", Http.Json("{\"args\": [3]}"))).StatusCode);
-        await Poll.UntilAsync(() => Task.FromResult(Interlocked.Read(ref hits.Value) == 3), because: "the forwarded cast ran on the gpu node");
+        await Poll.UntilAsync(() => Task.FromResult(Interlocked.Read(ref hits.Value) == 3),
+            because: "the forwarded cast ran on the gpu node");
 
         var list = await (await client.GetAsync("/functions")).ReadJsonAsync();
         var where = list.GetProperty("functions").EnumerateArray().Single(f => f.GetProperty("name").GetString() == "where");
@@ -110,7 +124,8 @@ public sealed class FunctionsTests
         var sum = await (await client.PostAsync("/functions/sum/call", Http.Json("{\"args\": [1, 2, 39]}"))).ReadJsonAsync();
         Assert.Equal(42, sum.GetProperty("result").GetProperty("sum").GetInt64());
         var list = await (await client.GetAsync("/functions")).ReadJsonAsync();
-        Assert.Contains(list.GetProperty("functions").EnumerateArray(), f => f.GetProperty("kind").GetString() == "http" && f.GetProperty("url").GetString() == $"{endpoint.Url}/sum");
+        Assert.Contains(list.GetProperty("functions").EnumerateArray(),
+            f => f.GetProperty("kind").GetString() == "http" && f.GetProperty("url").GetString() == $"{endpoint.Url}/sum");
 
         Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/sum/cast", Http.Json("{\"args\": [5]}"))).StatusCode);
         await Poll.UntilAsync(() => Task.FromResult(endpoint.Calls >= 2), because: "the cast reached the endpoint");
@@ -128,13 +143,15 @@ public sealed class FunctionsTests
         await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@bad", more: allow);
         var client = api.CreateClient();
         foreach (var path in new[] { "fail", "slow", "text" })
-            Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync($"/functions/{path}", Http.Json($"{{\"url\": \"{endpoint.Url}/{path}\"}}"))).StatusCode);
+            Assert.Equal(HttpStatusCode.NoContent,
+                (await client.PutAsync($"/functions/{path}", Http.Json($"{{\"url\": \"{endpoint.Url}/{path}\"}}"))).StatusCode);
 
         var failed = await (await client.PostAsync("/functions/fail/call", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
         Assert.Contains("500", failed.GetProperty("detail").GetString());
         await (await client.PostAsync("/functions/text/call", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
         var clock = Stopwatch.StartNew();
-        await (await client.PostAsync("/functions/slow/call", Http.Json("{\"timeout_ms\": 300}"))).AssertProblemAsync(504, ProblemTypes.Timeout);
+        await (await client.PostAsync("/functions/slow/call", Http.Json("{\"timeout_ms\": 300}")))
+            .AssertProblemAsync(504, ProblemTypes.Timeout);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the 504 took {clock.Elapsed}");
     }
 
@@ -162,10 +179,13 @@ public sealed class FunctionsTests
         var allow = Allow("127.0.0.1:1");
         await using var on = await ClusterNodes.StartAsync(TestPrefix.New(), "on@allow", Arithmetic(), allow);
         var client = on.CreateClient();
-        await (await client.PutAsync("/functions/x", Http.Json("{\"url\": \"http://example.com/x\"}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
-        await (await client.PutAsync("/functions/x", Http.Json("{\"url\": \"ftp://127.0.0.1/x\"}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PutAsync("/functions/x", Http.Json("{\"url\": \"http://example.com/x\"}")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await client.PutAsync("/functions/x", Http.Json("{\"url\": \"ftp://127.0.0.1/x\"}")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await client.PutAsync("/functions/x", Http.Json("{}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PutAsync("/functions/add", Http.Json("{\"url\": \"http://127.0.0.1:1/add\"}"))).AssertProblemAsync(409, ProblemTypes.Conflict);
+        await (await client.PutAsync("/functions/add", Http.Json("{\"url\": \"http://127.0.0.1:1/add\"}")))
+            .AssertProblemAsync(409, ProblemTypes.Conflict);
 
         await using var off = await ClusterNodes.StartAsync(TestPrefix.New(), "off@allow");
         var refused = await (await off.CreateClient().PutAsync("/functions/x", Http.Json("{\"url\": \"http://127.0.0.1:1/x\"}")))
@@ -263,11 +283,13 @@ public sealed class FunctionsTests
         var invoker = api.CreateClient();
         invoker.DefaultRequestHeaders.Add("X-Api-Key", "invoker-key");
 
-        await (await reader.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2]}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await reader.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2]}")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
         await (await reader.PostAsync("/rpc/scoped@fn/hornbeam/ping", null)).AssertProblemAsync(403, ProblemTypes.Forbidden);
         Assert.Equal(HttpStatusCode.OK, (await invoker.PostAsync("/functions/add/call", Http.Json("{\"args\": [1, 2]}"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await invoker.PostAsync("/rpc/scoped@fn/hornbeam/ping", null)).StatusCode);
-        var refused = await (await invoker.PutAsync("/functions/x", Http.Json("{\"url\": \"http://127.0.0.1:1/x\"}"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        var refused = await (await invoker.PutAsync("/functions/x", Http.Json("{\"url\": \"http://127.0.0.1:1/x\"}")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
         Assert.Contains("admin", refused.GetProperty("detail").GetString());
     }
 
@@ -279,7 +301,8 @@ public sealed class FunctionsTests
         settings["Hornbeam:Webhooks:MaxCastsInFlight"] = "2";
         await using var api = await ClusterNodes.StartAsync(TestPrefix.New(), "a@castcap", more: settings);
         var client = api.CreateClient();
-        Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync("/functions/held", Http.Json($"{{\"url\": \"{endpoint.Url}/held\"}}"))).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent,
+            (await client.PutAsync("/functions/held", Http.Json($"{{\"url\": \"{endpoint.Url}/held\"}}"))).StatusCode);
 
         Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/held/cast", null)).StatusCode);
         Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync("/functions/held/cast", null)).StatusCode);

@@ -13,8 +13,8 @@ public sealed class ReadinessOutageTests(ReadinessOutageTests.Host host) : IClas
     public async Task ReadyIsOkWithEveryCheckOnAHealthyRedisAndLiveAsksNothingOfRedis()
     {
         var client = host.Api.CreateClient();
-        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30),
-            "ready on a healthy Redis");
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30), "ready on a healthy Redis");
         var ready = await (await client.GetAsync("/health/ready")).ReadJsonAsync();
         Assert.Equal("ready", ready.GetProperty("status").GetString());
         // Access control is off here, so the details show: a real round trip to Redis and the node's presence.
@@ -30,8 +30,8 @@ public sealed class ReadinessOutageTests(ReadinessOutageTests.Host host) : IClas
     public async Task ReadyAnswers503WithinTheDeadlineOnceRedisStopsAndOkAgainWhenItReturnsWithoutRestartingTheHost()
     {
         var client = host.Api.CreateClient();
-        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30),
-            "ready before the outage");
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30), "ready before the outage");
 
         host.Redis.Stop();
         var stopped = Stopwatch.StartNew();
@@ -56,11 +56,12 @@ public sealed class ReadinessOutageTests(ReadinessOutageTests.Host host) : IClas
     public async Task ReadyAnswers503WithinTheDeadlineWhileRedisHangsAndOkOnceItAnswersAgain()
     {
         var client = host.Api.CreateClient();
-        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30),
-            "ready before Redis hangs");
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30), "ready before Redis hangs");
 
         // DEBUG SLEEP holds the whole server, as a stalled Redis does: connections stay open and nothing answers.
-        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(host.Redis.ConnectionString + ",allowAdmin=true,asyncTimeout=10000");
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(
+            host.Redis.ConnectionString + ",allowAdmin=true,asyncTimeout=10000");
         var hang = admin.GetDatabase().ExecuteAsync("DEBUG", "SLEEP", "4");
         await Poll.UntilAsync(async () =>
         {

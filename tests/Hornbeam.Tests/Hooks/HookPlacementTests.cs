@@ -58,13 +58,16 @@ public sealed class HookPlacementTests(HookPlacementTests.Pair pair) : IClassFix
 
         var where = await (await client.PostAsync("/hooks/embeddings/where_am_i", null)).ReadJsonAsync();
         Assert.Equal(bName, where.GetProperty("result").GetString());
-        var greet = await (await client.PostAsync("/hooks/embeddings/greet", Http.Json("""{"args": ["Ann"], "kwargs": {"times": 2}}"""))).ReadJsonAsync();
+        var greet = await (await client.PostAsync("/hooks/embeddings/greet", Http.Json("""{"args": ["Ann"], "kwargs": {"times": 2}}""")))
+            .ReadJsonAsync();
         Assert.Equal("hello Ann hello Ann", greet.GetProperty("result").GetString());
 
-        var failed = await (await client.PostAsync("/hooks/embeddings/fail", Http.Json("""{"args": ["far away"]}"""))).AssertProblemAsync(500, ProblemTypes.HandlerFailed);
+        var failed = await (await client.PostAsync("/hooks/embeddings/fail", Http.Json("""{"args": ["far away"]}""")))
+            .AssertProblemAsync(500, ProblemTypes.HandlerFailed);
         Assert.Contains("far away", failed.GetProperty("detail").GetString());
         await (await client.PostAsync("/hooks/embeddings/decode", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
-        await (await client.PostAsync("/hooks/embeddings/greet", Http.Json("""{"args": [1, 2, 3, 4]}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/hooks/embeddings/greet", Http.Json("""{"args": [1, 2, 3, 4]}""")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
 
         // A task of B's hook runs on B, and A's replica answers for it.
         var gate = Gates.New();
@@ -84,17 +87,23 @@ public sealed class HookPlacementTests(HookPlacementTests.Pair pair) : IClassFix
         var client = a.CreateClient();
 
         // More chunks than the window, so the producer must wait for acknowledgements.
-        var events = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/gen/tokens/stream", Http.Json("""{"args": [300]}""")));
+        var events = await HookStreamTests.ReadEventsAsync(
+            await client.PostAsync("/hooks/gen/tokens/stream", Http.Json("""{"args": [300]}""")));
         Assert.Equal(Enumerable.Range(0, 300).Select(i => $"\"t{i}\""), events.Where(e => e.EventType == "chunk").Select(e => e.Data));
         Assert.Equal("done", events[^1].EventType);
 
-        var failing = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/gen/fail_after/stream", Http.Json("""{"args": [2]}""")));
+        var failing = await HookStreamTests.ReadEventsAsync(
+            await client.PostAsync("/hooks/gen/fail_after/stream", Http.Json("""{"args": [2]}""")));
         Assert.Equal(["chunk", "chunk", "error"], failing.Select(e => e.EventType));
         Assert.Contains("broke after 2", failing[^1].Data);
-        await (await client.PostAsync("/hooks/gen/tokens/stream", Http.Json("""{"args": ["x"]}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/hooks/gen/tokens/stream", Http.Json("""{"args": ["x"]}""")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
 
         var gate = Gates.New();
-        var request = new HttpRequestMessage(HttpMethod.Post, "/hooks/gen/forever/stream") { Content = Http.Json($$"""{"args": ["{{gate}}"]}""") };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/hooks/gen/forever/stream")
+        {
+            Content = Http.Json($$"""{"args": ["{{gate}}"]}"""),
+        };
         var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         await using (var stream = SseParser.Create(await response.Content.ReadAsStreamAsync()).EnumerateAsync().GetAsyncEnumerator())
             Assert.True(await stream.MoveNextAsync());
@@ -116,7 +125,8 @@ public sealed class HookPlacementTests(HookPlacementTests.Pair pair) : IClassFix
             Assert.Contains($"hook says {code}", call.GetProperty("detail").GetString());
 
             // Mid-stream the kind travels in the relayed error frame and reaches the client as the SSE error event's type.
-            var events = await HookStreamTests.ReadEventsAsync(await client.PostAsync("/hooks/kinds/stream_then_throw/stream", Http.Json($$"""{"args": ["{{code}}"]}""")));
+            var events = await HookStreamTests.ReadEventsAsync(
+                await client.PostAsync("/hooks/kinds/stream_then_throw/stream", Http.Json($$"""{"args": ["{{code}}"]}""")));
             Assert.Equal(["chunk", "error"], events.Select(e => e.EventType));
             var error = JsonDocument.Parse(events[^1].Data).RootElement;
             Assert.Equal(HornbeamErrors.Type(kind), error.GetProperty("type").GetString());

@@ -48,7 +48,8 @@ public sealed class HookStreamTests(HooksHost host) : IClassFixture<HooksHost>
     public async Task AHandlerFailingMidStreamSendsAnErrorEventWithItsMessageAndEnds()
     {
         var api = await host.Api;
-        var events = await ReadEventsAsync(await api.CreateClient().PostAsync("/hooks/gen/fail_after/stream", Http.Json("""{"args": [2]}""")));
+        var events = await ReadEventsAsync(
+            await api.CreateClient().PostAsync("/hooks/gen/fail_after/stream", Http.Json("""{"args": [2]}""")));
         Assert.Equal(["chunk", "chunk", "error"], events.Select(e => e.EventType));
         var error = JsonDocument.Parse(events[^1].Data).RootElement;
         Assert.Contains("broke after 2", error.GetProperty("detail").GetString());
@@ -61,7 +62,8 @@ public sealed class HookStreamTests(HooksHost host) : IClassFixture<HooksHost>
         var api = await host.Api;
         var client = api.CreateClient();
         await (await client.PostAsync("/hooks/nope/x/stream", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
-        await (await client.PostAsync("/hooks/gen/tokens/stream", Http.Json("""{"args": ["many"]}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PostAsync("/hooks/gen/tokens/stream", Http.Json("""{"args": ["many"]}""")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
     }
 
     [Fact]
@@ -69,7 +71,10 @@ public sealed class HookStreamTests(HooksHost host) : IClassFixture<HooksHost>
     {
         var api = await host.Api;
         var gate = Gates.New();
-        var request = new HttpRequestMessage(HttpMethod.Post, "/hooks/gen/forever/stream") { Content = Http.Json($$"""{"args": ["{{gate}}"]}""") };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/hooks/gen/forever/stream")
+        {
+            Content = Http.Json($$"""{"args": ["{{gate}}"]}"""),
+        };
         var response = await api.CreateClient().SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var stream = await response.Content.ReadAsStreamAsync();
         await using (var events = SseParser.Create(stream).EnumerateAsync().GetAsyncEnumerator())

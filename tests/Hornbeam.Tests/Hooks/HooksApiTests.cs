@@ -57,7 +57,9 @@ public sealed class HooksApiTests(HooksHost host) : IClassFixture<HooksHost>
         var api = await SharedAsync();
         var client = api.CreateClient();
         Assert.Equal("hello Ann", (await ExecuteAsync(client, "/hooks/embeddings/greet", """{"args": ["Ann"]}""")).GetString());
-        Assert.Equal("hi Ann hi Ann", (await ExecuteAsync(client, "/hooks/embeddings/greet", """{"args": ["Ann"], "kwargs": {"greeting": "hi", "times": 2}}""")).GetString());
+        Assert.Equal("hi Ann hi Ann",
+            (await ExecuteAsync(client, "/hooks/embeddings/greet", """{"args": ["Ann"], "kwargs": {"greeting": "hi", "times": 2}}"""))
+                .GetString());
         var settings = await ExecuteAsync(client, "/hooks/embeddings/get_settings", """{"kwargs": {"max_tokens": 64, "verbose": true}}""");
         Assert.Equal(64, settings.GetProperty("max_tokens").GetInt32());
         Assert.True(settings.GetProperty("verbose").GetBoolean());
@@ -81,7 +83,8 @@ public sealed class HooksApiTests(HooksHost host) : IClassFixture<HooksHost>
     public async Task ArgumentsThatDoNotFitGet400NamingHookActionAndParameter(string body, string expected)
     {
         var api = await SharedAsync();
-        var problem = await (await api.CreateClient().PostAsync("/hooks/embeddings/greet", Http.Json(body))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        var problem = await (await api.CreateClient().PostAsync("/hooks/embeddings/greet", Http.Json(body)))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         var detail = problem.GetProperty("detail").GetString()!;
         Assert.Contains("Hook 'embeddings' action 'greet'", detail);
         Assert.Contains(expected, detail);
@@ -94,7 +97,8 @@ public sealed class HooksApiTests(HooksHost host) : IClassFixture<HooksHost>
         var client = api.CreateClient();
         var noHook = await (await client.PostAsync("/hooks/nope/x", Http.Json("{}"))).AssertProblemAsync(404, ProblemTypes.NotFound);
         Assert.Contains("'nope'", noHook.GetProperty("detail").GetString());
-        var noAction = await (await client.PostAsync("/hooks/embeddings/decode", Http.Json("{}"))).AssertProblemAsync(404, ProblemTypes.NotFound);
+        var noAction = await (await client.PostAsync("/hooks/embeddings/decode", Http.Json("{}")))
+            .AssertProblemAsync(404, ProblemTypes.NotFound);
         Assert.Contains("no action 'decode'", noAction.GetProperty("detail").GetString());
         await (await client.PostAsync("/hooks/echo/nope", Http.Json("{}"))).AssertProblemAsync(404, ProblemTypes.NotFound);
 

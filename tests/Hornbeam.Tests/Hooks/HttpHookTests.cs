@@ -54,7 +54,8 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
                 switch (action)
                 {
                     case "sum":
-                        var sum = args.EnumerateArray().Sum(a => a.GetInt64()) + (call.RootElement.GetProperty("kwargs").TryGetProperty("plus", out var p) ? p.GetInt64() : 0);
+                        var sum = args.EnumerateArray().Sum(a => a.GetInt64()) +
+                            (call.RootElement.GetProperty("kwargs").TryGetProperty("plus", out var p) ? p.GetInt64() : 0);
                         await response.WriteAsJsonAsync(new { sum });
                         break;
                     case "tokens":
@@ -81,7 +82,8 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
                     case "many":
                         // Far more than the limit in all, in small events (CR LF line ends).
                         response.ContentType = "text/event-stream";
-                        for (var i = 0; i < 400; i++) await response.WriteAsync($"data: {{\"n\":{i},\"pad\":\"{new string('z', 40)}\"}}\r\n\r\n");
+                        for (var i = 0; i < 400; i++)
+                            await response.WriteAsync($"data: {{\"n\":{i},\"pad\":\"{new string('z', 40)}\"}}\r\n\r\n");
                         break;
                     case "huge":
                         response.ContentType = "application/json";
@@ -108,7 +110,10 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
             var prefix = TestPrefix.New();
             A = await HornbeamApiFactory.StartAsync(prefix, Allowed, TestHookSetup.Register);
             B = await HornbeamApiFactory.StartAsync(prefix, Allowed);
-            Limited = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed) { ["Hornbeam:Webhooks:MaxResponseBytes"] = "4096" });
+            Limited = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed)
+            {
+                ["Hornbeam:Webhooks:MaxResponseBytes"] = "4096",
+            });
             Brittle = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>(Allowed)
             {
                 ["Hornbeam:Hooks:HttpTimeoutSeconds"] = "1",
@@ -137,13 +142,16 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
     [Fact]
     public async Task AnHttpHookRunsFromAnyReplicaAndStreamsSseAndNdjson()
     {
-        Assert.Equal(HttpStatusCode.NoContent, (await hosts.A.CreateClient().PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""))).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent,
+            (await hosts.A.CreateClient().PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""))).StatusCode);
 
         var client = hosts.B.CreateClient();
-        var result = await (await client.PostAsync($"/hooks/{_ml}/sum", Http.Json("""{"args": [1, 2], "kwargs": {"plus": 10}}"""))).ReadJsonAsync();
+        var result = await (await client.PostAsync($"/hooks/{_ml}/sum", Http.Json("""{"args": [1, 2], "kwargs": {"plus": 10}}""")))
+            .ReadJsonAsync();
         Assert.Equal(13, result.GetProperty("result").GetProperty("sum").GetInt64());
 
-        var tokens = await HookStreamTests.ReadEventsAsync(await client.PostAsync($"/hooks/{_ml}/tokens/stream", Http.Json("""{"args": [3]}""")));
+        var tokens = await HookStreamTests.ReadEventsAsync(
+            await client.PostAsync($"/hooks/{_ml}/tokens/stream", Http.Json("""{"args": [3]}""")));
         Assert.Equal(["\"w0\"", "\"w1\"", "\"w2\""], tokens.Where(e => e.EventType == "chunk").Select(e => e.Data));
         Assert.Equal("done", tokens[^1].EventType);
         var lines = await HookStreamTests.ReadEventsAsync(await client.PostAsync($"/hooks/{_ml}/lines/stream", null));
@@ -175,7 +183,8 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
         await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""));
         var problem = await (await client.PostAsync($"/hooks/{_ml}/huge", null)).AssertProblemAsync(502, ProblemTypes.BadGateway);
         Assert.Contains("MaxResponseBytes", problem.GetProperty("detail").GetString());
-        Assert.Equal(13, (await (await client.PostAsync($"/hooks/{_ml}/sum", Http.Json("""{"args": [6, 7]}"""))).ReadJsonAsync()).GetProperty("result").GetProperty("sum").GetInt64());
+        Assert.Equal(13, (await (await client.PostAsync($"/hooks/{_ml}/sum", Http.Json("""{"args": [6, 7]}"""))).ReadJsonAsync())
+            .GetProperty("result").GetProperty("sum").GetInt64());
     }
 
     [Fact]
@@ -217,10 +226,12 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
     {
         // Without an allow-list: this test alone needs a host with none.
         await using var off = await HornbeamApiFactory.StartAsync();
-        await (await off.CreateClient().PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await off.CreateClient().PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{_base}}"}""")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
 
         var client = hosts.A.CreateClient();
-        await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "http://example.com/ml"}"""))).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "http://example.com/ml"}""")))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
         // The listed host on a port the list does not name: refused, as for HTTP functions.
         var port = await (await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "http://127.0.0.1:1/ml"}""")))
             .AssertProblemAsync(403, ProblemTypes.Forbidden);
@@ -232,9 +243,11 @@ public sealed class HttpHookTests(HttpHookTests.Hosts hosts) : IClassFixture<Htt
         foreach (var url in new[] { _base + "?x=1", _base + "#x" })
             await (await client.PutAsync($"/hooks/{_ml}", Http.Json($$"""{"url": "{{url}}"}""")))
                 .AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "ftp://127.0.0.1/ml"}"""))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await client.PutAsync($"/hooks/{_ml}", Http.Json("""{"url": "ftp://127.0.0.1/ml"}""")))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await client.PutAsync($"/hooks/{_ml}", Http.Json("{}"))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PutAsync("/hooks/echo", Http.Json($$"""{"url": "{{_base}}"}"""))).AssertProblemAsync(409, ProblemTypes.Conflict);
+        await (await client.PutAsync("/hooks/echo", Http.Json($$"""{"url": "{{_base}}"}""")))
+            .AssertProblemAsync(409, ProblemTypes.Conflict);
         var hooks = (await (await client.GetAsync("/hooks")).ReadJsonAsync()).GetProperty("hooks").EnumerateArray();
         Assert.DoesNotContain(hooks, h => h.GetProperty("app_path").GetString() == _ml);
     }

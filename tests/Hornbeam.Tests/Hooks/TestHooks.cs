@@ -32,7 +32,8 @@ public sealed class EmbeddingService(NodeIdentity node) : IDisposable
 
     public string WhereAmI() => node.Name;
 
-    public string Greet(string name, string greeting = "hello", int? times = null) => string.Join(" ", Enumerable.Repeat($"{greeting} {name}", times ?? 1));
+    public string Greet(string name, string greeting = "hello", int? times = null) =>
+        string.Join(" ", Enumerable.Repeat($"{greeting} {name}", times ?? 1));
 
     public object GetSettings(int maxTokens, bool verbose) => new { MaxTokens = maxTokens, Verbose = verbose };
 

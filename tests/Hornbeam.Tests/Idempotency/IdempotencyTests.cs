@@ -153,7 +153,8 @@ public sealed class IdempotencyTests(IdempotencyTests.TwoReplicas replicas) : IC
     {
         var topic = $"once:{Guid.NewGuid():N}";
         var key = NewKey();
-        await (await replicas.A.SendAsync(Post($"/pubsub/{topic}", key, Http.Json("{not json")))).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await replicas.A.SendAsync(Post($"/pubsub/{topic}", key, Http.Json("{not json"))))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         // Nothing was published, so the key is free again for the corrected request.
         var corrected = await replicas.B.SendAsync(Post($"/pubsub/{topic}", key, Http.Json("{\"ok\":true}")));
         Assert.Equal(HttpStatusCode.OK, corrected.StatusCode);

@@ -115,7 +115,9 @@ public sealed class ApiProcess : IDisposable
     /// <summary>The API build that sits beside this test build (same configuration).</summary>
     public static string ApiDll()
     {
-        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}")
+            ? "Release"
+            : "Debug";
         var dll = Path.Combine(RepositoryRoot.Path, "src", "Hornbeam.Api", "bin", configuration, "net10.0", "Hornbeam.Api.dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the API first (dotnet build).", dll);
     }

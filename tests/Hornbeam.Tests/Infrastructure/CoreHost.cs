@@ -4,7 +4,7 @@ using Microsoft.Extensions.Hosting;
 
 namespace Hornbeam.Tests.Infrastructure;
 
-/// <summary>Hornbeam.Core embedded in a plain generic host, as a C# user would run it, on the shared test Redis.</summary>
+/// <summary>Hornbeam.Core embedded in a plain generic host, as a C# user would run it, on the shared test Redis by default.</summary>
 public sealed class CoreHost : IAsyncDisposable
 {
     private readonly IHost _host;
@@ -13,12 +13,13 @@ public sealed class CoreHost : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
-    public static async Task<CoreHost> StartAsync(string? prefix = null, Action<HornbeamBuilder>? configure = null)
+    /// <summary>A host on <paramref name="redis"/> (a connection string), or on the shared test Redis when it is null.</summary>
+    public static async Task<CoreHost> StartAsync(string? prefix = null, Action<HornbeamBuilder>? configure = null, string? redis = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["ConnectionStrings:Redis"] = await RedisServer.ConnectionStringAsync(),
+            ["ConnectionStrings:Redis"] = redis ?? await RedisServer.ConnectionStringAsync(),
             ["Hornbeam:Prefix"] = prefix ?? TestPrefix.New(),
         });
         var hornbeam = builder.Services.AddHornbeam();

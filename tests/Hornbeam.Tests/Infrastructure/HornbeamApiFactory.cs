@@ -18,10 +18,12 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
     public static async Task<HornbeamApiFactory> StartAsync(string? prefix = null, IDictionary<string, string?>? settings = null,
         Action<HornbeamBuilder>? configure = null)
     {
-        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings, configure: configure);
+        var factory = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix ?? TestPrefix.New(), settings,
+            configure: configure);
         // Start now and wait until it can serve, so a failure shows here and not in the first request.
         var client = factory.CreateClient();
-        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "the host is ready");
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
+            "the host is ready");
         return factory;
     }
 

@@ -29,13 +29,18 @@ public sealed class LocalRedisCluster : IDisposable
         for (var i = 0; i < masters * (1 + replicasPerMaster); i++)
         {
             var port = LocalRedisProcess.FreePort();
-            nodes.Add(await LocalRedisProcess.StartAsync(port, "--cluster-enabled", "yes", "--cluster-config-file", Path.Combine(directory, $"nodes-{port}.conf"),
+            nodes.Add(await LocalRedisProcess.StartAsync(port, "--cluster-enabled", "yes",
+                "--cluster-config-file", Path.Combine(directory, $"nodes-{port}.conf"),
                 "--cluster-node-timeout", "1500", "--dir", directory));
         }
         var cluster = new LocalRedisCluster(directory, nodes);
         try
         {
-            await RunRedisCliAsync(["--cluster", "create", .. nodes.Select(n => n.ConnectionString), "--cluster-replicas", replicasPerMaster.ToString(), "--cluster-yes"]);
+            await RunRedisCliAsync(
+            [
+                "--cluster", "create", .. nodes.Select(n => n.ConnectionString),
+                "--cluster-replicas", replicasPerMaster.ToString(), "--cluster-yes",
+            ]);
             await cluster.WaitUntilHealthyAsync();
             return cluster;
         }
@@ -49,7 +54,8 @@ public sealed class LocalRedisCluster : IDisposable
     /// <summary>Waits until every live node reports the cluster ok and all slots served.</summary>
     public async Task WaitUntilHealthyAsync(TimeSpan? timeout = null)
     {
-        await using var probe = await ConnectionMultiplexer.ConnectAsync(ConnectionString + ",connectTimeout=1000,abortConnect=false,allowAdmin=true");
+        await using var probe = await ConnectionMultiplexer.ConnectAsync(
+            ConnectionString + ",connectTimeout=1000,abortConnect=false,allowAdmin=true");
         await Poll.UntilAsync(async () =>
         {
             foreach (var server in probe.GetServers().Where(s => s.IsConnected))
@@ -63,7 +69,12 @@ public sealed class LocalRedisCluster : IDisposable
 
     private static async Task RunRedisCliAsync(string[] arguments)
     {
-        var start = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var start = new ProcessStartInfo("redis-cli")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
         using var process = Process.Start(start)!;
         process.StandardInput.Close();

@@ -123,7 +123,9 @@ public sealed class LocalRedisSentinel : IDisposable
             return true;
         }, timeout, $"Sentinel agrees on master {master.Port} with its replicas in sync");
 
-    /// <summary>Waits until the Sentinels have promoted a node other than <paramref name="oldMaster"/> and it acts as master; answers it.</summary>
+    /// <summary>
+    /// Waits until the Sentinels have promoted a node other than <paramref name="oldMaster"/> and it acts as master; answers it.
+    /// </summary>
     public async Task<LocalRedisProcess> WaitForPromotionAsync(LocalRedisProcess oldMaster, TimeSpan timeout)
     {
         LocalRedisProcess? promoted = null;

@@ -117,7 +117,8 @@ public sealed class LocalRedisProcess : IDisposable
         {
             string[] arguments = _configFile is not null
                 ? [_configFile, .. _extraArguments]
-                : ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", .. _extraArguments];
+                : ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
+                    .. _extraArguments];
             _process = Process.Start(new ProcessStartInfo("redis-server", arguments)
             {
                 RedirectStandardOutput = true,
@@ -139,7 +140,8 @@ public sealed class LocalRedisProcess : IDisposable
         // A Sentinel or a replica still loading is not a database StackExchange.Redis can ping; a plain PING is enough.
         if (_configFile is not null)
         {
-            await Poll.UntilAsync(async () => await Resp.TryCommandAsync(Port, "PING") is "PONG", TimeSpan.FromSeconds(15), $"redis-server on {Port} answers");
+            await Poll.UntilAsync(async () => await Resp.TryCommandAsync(Port, "PING") is "PONG", TimeSpan.FromSeconds(15),
+                $"redis-server on {Port} answers");
             return;
         }
         while (true)
@@ -174,7 +176,10 @@ public sealed class LocalRedisProcess : IDisposable
     /// </remarks>
     private static void StartWatchdog(int serverPid) => StartWatchdog(serverPid, "redis-server");
 
-    /// <summary>The same watchdog for any child process: it is killed when this host dies, if its command line still holds <paramref name="commandLineMarker"/>.</summary>
+    /// <summary>
+    /// The same watchdog for any child process: it is killed when this host dies, if its command line still holds
+    /// <paramref name="commandLineMarker"/>.
+    /// </summary>
     internal static void StartWatchdog(int serverPid, string commandLineMarker)
     {
         var script = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do " +

@@ -9,7 +9,9 @@ namespace Hornbeam.Tests.Infrastructure;
 /// </summary>
 public static class Resp
 {
-    /// <summary>The reply as text (arrays flattened to their elements, one per line; nil as null); throws on an error reply or timeout.</summary>
+    /// <summary>
+    /// The reply as text (arrays flattened to their elements, one per line; nil as null); throws on an error reply or timeout.
+    /// </summary>
     public static async Task<string?> CommandAsync(int port, params string[] arguments)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
@@ -21,6 +23,36 @@ public static class Resp
         await stream.WriteAsync(Encoding.UTF8.GetBytes(request.ToString()), cts.Token);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         return await ReadAsync(reader, cts.Token);
+    }
+
+    /// <summary>
+    /// Several commands on one connection, answering the last reply: <c>READONLY</c> then a read lets a cluster replica
+    /// answer from its own copy instead of redirecting. Null when the process does not answer or any reply is an error.
+    /// </summary>
+    public static async Task<string?> TryCommandsAsync(int port, params string[][] commands)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", port, cts.Token);
+            var stream = client.GetStream();
+            var request = new StringBuilder();
+            foreach (var arguments in commands)
+            {
+                request.Append($"*{arguments.Length}\r\n");
+                foreach (var argument in arguments) request.Append($"${Encoding.UTF8.GetByteCount(argument)}\r\n{argument}\r\n");
+            }
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(request.ToString()), cts.Token);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            string? reply = null;
+            foreach (var _ in commands) reply = await ReadAsync(reader, cts.Token);
+            return reply;
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     /// <summary>As <see cref="CommandAsync"/>, or null when the process does not answer (down, frozen, refusing).</summary>

@@ -51,7 +51,9 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
         {
             Interlocked.Increment(ref _runs);
             if (delay is { } d) await Task.Delay(d, ct);
-            return answerNull ? J("null") : J($$"""{"embedding": [0.25, 1.50, -3e2], "label": "ünïcode \u2028", "input": {{input.GetRawText()}}}""");
+            return answerNull
+                ? J("null")
+                : J($$"""{"embedding": [0.25, 1.50, -3e2], "label": "ünïcode \u2028", "input": {{input.GetRawText()}}}""");
         }
     }
 
@@ -124,8 +126,10 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
         var model = new CountingModel();
 
         var miss = await cache.CachedInferenceAsync(model.Encode, J("""{"text": "hi", "opts": {"top_k": 5, "temp": 0.5, "scale": 1}}"""));
-        var hit = await cache.CachedInferenceAsync(model.Encode, J("""{ "opts" : { "scale": 1.0, "temp": 5e-1, "top_k": 5 }, "text" : "h\u0069" }"""));
-        var other = await cache.CachedInferenceAsync(model.Encode, J("""{"text": "hi", "opts": {"top_k": 5, "temp": 0.5, "scale": 1.25}}"""));
+        var hit = await cache.CachedInferenceAsync(model.Encode,
+            J("""{ "opts" : { "scale": 1.0, "temp": 5e-1, "top_k": 5 }, "text" : "h\u0069" }"""));
+        var other = await cache.CachedInferenceAsync(model.Encode,
+            J("""{"text": "hi", "opts": {"top_k": 5, "temp": 0.5, "scale": 1.25}}"""));
 
         Assert.True(hit.Cached);
         Assert.Equal(miss.CacheKey, hit.CacheKey);
@@ -134,8 +138,10 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     }
 
     [Theory]
-    [InlineData("""{"b": 1, "a": [true, false, null], "A": {}, "é": "", "€": ""}""", """{"A":{},"a":[true,false,null],"b":1,"é":"","€":""}""")]
-    [InlineData("""[1.0, -0, 1e3, 10E-1, 0.1, 1.5e-7, 1e20, 9007199254740993, 12345678901234567890123]""", """[1,0,1000,1,0.1,1.5E-07,1E+20,9007199254740993,1.2345678901234568E+22]""")]
+    [InlineData("""{"b": 1, "a": [true, false, null], "A": {}, "é": "", "€": ""}""",
+        """{"A":{},"a":[true,false,null],"b":1,"é":"","€":""}""")]
+    [InlineData("""[1.0, -0, 1e3, 10E-1, 0.1, 1.5e-7, 1e20, 9007199254740993, 12345678901234567890123]""",
+        """[1,0,1000,1,0.1,1.5E-07,1E+20,9007199254740993,1.2345678901234568E+22]""")]
     [InlineData("\"q\\\" b\\\\ \\n \\u0001 \\u00e9 \\ud83d\\ude00 \\u2028 /\"", "\"q\\\" b\\\\ \\n \\u0001 é 😀 \u2028 /\"")]
     [InlineData("""{"\ud83d\ude00": 1, "\uff61": 2}""", """{"😀":1,"｡":2}""")]
     public void TheCanonicalFormSortsMembersByUtf16AndWritesNumbersOneWay(string input, string canonical) =>
@@ -168,7 +174,8 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     public async Task EntriesExpireAfterTheirTtlOrTheConfiguredDefault()
     {
         // A host of its own: a default ttl of one second.
-        await using var host = await CoreHost.StartAsync(configure: b => b.Services.Configure<MlCacheOptions>(o => o.DefaultTtlSeconds = 1));
+        await using var host = await CoreHost.StartAsync(
+            configure: b => b.Services.Configure<MlCacheOptions>(o => o.DefaultTtlSeconds = 1));
         var cache = host.Get<IMlCache>();
         var given = new CountingModel();
         var byDefault = new CountingModel();
@@ -179,7 +186,8 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
         await cache.CachedInferenceAsync(kept.Encode, J("\"kept\""), ttl: TimeSpan.FromHours(1));
         Assert.True((await cache.CachedInferenceAsync(given.Encode, J("\"given\""), ttl: TimeSpan.FromSeconds(1))).Cached);
 
-        await Poll.UntilAsync(async () => !(await cache.CachedInferenceAsync(given.Encode, J("\"given\""), ttl: TimeSpan.FromSeconds(1))).Cached,
+        await Poll.UntilAsync(
+            async () => !(await cache.CachedInferenceAsync(given.Encode, J("\"given\""), ttl: TimeSpan.FromSeconds(1))).Cached,
             TimeSpan.FromSeconds(5), "the entry with a 1 s ttl expires");
         await Poll.UntilAsync(async () => !(await cache.CachedInferenceAsync(byDefault.Encode, J("\"default\""))).Cached,
             TimeSpan.FromSeconds(5), "the entry with the default 1 s ttl expires");
@@ -202,7 +210,8 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
 
         var cache = a.Get<IMlCache>();
         var model = new CountingModel();
-        foreach (var input in new[] { "1", "2", "1", "1", "2" }) await cache.CachedInferenceAsync(model.Encode, J(input), cachePrefix: "embed");
+        foreach (var input in new[] { "1", "2", "1", "1", "2" })
+            await cache.CachedInferenceAsync(model.Encode, J(input), cachePrefix: "embed");
         await cache.CachedInferenceAsync(model.Encode, J("1"), cachePrefix: "rank");
 
         var stats = await (await client.GetAsync("/ml/cache/stats")).ReadJsonAsync();
@@ -226,7 +235,8 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
         // Hosts of their own: a clear batch of two, and the count of a whole cache prefix's entries.
         var prefix = TestPrefix.New();
         await using var a = await CoreHost.StartAsync(prefix);
-        await using var api = await HornbeamApiFactory.StartAsync(prefix, new Dictionary<string, string?> { ["Hornbeam:Ml:ClearBatchSize"] = "2" });
+        await using var api = await HornbeamApiFactory.StartAsync(prefix,
+            new Dictionary<string, string?> { ["Hornbeam:Ml:ClearBatchSize"] = "2" });
         var client = api.CreateClient();
         var cache = a.Get<IMlCache>();
         var model = new CountingModel();
@@ -256,7 +266,8 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
         IMlCache[] replicas = [a.Get<IMlCache>(), b.Get<IMlCache>()];
         var model = new CountingModel(delay: TimeSpan.FromMilliseconds(300));
 
-        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => replicas[i % 2].CachedInferenceAsync(model.Encode, J("""{"q": "same"}"""))));
+        var results = await Task.WhenAll(Enumerable.Range(0, 50)
+            .Select(i => replicas[i % 2].CachedInferenceAsync(model.Encode, J("""{"q": "same"}"""))));
 
         Assert.Equal(1, model.Runs);
         Assert.Single(results, r => !r.Cached);
@@ -280,7 +291,8 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
         await Poll.UntilAsync(async () =>
         {
             long subscribed = 0;
-            foreach (var server in redis.GetServers()) subscribed += await server.SubscriptionSubscriberCountAsync(keys.MlDone("ml", "lost"));
+            foreach (var server in redis.GetServers())
+                subscribed += await server.SubscriptionSubscriberCountAsync(keys.MlDone("ml", "lost"));
             return subscribed > 0;
         }, TimeSpan.FromSeconds(10), "the waiter is subscribed for its wake-up");
         await redis.GetDatabase().StringSetAsync(keys.MlEntry("ml", "lost"), "42");
@@ -320,7 +332,8 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     public async Task AFailedComputationLetsTheNextCallerComputeAtOnce()
     {
         // A host of its own: a lock timeout far longer than the test's bound.
-        await using var host = await CoreHost.StartAsync(configure: b => b.Services.Configure<MlCacheOptions>(o => o.LockTimeoutMs = 20_000));
+        await using var host = await CoreHost.StartAsync(
+            configure: b => b.Services.Configure<MlCacheOptions>(o => o.LockTimeoutMs = 20_000));
         var cache = host.Get<IMlCache>();
         await Assert.ThrowsAsync<InvalidOperationException>(() =>
             cache.CachedInferenceAsync((_, _) => throw new InvalidOperationException("model not loaded"), J("\"x\"")));
@@ -357,7 +370,8 @@ public sealed class MlCacheTests(MlCacheTests.DefaultHost shared) : IClassFixtur
     public async Task TheCacheWorksOnTheEmbeddedStore()
     {
         // A host of its own: the embedded store, with no connection string.
-        await using var api = new HornbeamApiFactory(null, TestPrefix.New(), new Dictionary<string, string?> { ["Hornbeam:Ml:DefaultTtlSeconds"] = "60" });
+        await using var api = new HornbeamApiFactory(null, TestPrefix.New(),
+            new Dictionary<string, string?> { ["Hornbeam:Ml:DefaultTtlSeconds"] = "60" });
         var cache = api.Services.GetRequiredService<IMlCache>();
         var model = new CountingModel(delay: TimeSpan.FromMilliseconds(100));
 

@@ -7,9 +7,13 @@ using Hornbeam.Tests.Infrastructure;
 
 namespace Hornbeam.Tests.Ml;
 
-/// <summary>cached_inference over REST: a hook action run on a miss, its result answered from the cache on every later hit, on any replica.</summary>
+/// <summary>
+/// cached_inference over REST: a hook action run on a miss, its result answered from the cache on every later hit, on any
+/// replica.
+/// </summary>
 [Trait("Redis", "Cluster")]
-public sealed class MlCachedInferenceApiTests(MlCachedInferenceApiTests.TwoReplicas replicas) : IClassFixture<MlCachedInferenceApiTests.TwoReplicas>
+public sealed class MlCachedInferenceApiTests(MlCachedInferenceApiTests.TwoReplicas replicas)
+    : IClassFixture<MlCachedInferenceApiTests.TwoReplicas>
 {
     private static readonly ConcurrentDictionary<string, int> Runs = new();
 
@@ -110,7 +114,8 @@ public sealed class MlCachedInferenceApiTests(MlCachedInferenceApiTests.TwoRepli
     [Fact]
     public async Task FiftyConcurrentIdenticalMissesOverTwoReplicasRunTheHookOnce()
     {
-        var responses = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => Post(i % 2 == 0 ? _a : _b, "slow_encode", new { input = "burst" })));
+        var responses = await Task.WhenAll(Enumerable.Range(0, 50)
+            .Select(i => Post(i % 2 == 0 ? _a : _b, "slow_encode", new { input = "burst" })));
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
         Assert.Equal(1, RunsOf("slow_encode", "burst"));
     }
@@ -120,6 +125,7 @@ public sealed class MlCachedInferenceApiTests(MlCachedInferenceApiTests.TwoRepli
     {
         await (await Post(_a, "encode", new { cache_key = "k" })).AssertProblemAsync(400, ProblemTypes.InvalidInput);
         await (await Post(_a, "encode", new { input = 1, ttl_seconds = 0 })).AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await _a.CreateClient().PostAsync("/ml/cached/nohook/encode", Http.Json("{\"input\": 1}"))).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await _a.CreateClient().PostAsync("/ml/cached/nohook/encode", Http.Json("{\"input\": 1}")))
+            .AssertProblemAsync(404, ProblemTypes.NotFound);
     }
 }

@@ -162,6 +162,19 @@ public sealed class OptionsValidationTests
         Assert.Contains(message, error.ToString());
     }
 
+    [Theory]
+    [InlineData("Hornbeam:Cors:AllowedOrigins:0", "https://app.example.com/", "AllowedOrigins:0 'https://app.example.com/' is not an")]
+    [InlineData("Hornbeam:Cors:AllowedOrigins:0", "https://app.example.com:443", "'https://app.example.com:443' is not an")]
+    [InlineData("Hornbeam:Cors:AllowedOrigins:0", "app.example.com", "Hornbeam:Cors:AllowedOrigins:0 'app.example.com' is not an origin")]
+    [InlineData("Hornbeam:Cors:AllowedOrigins:1", "*", "Hornbeam:Cors:AllowedOrigins: '*' (any origin) must be the only entry")]
+    [InlineData("Hornbeam:Cors:PreflightMaxAgeSeconds", "-1", "Hornbeam:Cors:PreflightMaxAgeSeconds must be between 0 and 86400")]
+    public async Task TheApiFailsToStartWithABadCorsSettingNamingIt(string setting, string value, string message)
+    {
+        var settings = new Dictionary<string, string?> { ["Hornbeam:Cors:AllowedOrigins:0"] = "http://localhost:5173", [setting] = value };
+        var error = await StartFailureAsync(TestPrefix.New(), settings);
+        Assert.Contains(message, error.ToString());
+    }
+
     /// <summary>
     /// Why a host with these settings fails to start. When the app's entry point fails, WebApplicationFactory can race
     /// its own disposal and report an ObjectDisposedException instead (rarely, under load): that start is tried again.

@@ -79,7 +79,10 @@ public sealed class PubSubApiTests(ReplicaPair hosts) : IClassFixture<ReplicaPai
     public async Task AnSseClientThatStopsReadingGetsAnOverflowEventAndTheOthersKeepReceiving()
     {
         // A host of its own: a buffer of four messages would cut off the other tests' subscribers.
-        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:PubSub:BufferCapacity"] = "4" });
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Hornbeam:PubSub:BufferCapacity"] = "4",
+        });
         var client = api.CreateClient();
         await using var slow = await SseStream.OpenAsync(client, "/pubsub/video");
         await using var fast = await SseStream.OpenAsync(client, "/pubsub/video");
@@ -100,7 +103,8 @@ public sealed class PubSubApiTests(ReplicaPair hosts) : IClassFixture<ReplicaPai
         Assert.True(ids.Length < count, $"the slow client got all {ids.Length} messages");
         Assert.Equal(Enumerable.Range(1, ids.Length).Select(i => slow.StartsAfter + i), ids);
         Assert.Equal(ids[^1], events[^1].Json.GetProperty("last_event_id").GetInt64());
-        Assert.Equal(1, (await (await client.PostAsync("/pubsub/video", Http.Json("0"))).ReadJsonAsync()).GetProperty("subscribers").GetInt64());
+        Assert.Equal(1, (await (await client.PostAsync("/pubsub/video", Http.Json("0"))).ReadJsonAsync())
+            .GetProperty("subscribers").GetInt64());
     }
 
     [Fact]
@@ -117,7 +121,9 @@ public sealed class PubSubApiTests(ReplicaPair hosts) : IClassFixture<ReplicaPai
         var list = await (await a.CreateClient().GetAsync("/pubsub")).ReadJsonAsync();
         var topics = list.GetProperty("topics").EnumerateArray()
             .Where(t => t.GetProperty("topic").GetString()!.EndsWith(id, StringComparison.Ordinal))
-            .ToDictionary(t => t.GetProperty("topic").GetString()!, t => (t.GetProperty("subscribers").GetInt64(), t.GetProperty("last_event_id").GetInt64()));
+            .ToDictionary(
+                t => t.GetProperty("topic").GetString()!,
+                t => (t.GetProperty("subscribers").GetInt64(), t.GetProperty("last_event_id").GetInt64()));
         // A topic never published still has a last id: the one its subscribers' first message will follow.
         Assert.Equal(new Dictionary<string, (long, long)>
         {
@@ -163,15 +169,21 @@ public sealed class PubSubApiTests(ReplicaPair hosts) : IClassFixture<ReplicaPai
     public async Task TheStreamCarriesRetryAndACommentHeartbeat()
     {
         // A host of its own: a 50 ms heartbeat and a 1.5 s retry instead of the defaults.
-        var settings = new Dictionary<string, string?> { ["Hornbeam:PubSub:KeepAliveInterval"] = "00:00:00.050", ["Hornbeam:PubSub:RetryInterval"] = "00:00:01.500" };
+        var settings = new Dictionary<string, string?>
+        {
+            ["Hornbeam:PubSub:KeepAliveInterval"] = "00:00:00.050",
+            ["Hornbeam:PubSub:RetryInterval"] = "00:00:01.500",
+        };
         await using var api = await HornbeamApiFactory.StartAsync(settings: settings);
         await using var stream = await SseStream.OpenAsync(api.CreateClient(), "/pubsub/quiet");
         Assert.Equal(1500, stream.Subscribed.Retry);
         Assert.True(stream.Response.Headers.CacheControl is { NoCache: true, NoStore: true }, "proxies must not cache the stream");
-        // Nothing is published, so the read times out; meanwhile the 50 ms heartbeat has written comments (3 s leaves room for a loaded machine).
+        // Nothing is published, so the read times out; meanwhile the 50 ms heartbeat has written comments (3 s leaves room for a
+        // loaded machine).
         // The test server reports a cancelled read as OperationCanceledException or as an IOException around one, by race.
         var timedOut = await Record.ExceptionAsync(() => stream.NextOrEndAsync(TimeSpan.FromSeconds(3)));
-        Assert.True(timedOut is OperationCanceledException || timedOut?.InnerException is OperationCanceledException, $"the read should time out, not end with {timedOut}");
+        Assert.True(timedOut is OperationCanceledException || timedOut?.InnerException is OperationCanceledException,
+            $"the read should time out, not end with {timedOut}");
         Assert.Contains(": ping", stream.Comments);
     }
 
@@ -179,7 +191,10 @@ public sealed class PubSubApiTests(ReplicaPair hosts) : IClassFixture<ReplicaPai
     public async Task BadInputGetsAProblemAndPublishesNothing()
     {
         // A host of its own: a 100-byte value limit, small enough to test without a large body.
-        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:MaxValueBytes"] = "100" });
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Hornbeam:MaxValueBytes"] = "100",
+        });
         var client = api.CreateClient();
         await using var stream = await SseStream.OpenAsync(client, "/pubsub/t");
 

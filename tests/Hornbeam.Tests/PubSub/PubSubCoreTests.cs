@@ -9,6 +9,7 @@ using StackExchange.Redis;
 namespace Hornbeam.Tests.PubSub;
 
 /// <summary>Pub/sub from C#: Hornbeam.Core embedded in a generic host, subscribers as IAsyncEnumerable.</summary>
+/// <remarks>Each test starts its own node: they differ in buffer and history settings, and one ends its node uncleanly.</remarks>
 [Trait("Redis", "Cluster")]
 public sealed class PubSubCoreTests
 {
@@ -67,7 +68,8 @@ public sealed class PubSubCoreTests
 
         var slowItems = new List<PubSubMessage>();
         await foreach (var m in slow) slowItems.Add(m);
-        Assert.Equal(Enumerable.Range(1, 8).Select(i => slow.StartsAfter + i), slowItems.Where(m => m.Kind == PubSubMessageKind.Message).Select(m => m.Id));
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => slow.StartsAfter + i),
+            slowItems.Where(m => m.Kind == PubSubMessageKind.Message).Select(m => m.Id));
         var overflow = slowItems[^1];
         Assert.Equal(PubSubMessageKind.Overflow, overflow.Kind);
         Assert.Equal(slow.StartsAfter + 8, overflow.Id);
@@ -87,7 +89,8 @@ public sealed class PubSubCoreTests
         var db = node.Get<IConnectionMultiplexer>().GetDatabase();
         var now = DateTimeOffset.UtcNow;
         var started = now.AddMinutes(-1);
-        await db.HashSetAsync(allKeys.ClusterNodeInfo, "ghost@core", JsonSerializer.Serialize(new NodeInfo("ghost@core", started, now, new Dictionary<string, IReadOnlyList<string>>(), [])));
+        await db.HashSetAsync(allKeys.ClusterNodeInfo, "ghost@core",
+            JsonSerializer.Serialize(new NodeInfo("ghost@core", started, now, new Dictionary<string, IReadOnlyList<string>>(), [])));
         await db.SortedSetAddAsync(allKeys.ClusterNodes, "ghost@core", now.AddMilliseconds(700).ToUnixTimeMilliseconds());
         var ghost = $"ghost@core#{started.ToUnixTimeMilliseconds()}";
         var earlier = $"ghost@core#{started.AddMinutes(-5).ToUnixTimeMilliseconds()}";
@@ -99,16 +102,19 @@ public sealed class PubSubCoreTests
 
         Assert.Equal(5, (await pubsub.PublishAsync("jobs", 1)).Subscribers);
         Assert.Equal(5, (await pubsub.TopicAsync("jobs")).Subscribers);
-        await Poll.UntilAsync(async () => (await pubsub.PublishAsync("jobs", 2)).Subscribers == 1, because: "a dead node stops counting when its presence lapses");
+        await Poll.UntilAsync(async () => (await pubsub.PublishAsync("jobs", 2)).Subscribers == 1,
+            because: "a dead node stops counting when its presence lapses");
         Assert.Equal(1, (await pubsub.TopicAsync("jobs")).Subscribers);
-        await Poll.UntilAsync(async () => (await db.HashKeysAsync(keys.Nodes)).Length == 1, because: "counting drops the dead instances' entries");
+        await Poll.UntilAsync(async () => (await db.HashKeysAsync(keys.Nodes)).Length == 1,
+            because: "counting drops the dead instances' entries");
     }
 
     [Fact]
     public async Task HistoryOlderThanItsAgeIsNotReplayedAndIsAnnouncedAsAGap()
     {
         var prefix = TestPrefix.New();
-        await using var node = await CoreHost.StartAsync(prefix, h => h.Services.Configure<PubSubOptions>(o => o.HistoryAge = TimeSpan.FromSeconds(1)));
+        await using var node = await CoreHost.StartAsync(
+            prefix, h => h.Services.Configure<PubSubOptions>(o => o.HistoryAge = TimeSpan.FromSeconds(1)));
         var pubsub = node.Get<IPubSub>();
         var one = (await pubsub.PublishAsync("old", 1)).Id;
         var two = (await pubsub.PublishAsync("old", 2)).Id;

@@ -38,19 +38,24 @@ public sealed class PubSubDeadReplicaTests(PubSubReplicaPair pair, ITestOutputHe
     public async Task AReplicaThatDiesWithoutLeavingStopsCountingWithinNodeExpiryAndItsResubscribedClientsCountOnce()
     {
         var topic = $"dying:{Guid.NewGuid():N}";
-        var dying = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), pair.Prefix, ClusterNodes.Settings($"c-{Guid.NewGuid():N}@dies"));
+        var dying = new HornbeamApiFactory(
+            await RedisServer.ConnectionStringAsync(), pair.Prefix, ClusterNodes.Settings($"c-{Guid.NewGuid():N}@dies"));
         try
         {
-            var onDying = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => SseStream.OpenAsync(dying.CreateClient(), $"/pubsub/{topic}")));
-            await Poll.UntilAsync(async () => (await CountsAsync(topic)).All(c => c == 2), because: "both replicas count the dying replica's subscribers");
+            var onDying = await Task.WhenAll(Enumerable.Range(0, 2)
+                .Select(_ => SseStream.OpenAsync(dying.CreateClient(), $"/pubsub/{topic}")));
+            await Poll.UntilAsync(async () => (await CountsAsync(topic)).All(c => c == 2),
+                because: "both replicas count the dying replica's subscribers");
 
             // The crash: the process never writes to Redis again (no heartbeat, no leave, no lowered count), and its clients go.
             await dying.Services.GetRequiredService<IConnectionMultiplexer>().DisposeAsync();
             var clock = Stopwatch.StartNew();
             foreach (var stream in onDying) await stream.DisposeAsync();
             // They come back on another replica, with the last id they saw.
-            await using var back1 = await SseStream.OpenAsync(pair.B.CreateClient(), $"/pubsub/{topic}", lastEventId: onDying[0].StartsAfter.ToString());
-            await using var back2 = await SseStream.OpenAsync(pair.B.CreateClient(), $"/pubsub/{topic}", lastEventId: onDying[1].StartsAfter.ToString());
+            await using var back1 = await SseStream.OpenAsync(
+                pair.B.CreateClient(), $"/pubsub/{topic}", lastEventId: onDying[0].StartsAfter.ToString());
+            await using var back2 = await SseStream.OpenAsync(
+                pair.B.CreateClient(), $"/pubsub/{topic}", lastEventId: onDying[1].StartsAfter.ToString());
 
             var seen = new List<long[]>();
             await Poll.UntilAsync(async () =>
@@ -61,7 +66,8 @@ public sealed class PubSubDeadReplicaTests(PubSubReplicaPair pair, ITestOutputHe
             }, TimeSpan.FromSeconds(20), "the dead replica's subscribers stop counting");
             output.WriteLine($"the dead replica stopped counting {clock.Elapsed} after it stopped writing to Redis");
             var bound = PubSubReplicaPair.NodeExpiry + PubSubReplicaPair.Heartbeat + TimeSpan.FromSeconds(1);
-            Assert.True(clock.Elapsed < bound, $"the dead replica counted for {clock.Elapsed}, more than NodeExpiry plus a heartbeat and a second ({bound})");
+            Assert.True(clock.Elapsed < bound,
+                $"the dead replica counted for {clock.Elapsed}, more than NodeExpiry plus a heartbeat and a second ({bound})");
             Assert.All(seen, counts => Assert.All(counts, c => Assert.InRange(c, 2, 4)));
 
             // And it stays so: nothing brings the dead replica's counts back.

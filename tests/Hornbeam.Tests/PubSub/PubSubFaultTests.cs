@@ -4,6 +4,7 @@ using Hornbeam.Tests.Infrastructure;
 namespace Hornbeam.Tests.PubSub;
 
 /// <summary>Subscribers when Redis goes away or their node shuts down: told to reconnect, and nothing is lost when they do.</summary>
+/// <remarks>Each test starts its own host: one stops its own Redis, one shuts its host down, one sets MaxSubscriptions to 2.</remarks>
 public sealed class PubSubFaultTests
 {
     [Fact]
@@ -22,7 +23,16 @@ public sealed class PubSubFaultTests
         Assert.Equal("reconnect", notice.Event);
         Assert.Equal(first.Id, notice.Json.GetProperty("last_event_id").GetInt64().ToString());
         Assert.Null(await sse.NextOrEndAsync());
-        await (await client.GetAsync("/pubsub/alerts")).AssertProblemAsync(503, Api.Problems.ProblemTypes.RedisUnavailable);
+        // Not a 503, on which EventSource would give up for good: a 200 stream that says when to reconnect.
+        await using (var refused = await SseStream.ConnectAsync(client, "/pubsub/alerts", lastEventId: first.Id))
+        {
+            var retry = await refused.NextAsync(TimeSpan.FromSeconds(15));
+            Assert.Equal("reconnect", retry.Event);
+            Assert.Equal(3000, retry.Retry);
+            Assert.Equal(first.Id, retry.Json.GetProperty("last_event_id").GetInt64().ToString());
+            Assert.Contains("Redis", retry.Json.GetProperty("reason").GetString());
+            Assert.Null(await refused.NextOrEndAsync());
+        }
 
         await redis.RestartAsync();
         await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK,
@@ -36,7 +46,8 @@ public sealed class PubSubFaultTests
         Assert.Equal(long.Parse(first.Id!), gap.Json.GetProperty("last_event_id").GetInt64());
         var next = await again.NextAsync();
         Assert.Equal(2, next.Json.GetProperty("n").GetInt32());
-        Assert.True(long.Parse(next.Id!) > long.Parse(first.Id!), $"ids stay increasing across the lost sequence: {first.Id}, then {next.Id}");
+        Assert.True(long.Parse(next.Id!) > long.Parse(first.Id!),
+            $"ids stay increasing across the lost sequence: {first.Id}, then {next.Id}");
     }
 
     [Fact]
@@ -57,14 +68,20 @@ public sealed class PubSubFaultTests
     }
 
     [Fact]
-    public async Task ANodeAtItsSubscriptionLimitRefusesMoreWith503()
+    public async Task ANodeAtItsSubscriptionLimitTellsMoreSubscribersToReconnect()
     {
-        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?> { ["Hornbeam:PubSub:MaxSubscriptions"] = "2" });
+        await using var api = await HornbeamApiFactory.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Hornbeam:PubSub:MaxSubscriptions"] = "2",
+        });
         var client = api.CreateClient();
         await using var one = await SseStream.OpenAsync(client, "/pubsub/a");
         await using var two = await SseStream.OpenAsync(client, "/pubsub/b");
-        var refused = await client.GetAsync("/pubsub/a", HttpCompletionOption.ResponseHeadersRead);
-        var problem = await refused.AssertProblemAsync(503, Api.Problems.ProblemTypes.Overloaded);
-        Assert.Contains("MaxSubscriptions", problem.GetProperty("detail").GetString());
+        await using var refused = await SseStream.ConnectAsync(client, "/pubsub/a");
+        var reconnect = await refused.NextAsync();
+        Assert.Equal("reconnect", reconnect.Event);
+        Assert.Contains("MaxSubscriptions", reconnect.Json.GetProperty("reason").GetString());
+        Assert.False(reconnect.Json.TryGetProperty("last_event_id", out _), "a client that gave no last event id is given none back");
+        Assert.Null(await refused.NextOrEndAsync());
     }
 }

@@ -33,7 +33,8 @@ public sealed class PubSubReplicaTests(ReplicaPair replicas) : IClassFixture<Rep
         await using var publisher = hosts[3];
         var streams = await Task.WhenAll(hosts[..3].Select(h => SseStream.OpenAsync(h.CreateClient(), "/pubsub/notifications")));
 
-        var published = await PublishAsync(publisher.CreateClient(), "notifications", "{\"type\":\"alert\",\"message\":\"restart in 5 minutes\"}");
+        var published = await PublishAsync(
+            publisher.CreateClient(), "notifications", "{\"type\":\"alert\",\"message\":\"restart in 5 minutes\"}");
         Assert.Equal(3, published.GetProperty("subscribers").GetInt64());
         foreach (var stream in streams)
         {
@@ -44,7 +45,8 @@ public sealed class PubSubReplicaTests(ReplicaPair replicas) : IClassFixture<Rep
         Assert.Equal(3, await SubscribersAsync(publisher.CreateClient(), "notifications"));
 
         await streams[0].DisposeAsync();
-        await Poll.UntilAsync(async () => await SubscribersAsync(publisher.CreateClient(), "notifications") == 2, because: "a disconnected subscriber stops counting");
+        await Poll.UntilAsync(async () => await SubscribersAsync(publisher.CreateClient(), "notifications") == 2,
+            because: "a disconnected subscriber stops counting");
         Assert.Equal(2, (await PublishAsync(publisher.CreateClient(), "notifications", "2")).GetProperty("subscribers").GetInt64());
 
         await c.DisposeAsync();

@@ -33,8 +33,10 @@ public sealed class PubSubRetentionTests(PubSubRetentionHost host) : IClassFixtu
         Assert.NotNull(ttl);
         Assert.InRange(ttl.Value, TimeSpan.FromMilliseconds(1), PubSubRetentionHost.Retention);
         var clock = Stopwatch.StartNew();
-        await Poll.UntilAsync(async () => !await db.KeyExistsAsync(k.Sequence), TimeSpan.FromSeconds(10), "the sequence expires with the retention");
-        Assert.True(clock.Elapsed < PubSubRetentionHost.Retention + TimeSpan.FromSeconds(2), $"the sequence outlived its retention by {clock.Elapsed}");
+        await Poll.UntilAsync(async () => !await db.KeyExistsAsync(k.Sequence), TimeSpan.FromSeconds(10),
+            "the sequence expires with the retention");
+        Assert.True(clock.Elapsed < PubSubRetentionHost.Retention + TimeSpan.FromSeconds(2),
+            $"the sequence outlived its retention by {clock.Elapsed}");
         Assert.False(await db.KeyExistsAsync(k.History), "the history expired too");
 
         // A client that saw the old sequence resumes: it is told that it missed messages, then gets the new ones, above its id.
@@ -59,7 +61,8 @@ public sealed class PubSubRetentionTests(PubSubRetentionHost host) : IClassFixtu
         var first = await PublishAsync(client, topic, "1");
         Assert.Equal(first.ToString(), (await stream.NextAsync()).Id);
 
-        await Poll.UntilAsync(async () => !await db.KeyExistsAsync(k.History), TimeSpan.FromSeconds(10), "the history expires with the retention");
+        await Poll.UntilAsync(async () => !await db.KeyExistsAsync(k.History), TimeSpan.FromSeconds(10),
+            "the history expires with the retention");
         Assert.True(await db.KeyExistsAsync(k.Sequence), "the subscribed node's heartbeat keeps the sequence");
         var second = await PublishAsync(client, topic, "2");
         Assert.Equal(first + 1, second);
@@ -103,7 +106,10 @@ public sealed class PubSubRetentionHost : IAsyncLifetime
     public async Task<(HttpClient Client, IDatabase Db, RedisKeys Keys)> OpenAsync()
     {
         var api = await _api.Value;
-        return (api.CreateClient(), api.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase(), api.Services.GetRequiredService<RedisKeys>());
+        return (
+            api.CreateClient(),
+            api.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase(),
+            api.Services.GetRequiredService<RedisKeys>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -26,7 +26,9 @@ public sealed class SseStream : IAsyncDisposable
     /// <summary>The first event: the topic and the id delivery continues after, with the stream's <c>retry</c>.</summary>
     public SseEvent Subscribed { get; private set; } = null!;
 
-    /// <summary>The id the stream continues after (its <c>subscribed</c> event's <c>last_event_id</c>): a topic's ids start from the time.</summary>
+    /// <summary>
+    /// The id the stream continues after (its <c>subscribed</c> event's <c>last_event_id</c>): a topic's ids start from the time.
+    /// </summary>
     public long StartsAfter => Subscribed.Json.GetProperty("last_event_id").GetInt64();
 
     public HttpResponseMessage Response => _response;
@@ -34,17 +36,27 @@ public sealed class SseStream : IAsyncDisposable
     /// <summary>Opens the stream and reads up to its <c>subscribed</c> event, after which the subscriber counts.</summary>
     public static async Task<SseStream> OpenAsync(HttpClient client, string url, string? lastEventId = null)
     {
+        var stream = await ConnectAsync(client, url, lastEventId);
+        stream.Subscribed = await stream.NextAsync();
+        Assert.Equal("subscribed", stream.Subscribed.Event);
+        return stream;
+    }
+
+    /// <summary>
+    /// Opens the stream as EventSource does, which gives up for good on anything but a 200 <c>text/event-stream</c>; the first
+    /// event is the caller's to read (<c>subscribed</c>, or <c>reconnect</c> when the node cannot serve the subscription now).
+    /// </summary>
+    public static async Task<SseStream> ConnectAsync(HttpClient client, string url, string? lastEventId = null)
+    {
         var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.Accept.ParseAdd("text/event-stream");
         if (lastEventId is not null) request.Headers.Add("Last-Event-ID", lastEventId);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
         if (!response.IsSuccessStatusCode)
             Assert.Fail($"{url} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        var stream = new SseStream(response, await response.Content.ReadAsStreamAsync(deadline.Token));
-        stream.Subscribed = await stream.NextAsync();
-        Assert.Equal("subscribed", stream.Subscribed.Event);
-        return stream;
+        return new SseStream(response, await response.Content.ReadAsStreamAsync(deadline.Token));
     }
 
     /// <summary>The next event, skipping comments (kept in <see cref="Comments"/>); null when the stream ended.</summary>

@@ -23,7 +23,8 @@ public sealed class RedisTracingTests
         };
         ActivitySource.AddActivityListener(listener);
         var prefix = TestPrefix.New();
-        await using var api = await HornbeamApiFactory.StartAsync(prefix, new Dictionary<string, string?> { ["Hornbeam:Telemetry:Tracing"] = "true" });
+        await using var api = await HornbeamApiFactory.StartAsync(prefix,
+            new Dictionary<string, string?> { ["Hornbeam:Telemetry:Tracing"] = "true" });
 
         Assert.Equal(HttpStatusCode.NoContent, (await api.CreateClient().PutAsync("/state/traced", Http.Json("1"))).StatusCode);
 

@@ -39,10 +39,8 @@ public sealed class WaitReplicasTests(WaitReplicasTests.MasterAndReplica redis) 
                 TimeSpan.FromSeconds(30), "the replica confirms writes");
         }
 
-        private HornbeamApiFactory Host(string prefix, int replicas) => new(_master.ConnectionString, prefix, new Dictionary<string, string?>
-        {
-            ["Hornbeam:Redis:WaitReplicas"] = replicas.ToString(),
-        });
+        private HornbeamApiFactory Host(string prefix, int replicas) => new(_master.ConnectionString, prefix,
+            new Dictionary<string, string?> { ["Hornbeam:Redis:WaitReplicas"] = replicas.ToString() });
 
         public async Task DisposeAsync()
         {
@@ -88,7 +86,8 @@ public sealed class WaitReplicasTests(WaitReplicasTests.MasterAndReplica redis) 
 
         // It did apply on the master; retries with the same key, unconfirmed or confirmed, never apply it again.
         Assert.Equal(1, await ValueAsync(redis.WaitsForNone, counter));
-        await (await redis.WaitsForTwo.SendAsync(Incr(counter, key))).AssertProblemAsync(503, HornbeamErrors.Type(HornbeamError.OutcomeUnknown));
+        await (await redis.WaitsForTwo.SendAsync(Incr(counter, key)))
+            .AssertProblemAsync(503, HornbeamErrors.Type(HornbeamError.OutcomeUnknown));
         var confirmed = await redis.WaitsForOne.SendAsync(Incr(counter, key));
         Assert.Equal(HttpStatusCode.OK, confirmed.StatusCode);
         Assert.Equal(1, (await confirmed.ReadJsonAsync()).GetProperty("value").GetInt64());

@@ -18,7 +18,8 @@ public sealed class EmbeddedStoreTests
         var client = api.CreateClient();
 
         Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync("/state/user:1", Http.Json("{\"name\":\"Alice\"}"))).StatusCode);
-        Assert.Equal("Alice", (await (await client.GetAsync("/state/user:1")).ReadJsonAsync()).GetProperty("value").GetProperty("name").GetString());
+        Assert.Equal("Alice", (await (await client.GetAsync("/state/user:1")).ReadJsonAsync())
+            .GetProperty("value").GetProperty("name").GetString());
         await client.PutAsync("/state/n", Http.Json("41"));
         Assert.Equal(42, (await (await client.PostAsync("/state/incr/n", null)).ReadJsonAsync()).GetProperty("value").GetInt64());
         Assert.Equal(1, (await (await client.PostAsync("/state/incr/views:/home", null)).ReadJsonAsync()).GetProperty("value").GetInt64());

@@ -10,7 +10,11 @@ namespace Hornbeam.Tests.State;
 [Trait("Redis", "Cluster")]
 public sealed class StateApiTests(StateApiTests.Host host) : IClassFixture<StateApiTests.Host>
 {
-    private static readonly Dictionary<string, string?> Limits = new() { ["Hornbeam:MaxValueBytes"] = "2048", ["Hornbeam:MaxKeyBytes"] = "64" };
+    private static readonly Dictionary<string, string?> Limits = new()
+    {
+        ["Hornbeam:MaxValueBytes"] = "2048",
+        ["Hornbeam:MaxKeyBytes"] = "64",
+    };
 
     /// <summary>One host for the whole class, with small limits so the limit tests need no large bodies.</summary>
     public sealed class Host : IAsyncLifetime
@@ -157,7 +161,8 @@ public sealed class StateApiTests(StateApiTests.Host host) : IClassFixture<State
         var problem = await (await _client.PostAsync($"/state/incr/{K("big")}", null)).AssertProblemAsync(409, ProblemTypes.Conflict);
         Assert.Contains("overflow", problem.GetProperty("detail").GetString());
         Assert.Equal(long.MaxValue, (await (await _client.GetAsync($"/state/{K("big")}")).ReadJsonAsync()).GetProperty("value").GetInt64());
-        await (await _client.PostAsync($"/state/decr/{K("big")}?delta={long.MinValue}", null)).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        await (await _client.PostAsync($"/state/decr/{K("big")}?delta={long.MinValue}", null))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
     }
 
     [Theory]
@@ -166,7 +171,8 @@ public sealed class StateApiTests(StateApiTests.Host host) : IClassFixture<State
     [InlineData("99999999999999999999")]
     public async Task NonIntegerDeltaReturnsBadRequestNamingDelta(string delta)
     {
-        var problem = await (await _client.PostAsync($"/state/incr/{K("c")}?delta={delta}", null)).AssertProblemAsync(400, ProblemTypes.InvalidInput);
+        var problem = await (await _client.PostAsync($"/state/incr/{K("c")}?delta={delta}", null))
+            .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         Assert.Contains("delta", problem.GetProperty("detail").GetString());
         Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync($"/state/{K("c")}")).StatusCode);
     }
@@ -249,7 +255,8 @@ public sealed class StateApiTests(StateApiTests.Host host) : IClassFixture<State
         Assert.Equal(["user:1", "user:123", "user:2"], users.GetProperty("keys").EnumerateArray().Select(k => k.GetString()!).ToArray());
         Assert.Equal(JsonValueKind.Null, users.GetProperty("cursor").ValueKind);
         var all = await (await client.GetAsync("/state")).ReadJsonAsync();
-        Assert.Equal(["session:9", "user:1", "user:123", "user:2"], all.GetProperty("keys").EnumerateArray().Select(k => k.GetString()!).ToArray());
+        Assert.Equal(["session:9", "user:1", "user:123", "user:2"],
+            all.GetProperty("keys").EnumerateArray().Select(k => k.GetString()!).ToArray());
     }
 
     [Fact]

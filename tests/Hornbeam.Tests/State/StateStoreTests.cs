@@ -54,7 +54,9 @@ public sealed class StateStoreTests(StateStoreTests.Store store) : IClassFixture
         await _state.SetAsync(K("batch:text"), "Alice");
         var calls = Enumerable.Range(0, 300).Select(i => i % 100 == 50
             ? _state.IncrementAsync(K("batch:text"))
-            : i % 2 == 0 ? _state.IncrementAsync(K($"batch:n:{i % 10}")) : _state.GetJsonAsync(K($"batch:n:{i % 10}")).ContinueWith(_ => 0L)).ToArray();
+            : i % 2 == 0
+                ? _state.IncrementAsync(K($"batch:n:{i % 10}"))
+                : _state.GetJsonAsync(K($"batch:n:{i % 10}")).ContinueWith(_ => 0L)).ToArray();
         await Task.WhenAll(calls).ContinueWith(_ => { });
 
         var refused = calls.Where(c => c.IsFaulted).ToArray();
@@ -94,7 +96,8 @@ public sealed class StateStoreTests(StateStoreTests.Store store) : IClassFixture
         Assert.Equal([K("hot")], (await _state.KeysAsync(K("hot"))).Keys);
 
         // Decrements and increments at once: not added up across signs, and the total is exact.
-        await Task.WhenAll(Enumerable.Range(0, 300).Select(i => i % 3 == 0 ? _state.DecrementAsync(K("hot"), 2) : _state.IncrementAsync(K("hot"))));
+        await Task.WhenAll(Enumerable.Range(0, 300)
+            .Select(i => i % 3 == 0 ? _state.DecrementAsync(K("hot"), 2) : _state.IncrementAsync(K("hot"))));
         Assert.Equal(deltas.Sum() + 200 - 200, await _state.GetAsync<long>(K("hot")));
     }
 
@@ -105,8 +108,10 @@ public sealed class StateStoreTests(StateStoreTests.Store store) : IClassFixture
         await _state.IncrementAsync(K("near-max"), long.MaxValue - 3);
         var calls = Enumerable.Range(0, 8).Select(_ => _state.IncrementAsync(K("near-max"))).ToArray();
         await Task.WhenAll(calls).ContinueWith(_ => { });
-        Assert.Equal([long.MaxValue - 2, long.MaxValue - 1, long.MaxValue], calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result).Order());
-        Assert.All(calls.Where(c => c.IsFaulted), c => Assert.Equal(HornbeamError.Conflict, Assert.IsType<HornbeamException>(c.Exception!.InnerException).Error));
+        Assert.Equal([long.MaxValue - 2, long.MaxValue - 1, long.MaxValue],
+            calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result).Order());
+        Assert.All(calls.Where(c => c.IsFaulted),
+            c => Assert.Equal(HornbeamError.Conflict, Assert.IsType<HornbeamException>(c.Exception!.InnerException).Error));
         Assert.Equal(long.MaxValue, await _state.GetAsync<long>(K("near-max")));
 
         // Text is refused to every caller alike, and stays as it was.
@@ -121,7 +126,8 @@ public sealed class StateStoreTests(StateStoreTests.Store store) : IClassFixture
     public async Task KeysMadeByConcurrentIncrementsAndSetsAreAllListed()
     {
         // Concurrent writes share one script call in Redis; each new key must still get its index entry.
-        await Task.WhenAll(Enumerable.Range(0, 200).Select(i => i % 2 == 0 ? _state.IncrementAsync(K($"made:{i:d3}")) : _state.SetAsync(K($"made:{i:d3}"), i)));
+        await Task.WhenAll(Enumerable.Range(0, 200)
+            .Select(i => i % 2 == 0 ? _state.IncrementAsync(K($"made:{i:d3}")) : _state.SetAsync(K($"made:{i:d3}"), i)));
         Assert.Equal(Enumerable.Range(0, 200).Select(i => K($"made:{i:d3}")), (await _state.KeysAsync(K("made:"), limit: 200)).Keys);
         Assert.Equal(7L, await _state.GetAsync<long>(K("made:007")));
         Assert.Equal(1L, await _state.GetAsync<long>(K("made:008")));

@@ -38,7 +38,9 @@ public sealed class TaskCapTests(CappedTaskHost host) : IClassFixture<CappedTask
         foreach (var id in ids) Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/tasks/{id}?timeout_ms=10000")).StatusCode);
 
         // A finished task gives its slot back once its end is recorded.
-        await Poll.UntilAsync(async () => (await client.PostAsync("/hooks/echo/add/async", Http.Json("""{"args": [1]}"""))).StatusCode == HttpStatusCode.Accepted,
+        await Poll.UntilAsync(
+            async () => (await client.PostAsync("/hooks/echo/add/async", Http.Json("""{"args": [1]}"""))).StatusCode ==
+                HttpStatusCode.Accepted,
             TimeSpan.FromSeconds(10), "a start is accepted again once the running tasks ended");
     }
 
@@ -63,7 +65,8 @@ public sealed class CappedTaskHost : IAsyncLifetime
     public const int Cap = 3;
 
     private readonly Lazy<Task<HornbeamApiFactory>> _api = new(() => HornbeamApiFactory.StartAsync(
-        settings: new Dictionary<string, string?> { ["Hornbeam:Tasks:MaxRunningPerNode"] = Cap.ToString() }, configure: TestHookSetup.Register));
+        settings: new Dictionary<string, string?> { ["Hornbeam:Tasks:MaxRunningPerNode"] = Cap.ToString() },
+        configure: TestHookSetup.Register));
 
     public Task<HornbeamApiFactory> Api => _api.Value;
 

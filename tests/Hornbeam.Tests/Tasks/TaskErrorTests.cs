@@ -8,7 +8,10 @@ using StackExchange.Redis;
 
 namespace Hornbeam.Tests.Tasks;
 
-/// <summary>A failed task keeps its error kind: stored as the problem type URN, answered with the type and status the synchronous call answers.</summary>
+/// <summary>
+/// A failed task keeps its error kind: stored as the problem type URN, answered with the type and status the synchronous call
+/// answers.
+/// </summary>
 public sealed class TaskErrorTests(RefusingHookHost host) : IClassFixture<RefusingHookHost>
 {
     public static TheoryData<HornbeamError> Kinds() => new(Enum.GetValues<HornbeamError>());
@@ -46,7 +49,10 @@ public sealed class TaskErrorTests(RefusingHookHost host) : IClassFixture<Refusi
         var api = await host.Api;
         var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
         await Db(api).HashSetAsync(new RedisKeys(api.Prefix).Task(id),
-            [new("status", "failed"), new("node", "old@node"), new("error_kind", nameof(HornbeamError.Conflict)), new("error", "stored before the URN")]);
+            [
+                new("status", "failed"), new("node", "old@node"), new("error_kind", nameof(HornbeamError.Conflict)),
+                new("error", "stored before the URN"),
+            ]);
         var problem = await (await api.CreateClient().GetAsync($"/tasks/{id}?timeout_ms=0")).AssertProblemAsync(409, ProblemTypes.Conflict);
         Assert.Equal("stored before the URN", problem.GetProperty("detail").GetString());
     }

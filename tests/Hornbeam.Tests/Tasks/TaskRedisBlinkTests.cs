@@ -49,14 +49,16 @@ public sealed class TaskRedisBlinkTests(BlinkingRedisHost host) : IClassFixture<
         {
             Gates.For(gate).SetResult(JsonSerializer.SerializeToElement(new { answer = 42 }));
             // The blink lasts until the node has seen its end write fail, so the retry is what records it.
-            await Poll.UntilAsync(() => Task.FromResult(Volatile.Read(ref retries) > 0), TimeSpan.FromSeconds(15), "the end write failed and is retried");
+            await Poll.UntilAsync(() => Task.FromResult(Volatile.Read(ref retries) > 0), TimeSpan.FromSeconds(15),
+                "the end write failed and is retried");
         }
         finally
         {
             await recover();
         }
         // A waiter during the blink gets a 503 and asks again; this one asks once the node has reconnected.
-        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(15), "the node reconnected");
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(15),
+            "the node reconnected");
 
         var done = await client.GetAsync($"/tasks/{id}?timeout_ms=20000");
         var json = await done.ReadJsonAsync();
@@ -83,7 +85,8 @@ public sealed class BlinkingRedisHost : IAsyncLifetime
         _redis = await LocalRedisProcess.StartAsync(null, "--appendonly", "yes", "--appendfsync", "always", "--dir", _dataDirectory);
         Api = new HornbeamApiFactory($"{_redis.ConnectionString},asyncTimeout=500", TestPrefix.New(), configure: TestHookSetup.Register);
         var client = Api.CreateClient();
-        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "the host is ready");
+        await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
+            "the host is ready");
     }
 
     public async Task DisposeAsync()

@@ -120,7 +120,8 @@ public sealed class TasksApiTests(TasksApiTests.TwoReplicas replicas) : IClassFi
     [Fact]
     public async Task ResultsExpireAfterTheRetention()
     {
-        await using var api = await StartAsync(TestPrefix.New(), new Dictionary<string, string?> { ["Hornbeam:Tasks:RetentionSeconds"] = "1" });
+        await using var api = await StartAsync(TestPrefix.New(),
+            new Dictionary<string, string?> { ["Hornbeam:Tasks:RetentionSeconds"] = "1" });
         var client = api.CreateClient();
         var id = await StartTaskAsync(client, "/hooks/echo/add/async", """{"args": [1]}""");
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/tasks/{id}?timeout_ms=5000")).StatusCode);
@@ -147,7 +148,8 @@ public sealed class TasksApiTests(TasksApiTests.TwoReplicas replicas) : IClassFi
     [Fact]
     public async Task ATaskRunningLongerThanItsLeaseIsKeptAliveByItsNode()
     {
-        await using var api = await StartAsync(TestPrefix.New(), new Dictionary<string, string?> { ["Hornbeam:Tasks:LeaseMilliseconds"] = "300" });
+        await using var api = await StartAsync(TestPrefix.New(),
+            new Dictionary<string, string?> { ["Hornbeam:Tasks:LeaseMilliseconds"] = "300" });
         var client = api.CreateClient();
         var gate = Gates.New();
         var id = await StartTaskAsync(client, "/hooks/gate/open/async", $$"""{"args": ["{{gate}}"]}""");
@@ -169,8 +171,10 @@ public sealed class TasksApiTests(TasksApiTests.TwoReplicas replicas) : IClassFi
         await db.StringSetAsync(keys.TaskLease(id), "ghost@nowhere", TimeSpan.FromMilliseconds(400));
 
         var clock = Stopwatch.StartNew();
-        var problem = await (await api.CreateClient().GetAsync($"/tasks/{id}?timeout_ms=10000")).AssertProblemAsync(503, ProblemTypes.OutcomeUnknown);
-        Assert.Contains("Node 'ghost@nowhere' stopped (shut down, crashed or lost Redis) before this task finished", problem.GetProperty("detail").GetString());
+        var problem = await (await api.CreateClient().GetAsync($"/tasks/{id}?timeout_ms=10000"))
+            .AssertProblemAsync(503, ProblemTypes.OutcomeUnknown);
+        Assert.Contains("Node 'ghost@nowhere' stopped (shut down, crashed or lost Redis) before this task finished",
+            problem.GetProperty("detail").GetString());
         Assert.Equal(ProblemTypes.OutcomeUnknown, (await db.HashGetAsync(keys.Task(id), "error_type")).ToString());
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the waiter noticed the lapsed lease soon after it lapsed ({clock.Elapsed})");
     }
