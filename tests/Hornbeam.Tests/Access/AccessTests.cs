@@ -91,9 +91,15 @@ public sealed class AccessTests(AccessTests.KeyedHost host) : IClassFixture<Acce
     public async Task RefusalsAreProblemDetailsJsonWhateverTheAcceptHeaderAsksFor()
     {
         // A browser's EventSource asks for text/event-stream; it must still read why it was refused.
-        foreach (var (key, status, type) in new[] { ((string?)null, 401, ProblemTypes.Unauthorized), ("read-secret", 403, ProblemTypes.Forbidden) })
+        foreach (var (key, status, type) in new[]
+                 {
+                     ((string?)null, 401, ProblemTypes.Unauthorized), ("read-secret", 403, ProblemTypes.Forbidden),
+                 })
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"/pubsub/{_hits}") { Headers = { { "Accept", "text/event-stream" } } };
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/pubsub/{_hits}")
+            {
+                Headers = { { "Accept", "text/event-stream" } },
+            };
             if (key is not null) request.Headers.Add("X-Api-Key", key);
             await (await Client().SendAsync(request)).AssertProblemAsync(status, type);
         }
@@ -116,7 +122,8 @@ public sealed class AccessTests(AccessTests.KeyedHost host) : IClassFixture<Acce
     [Fact]
     public async Task AKeyLackingTheScopeGets403NamingTheScope()
     {
-        var problem = await (await Client(bearer: "read-secret").PostAsync("/state/incr/x", null)).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        var problem = await (await Client(bearer: "read-secret").PostAsync("/state/incr/x", null))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
         Assert.Contains("state:write", problem.GetProperty("detail").GetString());
         Assert.Equal(HttpStatusCode.NotFound, (await Client(bearer: "read-secret").GetAsync("/state/x")).StatusCode);
     }

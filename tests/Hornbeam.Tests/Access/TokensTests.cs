@@ -163,7 +163,8 @@ public sealed class TokensTests(TokensTests.TokenHost host) : IClassFixture<Toke
         var escalation = await (await MintAsync(Client("mint-secret"), """{"scopes":["pubsub","state:write"]}"""))
             .AssertProblemAsync(403, ProblemTypes.Forbidden);
         Assert.Contains("'state:write'", escalation.GetProperty("detail").GetString());
-        var reader = await (await MintAsync(Client("read-secret"), """{"scopes":["state:read"]}""")).AssertProblemAsync(403, ProblemTypes.Forbidden);
+        var reader = await (await MintAsync(Client("read-secret"), """{"scopes":["state:read"]}"""))
+            .AssertProblemAsync(403, ProblemTypes.Forbidden);
         Assert.Contains("'tokens' scope (or 'admin')", reader.GetProperty("detail").GetString());
         await (await MintAsync(Client(), """{"scopes":["state:read"]}""")).AssertProblemAsync(401, ProblemTypes.Unauthorized);
 
@@ -253,7 +254,8 @@ public sealed class TokensTests(TokensTests.TokenHost host) : IClassFixture<Toke
         // The stream's timer may fire a millisecond before the clock passes the token's exp, when it is still accepted.
         await Poll.UntilAsync(async () =>
         {
-            using var again = await Client().GetAsync($"/pubsub/chat:{_room}?access_token={token}", HttpCompletionOption.ResponseHeadersRead);
+            using var again = await Client()
+                .GetAsync($"/pubsub/chat:{_room}?access_token={token}", HttpCompletionOption.ResponseHeadersRead);
             return again.StatusCode == HttpStatusCode.Unauthorized;
         }, because: "the expired token is refused");
         var problem = await (await Client().GetAsync($"/pubsub/chat:{_room}?access_token={token}"))
@@ -305,7 +307,8 @@ public sealed class TokensTests(TokensTests.TokenHost host) : IClassFixture<Toke
         logged.UseKestrel(0);
         logged.StartServer();
 
-        var answer = await (await MintAsync(ClientOf(logged, "mint-secret"), """{"scopes":["pubsub"],"topics":["chat:*"]}""")).ReadJsonAsync();
+        var answer = await (await MintAsync(ClientOf(logged, "mint-secret"), """{"scopes":["pubsub"],"topics":["chat:*"]}"""))
+            .ReadJsonAsync();
         var token = answer.GetProperty("token").GetString()!;
         await using (await SseStream.OpenAsync(ClientOf(logged, null), $"/pubsub/chat:{_room}?access_token={token}")) { }
         using (var socket = await ConnectAsync(WebSocketUri(logged, $"/ws/chat/{_room}?access_token={token}")))
@@ -320,7 +323,8 @@ public sealed class TokensTests(TokensTests.TokenHost host) : IClassFixture<Toke
         Assert.DoesNotContain(lines, l => l.Contains(signature, StringComparison.Ordinal));
         Assert.DoesNotContain(tags, t => t.Contains(signature, StringComparison.Ordinal));
         // The traces do carry the query, with the token's value redacted.
-        Assert.Contains(tags, t => t.StartsWith("url.query=", StringComparison.Ordinal) && t.Contains("access_token=", StringComparison.Ordinal));
+        Assert.Contains(tags, t => t.StartsWith("url.query=", StringComparison.Ordinal) &&
+                                   t.Contains("access_token=", StringComparison.Ordinal));
     }
 
     private sealed class QueueLoggerProvider(ConcurrentQueue<string> lines) : ILoggerProvider, ILogger
