@@ -32,11 +32,12 @@ builder.Services.AddHornbeamOpenApi();
 var app = builder.Build();
 
 app.UseHornbeamApi();
+// Ahead of access control, which refuses a WebSocket after its upgrade (a browser cannot read a refused handshake).
+app.UseWhen(context => context.Request.Path.StartsWithSegments("/ws"), ws => ws.UseWebSockets());
 app.UseHornbeamCors();
 app.UseHornbeamAccess();
 app.UseJsonBodyRules();
 app.UseIdempotency();
-app.UseWhen(context => context.Request.Path.StartsWithSegments("/ws"), ws => ws.UseWebSockets());
 app.MapHornbeamOpenApi();
 app.MapHornbeamTelemetry();
 app.MapHealth();

@@ -6,6 +6,7 @@ namespace Hornbeam.Api.Access;
 /// <summary>
 /// The 401, 403 and 429 answers of access control. Written as <c>application/problem+json</c> whatever the request's
 /// Accept header says: a browser's EventSource asks for <c>text/event-stream</c> and must still read why it was refused.
+/// A WebSocket upgrade is refused after it instead (<see cref="WebSocketRefusal"/>).
 /// </summary>
 internal static class AccessProblems
 {
@@ -36,5 +37,7 @@ internal static class AccessProblems
     public static int Seconds(TimeSpan wait) => Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
 
     private static Task WriteAsync(HttpContext context, int status, string type, string title, string detail) =>
-        TypedResults.Problem(statusCode: status, type: type, title: title, detail: detail).ExecuteAsync(context);
+        WebSocketRefusal.Applies(context)
+            ? WebSocketRefusal.RefuseAsync(context, status, type, title, detail)
+            : TypedResults.Problem(statusCode: status, type: type, title: title, detail: detail).ExecuteAsync(context);
 }

@@ -93,9 +93,19 @@ public static class PubSubApi
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: Problems.ProblemTypes.InvalidInput,
                 title: "Invalid input", detail: "This endpoint speaks WebSocket: connect with a WebSocket client (Upgrade: websocket).");
         var topic = string.Join(':', RouteKey.DecodeSegments(context, path));
-        TopicAccess.Demand(context, topic);
+        try
+        {
+            TopicAccess.Demand(context, topic);
+        }
+        catch (HornbeamException e) when (e.Error == HornbeamError.Forbidden)
+        {
+            // As access control refuses a socket: after the upgrade, where a browser can read why.
+            await WebSocketRefusal.RefuseAsync(context, StatusCodes.Status403Forbidden, Problems.ProblemTypes.Forbidden, "Forbidden",
+                e.Message);
+            return TypedResults.Empty;
+        }
         var retry = options.Value.RetryInterval;
-        // As for SSE: a bad topic is refused before the upgrade; a failure that passes is a reconnect frame and close after it.
+        // As for SSE: a bad topic is refused before the upgrade (400); a failure that passes is a reconnect frame and close after it.
         PubSubSubscription? subscription = null;
         PubSubStreamEnd? refused = null;
         try

@@ -4,8 +4,10 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.WebSockets;
 using System.Text;
+using System.Text.Json;
 using Hornbeam.Api.Access;
 using Hornbeam.Api.Problems;
+using Hornbeam.Tests.Browser;
 using Hornbeam.Tests.Infrastructure;
 using Hornbeam.Tests.PubSub;
 using Microsoft.AspNetCore.Hosting;
@@ -203,10 +205,53 @@ public sealed class TokensTests(TokensTests.TokenHost host) : IClassFixture<Toke
         Assert.Contains("may not use the topic 'chat:other'", problem.GetProperty("detail").GetString());
         await (await Client(token).PostAsync("/pubsub/news:sport", Http.Json("1"))).AssertProblemAsync(403, ProblemTypes.Forbidden);
 
-        // Refused before the upgrade: the WebSocket is never accepted.
+        // Refused after the upgrade, where a browser can read why: an error frame with the problem, then 1008.
         using var socket = await ConnectAsync(WebSocketUri(host.Api, $"/ws/chat/other?access_token={token}"));
-        Assert.NotEqual(WebSocketState.Open, socket.State);
-        Assert.Equal(HttpStatusCode.Forbidden, socket.HttpStatusCode);
+        await AssertRefusedAsync(socket, 403, ProblemTypes.Forbidden, "may not use the topic 'chat:other'");
+    }
+
+    [Fact]
+    public async Task AWebSocketWithoutAValidCredentialIsToldWhyThenClosedWith1008()
+    {
+        using (var none = await ConnectAsync(WebSocketUri(host.Api, $"/ws/chat/{_room}")))
+            await AssertRefusedAsync(none, 401, ProblemTypes.Unauthorized, "Send an API key");
+        using (var wrong = await ConnectAsync(WebSocketUri(host.Api, $"/ws/chat/{_room}?access_token=not-a-token")))
+            await AssertRefusedAsync(wrong, 401, ProblemTypes.Unauthorized, "token is not valid");
+        // A request that is no upgrade still gets the HTTP answer.
+        await (await Client().GetAsync($"/ws/chat/{_room}")).AssertProblemAsync(401, ProblemTypes.Unauthorized);
+    }
+
+    [BrowserFact]
+    public async Task ABrowsersWebSocketRefusedForItsTopicReadsWhyAndClosesCleanlyWith1008()
+    {
+        var token = await TokenAsync($$"""{"scopes":["pubsub"],"topics":["chat:{{_room}}:*"]}""");
+        var closed = await BrowserHarness.RunAsync(new Uri(host.Api.CreateClient().BaseAddress!, "/health/live"), """
+            async ({ url }) => new Promise((resolve) => {
+              const socket = new WebSocket(url);
+              const frames = [];
+              socket.onmessage = (e) => frames.push(JSON.parse(e.data));
+              socket.onclose = (e) => resolve({ code: e.code, wasClean: e.wasClean, frames });
+            })
+            """, new { url = WebSocketUri(host.Api, $"/ws/chat/other?access_token={token}").ToString() });
+        Assert.Equal(1008, closed.GetProperty("code").GetInt32());
+        Assert.True(closed.GetProperty("wasClean").GetBoolean(), $"the close handshake completed: {closed}");
+        var error = Assert.Single(closed.GetProperty("frames").EnumerateArray());
+        Assert.Equal(("error", 403), (error.GetProperty("event").GetString(), error.GetProperty("status").GetInt32()));
+    }
+
+    private static async Task AssertRefusedAsync(ClientWebSocket socket, int status, string type, string detail)
+    {
+        Assert.Equal(HttpStatusCode.SwitchingProtocols, socket.HttpStatusCode);
+        var error = await ReceiveAsync(socket);
+        using var frame = JsonDocument.Parse(error.Text);
+        Assert.Equal("error", frame.RootElement.GetProperty("event").GetString());
+        Assert.Equal(status, frame.RootElement.GetProperty("status").GetInt32());
+        Assert.Equal(type, frame.RootElement.GetProperty("type").GetString());
+        Assert.Contains(detail, frame.RootElement.GetProperty("detail").GetString());
+        var close = await ReceiveAsync(socket);
+        Assert.Equal(WebSocketMessageType.Close, close.Type);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, close.Status);
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
     }
 
     [Theory]
