@@ -53,6 +53,7 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     private Confirmation? _primaries;
     private Confirmation? _unserved;
     private bool? _allConnected;
+    private IServer[] _servers = [];
 
     /// <summary>GET, batched; GETs of one slot queued together go out as one MGET.</summary>
     public Task<RedisValue> StringGetAsync(RedisKey key) => Enqueue(new StringGet(key));
@@ -202,10 +203,10 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
         // A cluster write is sent with NoRedirect (see Confirmation.WriteFlags), so it runs only on the server the client
         // picked for its slot, and WAIT goes to that same server. While the slot's master is disconnected the client
         // picks any other server instead, for the write and for GetServer alike, and not necessarily the same one: a
-        // WAIT there would count that server's replicas, which hold nothing of this write. So then a server confirms
-        // only the slots its own view of the cluster says it serves.
+        // WAIT there would count that server's replicas, which hold nothing of this write. So while any server is
+        // disconnected, a server confirms a write only if some server's view of the cluster names it the slot's master.
         var server = redis.GetServer(key);
-        if (!AllConnected() && server.ClusterConfiguration?.GetBySlot(key)?.EndPoint is var owner && !Equals(owner, server.EndPoint))
+        if (!AllConnected() && !NamedMasterOf(server, redis.HashSlot(key)))
             return _unserved ??= new Confirmation([], _waitReplicas, _waitTimeoutMs, refuses,
                 refused: $"the master of the key's hash slot {redis.HashSlot(key)} is not reachable (a failover may be under way)");
         if (!_confirmations.TryGetValue(server.EndPoint, out var confirmation))
@@ -217,9 +218,27 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
     private bool AllConnected()
     {
         if (_allConnected is { } known) return known;
-        foreach (var server in redis.GetServers())
+        _servers = redis.GetServers();
+        foreach (var server in _servers)
             if (!server.IsConnected) return (_allConnected = false).Value;
         return (_allConnected = true).Value;
+    }
+
+    /// <summary>
+    /// Whether any server's view of the cluster (the last one the client read from it) names <paramref name="server"/>
+    /// master of <paramref name="slot"/>. Any view, not only the server's own: a replica promoted since the client read
+    /// its view still calls itself a replica there, while the view that told the client of the promotion names it. By
+    /// node id, which no address form (a host name or an IP) changes.
+    /// </summary>
+    private bool NamedMasterOf(IServer server, int slot)
+    {
+        string? self = null;
+        foreach (var node in server.ClusterConfiguration?.Nodes ?? [])
+            if (node.IsMyself) self = node.NodeId;
+        if (self is null) return false;
+        foreach (var other in _servers)
+            if (other.ClusterConfiguration?.GetBySlot(slot)?.NodeId == self) return true;
+        return false;
     }
 
     /// <summary>One WAIT per server that took writes, sent after them on the same connection.</summary>

@@ -90,28 +90,33 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
     [Fact]
     public async Task AReplicaOfAnotherShardDownLeavesThisShardsWritesConfirmed()
     {
-        // While any node is down, a confirmed write is checked against the view of the server it goes to; a shard whose
-        // master and replica are up must keep confirming its writes all the same.
-        var key = $"faults:cluster:{Guid.NewGuid():N}";
-        var master = await MasterOfAsync(new RedisKeys(topology.Prefix).StateValue(key));
-        LocalRedisProcess? victim = null;
-        foreach (var node in topology.Redis.Nodes.Where(n => n != master))
-        {
-            var info = await Resp.TryCommandAsync(node.Port, "INFO", "replication") ?? "";
-            if (info.Contains("role:slave") && !info.Contains($"master_port:{master.Port}")) victim = node;
-        }
-        Assert.NotNull(victim);
+        // While any node is down, a confirmed write is checked against the client's views of the cluster; every shard whose
+        // master and replica are up must keep confirming its writes all the same, including a master promoted by a failover
+        // (the other test's, when it ran first), whose own view the client read while it was a replica.
+        // CLUSTER NODES: id, address@bus, flags, master id, ping, pong, config epoch, link, slots. The master with the
+        // highest epoch is the last one promoted (or created); the victim is a replica of another, so that master's keys
+        // are among those checked.
+        var nodes = (await Resp.CommandAsync(topology.Redis.Nodes[0].Port, "CLUSTER", "NODES"))!
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).ToList();
+        int PortOf(string[] node) => int.Parse(node[1].Split('@')[0].Split(':')[1]);
+        var newest = nodes.Where(n => n[2].Contains("master")).MaxBy(n => long.Parse(n[6]))!;
+        var victimNode = nodes.First(n => n[2].Contains("slave") && n[3] != newest[0]);
+        var victim = topology.Redis.Nodes.Single(n => n.Port == PortOf(victimNode));
+        var victimsMaster = topology.Redis.Nodes.Single(n => n.Port == PortOf(nodes.Single(m => m[0] == victimNode[3])));
+        var keys = await KeysOnEveryMasterButAsync(victimsMaster!);
         victim.Stop();
-        output.WriteLine($"replica {victim.Port} of another shard killed; the key's master is {master.Port}");
+        output.WriteLine($"replica {victim.Port} of {victimsMaster.Port} killed; the newest master is {PortOf(newest)}; keys on the " +
+                         $"other masters: {string.Join(", ", keys)}");
         try
         {
-            foreach (var replica in topology.Replicas)
-                for (var i = 0; i < 20; i++)
-                {
-                    using var response = await replica.Client.PostAsync($"/state/incr/{key}", null);
-                    Assert.True(response.IsSuccessStatusCode,
-                        $"{replica.Name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
-                }
+            foreach (var (key, master) in keys)
+                foreach (var replica in topology.Replicas)
+                    for (var i = 0; i < 10; i++)
+                    {
+                        using var response = await replica.Client.PostAsync($"/state/incr/{key}", null);
+                        Assert.True(response.IsSuccessStatusCode,
+                            $"{replica.Name}, a key on {master}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                    }
         }
         finally
         {
@@ -121,6 +126,25 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Topology topology,
                 FaultSuite.Step, $"{victim.Port} replicates again");
             await topology.Redis.WaitUntilHealthyAsync(FaultSuite.Step);
         }
+    }
+
+    /// <summary>A key of the test's prefix on each master but <paramref name="except"/>, with that master's port.</summary>
+    private async Task<List<(string Key, int Master)>> KeysOnEveryMasterButAsync(LocalRedisProcess except)
+    {
+        await using var probe = await ConnectionMultiplexer.ConnectAsync(topology.Redis.ConnectionString);
+        var masters = new List<int>();
+        foreach (var node in topology.Redis.Nodes)
+            if (node != except && await LocalRedisSentinel.RoleAsync(node) == "master") masters.Add(node.Port);
+        var keys = new List<(string, int)>();
+        for (var i = 0; i < 1000 && keys.Count < masters.Count; i++)
+        {
+            var key = $"faults:cluster:{Guid.NewGuid():N}";
+            var endpoint = (await probe.GetDatabase().IdentifyEndpointAsync(new RedisKeys(topology.Prefix).StateValue(key)))!.ToString()!;
+            var port = masters.FirstOrDefault(p => endpoint.EndsWith(":" + p) && keys.All(k => k.Item2 != p));
+            if (port != 0) keys.Add((key, port));
+        }
+        Assert.Equal(masters.Count, keys.Count);
+        return keys;
     }
 
     private async Task<LocalRedisProcess> ReplicaOfAsync(LocalRedisProcess master)
