@@ -17,6 +17,15 @@ internal static class TopicAccess
             $"This token may not use the topic '{topic}'; it is limited to {string.Join(", ", patterns.Select(p => $"'{p}'"))}.");
     }
 
+    /// <summary>Whether the request may see <paramref name="topic"/>: always with an API key, else if a token pattern matches it.</summary>
+    public static bool Allows(HttpContext context, string topic)
+    {
+        if (context.User.Identity is not AccessIdentity { Topics: { } patterns }) return true;
+        foreach (var pattern in patterns)
+            if (Matches(pattern, topic)) return true;
+        return !context.RequestServices.GetRequiredService<AccessState>().Enabled;
+    }
+
     /// <summary>
     /// Cancelled when the request's token expires, so a stream it opened ends then; never for an API key. The timer is
     /// released with the response.

@@ -41,11 +41,12 @@ public static class PubSubApi
         return group;
     }
 
-    public static async Task<Ok<PubSubTopicList>> Topics(IPubSub pubsub)
+    public static async Task<Ok<PubSubTopicList>> Topics(IPubSub pubsub, HttpContext context)
     {
         var topics = await pubsub.TopicsAsync();
-        return TypedResults.Ok(
-            new PubSubTopicList(topics.Select(t => new PubSubTopicInfo(t.Topic, t.Subscribers, t.LastEventId)).ToArray()));
+        // A token limited to some topics lists only those: the others' names are not its business.
+        return TypedResults.Ok(new PubSubTopicList(topics.Where(t => TopicAccess.Allows(context, t.Topic))
+            .Select(t => new PubSubTopicInfo(t.Topic, t.Subscribers, t.LastEventId)).ToArray()));
     }
 
     public static async Task<Ok<PublishResponse>> Publish(string topic, HttpRequest request, IPubSub pubsub,

@@ -211,6 +211,23 @@ public sealed class TokensTests(TokensTests.TokenHost host) : IClassFixture<Toke
     }
 
     [Fact]
+    public async Task ATokenListsOnlyTheTopicsItsPatternsMatch()
+    {
+        var token = await TokenAsync($$"""{"scopes":["pubsub"],"topics":["chat:{{_room}}:*"]}""");
+        await using var mine = await SseStream.OpenAsync(Client(token), $"/pubsub/chat:{_room}:listed");
+        await using var other = await SseStream.OpenAsync(Client("mint-secret"), $"/pubsub/other:{_room}");
+        async Task<List<string>> ListedAsync(HttpClient client) =>
+            [.. (await (await client.GetAsync("/pubsub")).ReadJsonAsync()).GetProperty("topics").EnumerateArray()
+                .Select(t => t.GetProperty("topic").GetString()!)];
+        await Poll.UntilAsync(async () => (await ListedAsync(Client("mint-secret"))).Contains($"other:{_room}"),
+            because: "the key lists every topic");
+
+        var listed = await ListedAsync(Client(token));
+        Assert.Contains($"chat:{_room}:listed", listed);
+        Assert.DoesNotContain($"other:{_room}", listed);
+    }
+
+    [Fact]
     public async Task AWebSocketWithoutAValidCredentialIsToldWhyThenClosedWith1008()
     {
         using (var none = await ConnectAsync(WebSocketUri(host.Api, $"/ws/chat/{_room}")))
