@@ -9,10 +9,8 @@ internal static class TopicAccess
     /// <summary>Refuses (403) a topic none of the request's token patterns match; an API key may use every topic.</summary>
     public static void Demand(HttpContext context, string topic)
     {
-        if (context.User.Identity is not AccessIdentity { Topics: { } patterns }) return;
-        foreach (var pattern in patterns)
-            if (Matches(pattern, topic)) return;
-        if (!context.RequestServices.GetRequiredService<AccessState>().Enabled) return;
+        if (Allows(context, topic)) return;
+        var patterns = ((AccessIdentity)context.User.Identity!).Topics!;
         throw new HornbeamException(HornbeamError.Forbidden,
             $"This token may not use the topic '{topic}'; it is limited to {string.Join(", ", patterns.Select(p => $"'{p}'"))}.");
     }

@@ -248,7 +248,6 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
         _primaries = null;
         _unserved?.Send();
         _unserved = null;
-        _allConnected = null;
         foreach (var confirmation in _confirmations.Values) confirmation.Send();
         _confirmations.Clear();
     }
