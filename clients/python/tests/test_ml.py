@@ -11,11 +11,12 @@ import time
 
 import pytest
 
-from hornbeam_client import transport, values
+import hornbeam_client
+from hornbeam_client import HornbeamError, transport, values
 from hornbeam_erlang import register_hook, unregister_hook
 from hornbeam_ml import cache_stats, cached_inference
 
-from conftest import API_KEY, wait_until
+from conftest import API_KEY, READ_ONLY_KEY, wait_until
 
 
 def counts(stats):
@@ -230,3 +231,12 @@ def test_two_processes_missing_one_input_at_once_compute_once(name, service, clu
     assert results[0] == results[1] == {"computed_by": int(calls.read_text().split()[0]), "input": {"same": "input"}}
     assert len(calls.read_text().split()) == 1
     assert counts(cache_stats(name)) == {"hits": 1, "misses": 1, "total": 2, "hit_rate": 0.5}
+
+
+def test_a_key_without_the_invoke_scope_is_refused_before_fn_runs(name, service):
+    hornbeam_client.configure(url=service, api_key=READ_ONLY_KEY)
+    model = Model()
+    with pytest.raises(HornbeamError) as raised:
+        cached_inference(model.encode, "x", cache_prefix=name)
+    assert raised.value.status == 403 and raised.value.kind == "forbidden"
+    assert model.calls == 0
