@@ -14,7 +14,8 @@ namespace Hornbeam.Ml;
 /// <summary>
 /// The Redis implementation of <see cref="IMlCache"/>. A call looks up the entry and, on a miss, claims the key in one
 /// script; the claimant runs the function and stores the result, while other callers (on any replica) wait for a
-/// notification on the key's channel, bounded by <see cref="MlCacheOptions.LockTimeoutMs"/>.
+/// notification on the key's channel, bounded by <see cref="MlCacheOptions.LockTimeoutMs"/>. CachedInferenceAsync is
+/// LookupAsync, the function, then a store or a release; a client running the function itself calls those three over REST.
 /// </summary>
 internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, RedisChannels channels,
     IOptions<HornbeamOptions> hornbeam, IOptions<MlCacheOptions> options, ILogger<MlCache> logger) : IMlCache
