@@ -119,12 +119,14 @@ public sealed class PubSubCoreTests
         var one = (await pubsub.PublishAsync("old", 1)).Id;
         var two = (await pubsub.PublishAsync("old", 2)).Id;
 
-        // From 0 (seen nothing): what history holds, with no gap for the ids below the first, which never existed.
+        // From 0 (seen nothing): what history holds, with no gap for the ids below the first, which never existed. A
+        // loaded machine may reach this after message one has aged out already; then history starts at two, still no gap.
         await using (var fresh = await pubsub.SubscribeAsync("old", lastEventId: 0))
         await using (var items = fresh.GetAsyncEnumerator())
         {
             Assert.True(await items.MoveNextAsync());
-            Assert.Equal((PubSubMessageKind.Message, one), (items.Current.Kind, items.Current.Id));
+            Assert.Equal(PubSubMessageKind.Message, items.Current.Kind);
+            Assert.Contains(items.Current.Id, new[] { one, two });
         }
 
         await Poll.UntilAsync(async () =>
