@@ -18,7 +18,7 @@ public static class HooksApi
     {
         var group = routes.MapGroup("/hooks").WithTags("Hooks");
 
-        group.MapGet("/workers", Worker).WithName("HooksWorker").RequireScope(Scopes.Admin).AcceptsAccessToken()
+        group.MapGet("/workers", Worker).WithName("HooksWorker").RequireScope(Scopes.Admin)
             .WithSummary("A hook worker connects here with a WebSocket, registers the hooks it serves and runs the invocations the " +
                 "cluster pushes to it (docs/protocol.md); Upgrade: websocket required")
             .ProducesProblem(StatusCodes.Status400BadRequest);

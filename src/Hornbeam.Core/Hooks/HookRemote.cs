@@ -37,6 +37,19 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
         .Where(n => n.Node != node.Name && n.Modules.TryGetValue(HooksModule, out var hooks) && hooks.Contains(appPath))
         .Select(n => n.Node).ToArray();
 
+    /// <summary>Reads presence from Redis now; when Redis does not answer, the view stays as it was.</summary>
+    public async Task RefreshAsync()
+    {
+        try
+        {
+            await presence.LiveNodesAsync();
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // The caller's next step (an HTTP hook's lookup) reports the outage.
+        }
+    }
+
     /// <summary>The hooks other live nodes offer, where, and whether a worker serves it there (else it is a C# hook).</summary>
     public async Task<IReadOnlyList<(string AppPath, string Node, bool Worker)>> AdvertisedAsync() =>
         (await presence.LiveNodesAsync()).Where(n => n.Node != node.Name)

@@ -437,7 +437,8 @@ internal sealed class HookWorkerConnection
                         $"The worker serving hook '{AppPath}' sent more chunks of action '{Action}' than its credit allowed."));
                     return false;
                 case "chunk":
-                    Items.Writer.TryWrite((false, message.TryGetProperty("data", out var d) ? d : JsonSerializer.SerializeToElement<object?>(null)));
+                    var data = message.TryGetProperty("data", out var d) ? d : JsonSerializer.SerializeToElement<object?>(null);
+                    Items.Writer.TryWrite((false, data));
                     return true;
                 case "done":
                     Items.Writer.TryWrite((true, default));

@@ -53,7 +53,8 @@ internal sealed class HookWorkers(HookRegistry registry, RpcModules modules, Clu
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            throw new HornbeamException(HornbeamError.Unavailable, $"Could not read the cluster's hooks to register '{appPath}': {e.Message}");
+            throw new HornbeamException(HornbeamError.Unavailable,
+                $"Could not read the cluster's hooks to register '{appPath}': {e.Message}");
         }
         // A worker may join workers elsewhere; it may not shadow a C# hook, which every caller would stop reaching.
         if (live.FirstOrDefault(n => n.Node != node.Name && Lists(n, HookRemote.HooksModule, appPath) && !Lists(n, WorkersModule, appPath))
@@ -127,5 +128,6 @@ internal sealed class HookWorkers(HookRegistry registry, RpcModules modules, Clu
 
     private static HornbeamException Taken(string appPath, string where, string kind) =>
         new(HornbeamError.Conflict,
-            $"Hook '{appPath}' is a {kind} hook on node '{where}'; a worker serving the same name would shadow it. Choose another app_path.");
+            $"Hook '{appPath}' is a {kind} hook on node '{where}'; a worker serving the same name would shadow it. " +
+            "Choose another app_path.");
 }

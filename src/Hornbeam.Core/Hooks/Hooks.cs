@@ -28,7 +28,7 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
                 activity?.SetTag("hornbeam.hook.kind", handler.Kind);
                 return await ExecuteLocalAsync(handler, appPath, action, args, cancellationToken);
             }
-            var (worker, target) = Place(appPath);
+            var (worker, target) = await PlaceAsync(appPath);
             if (worker is not null)
             {
                 activity?.SetTag("hornbeam.hook.kind", "worker");
@@ -80,6 +80,15 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
         return pick < nodes.Length ? (null, nodes[pick]) : (worker, null);
     }
 
+    // A hook that appeared on another node a moment ago may not be in this node's view yet: read presence once before a 404.
+    private async ValueTask<(HookWorkerConnection? Worker, string? Node)> PlaceAsync(string appPath)
+    {
+        var placed = Place(appPath);
+        if (placed.Worker is not null || placed.Node is not null || registry.TryGet(appPath, out _)) return placed;
+        await remote.RefreshAsync();
+        return Place(appPath);
+    }
+
     private static Activity? StartSpan(string appPath, string action) =>
         HornbeamMetrics.Activities.StartActivity($"hook {appPath}.{action}")
             ?.SetTag("hornbeam.hook.app_path", appPath).SetTag("hornbeam.hook.action", action);
@@ -107,7 +116,7 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
         // Refuse what can be known to fail before handing out a task id.
         if (registry.TryGet(appPath, out _)) return await StartTaskHereAsync(appPath, action, args);
         // A hook of another node runs as a task there, so the node doing the work holds the lease.
-        var (worker, target) = Place(appPath);
+        var (worker, target) = await PlaceAsync(appPath);
         if (worker is not null) return await StartTaskHereAsync(appPath, action, args);
         if (target is not null) return await remote.StartTaskAsync(target, appPath, action, args);
         if (await httpHooks.GetAsync(appPath) is null) throw NoSuchHook(appPath);
@@ -127,7 +136,7 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
             await foreach (var chunk in StreamLocalAsync(handler, appPath, action, args, cancellationToken)) yield return chunk;
             yield break;
         }
-        var (worker, target) = Place(appPath);
+        var (worker, target) = await PlaceAsync(appPath);
         if (worker is not null)
         {
             await foreach (var chunk in worker.StreamAsync(appPath, action, args, cancellationToken)) yield return chunk;
