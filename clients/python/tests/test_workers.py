@@ -13,7 +13,7 @@ import hornbeam_client
 from hornbeam_client import HornbeamError, transport
 from hornbeam_erlang import (await_result, execute, execute_async, register_hook, state_get, stream, unregister_hook)
 
-from conftest import API_KEY, wait_until
+from conftest import API_KEY, READ_ONLY_KEY, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -170,3 +170,11 @@ def test_a_worker_reconnects_to_a_replica_restarted_under_it(cluster, name):
     finally:
         worker.stop()
         replica.stop()
+
+
+def test_registering_a_python_handler_needs_the_admin_scope(service, name):
+    hornbeam_client.configure(url=service, api_key=READ_ONLY_KEY)
+    with pytest.raises(HornbeamError) as raised:
+        register_hook(name, lambda action, *a, **k: action)
+    assert raised.value.status == 403 and raised.value.kind == "forbidden"
+    assert "admin" in raised.value.detail

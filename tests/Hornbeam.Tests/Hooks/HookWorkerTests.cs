@@ -28,7 +28,9 @@ public sealed class HookWorkerTests(HookWorkerTests.Pair pair) : IClassFixture<H
         public async Task InitializeAsync()
         {
             var prefix = TestPrefix.New();
-            A = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix);
+            // Pinged every second, so a worker that stops answering is dropped within the test's patience.
+            A = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix,
+                new Dictionary<string, string?> { ["Hornbeam:Hooks:WorkerKeepAliveSeconds"] = "1" });
             A.UseKestrel(0);
             A.StartServer();
             AClient = A.CreateClient();
@@ -234,6 +236,28 @@ public sealed class HookWorkerTests(HookWorkerTests.Pair pair) : IClassFixture<H
         await WaitUntilListedAsync(b, appPath, listed: false);
         await (await b.PostAsync($"/hooks/{appPath}/encode", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
         await (await pair.AClient.PostAsync($"/hooks/{appPath}/encode", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+    }
+
+    [Fact]
+    public async Task AWorkerThatStopsAnsweringPingsIsDroppedAndItsHookLeaves()
+    {
+        var appPath = NewHook();
+        // A bare socket nobody reads after the registration: its pongs never go out, as in a frozen process.
+        using var frozen = new ClientWebSocket();
+        await frozen.ConnectAsync(pair.WorkerUri, CancellationToken.None);
+        await frozen.SendAsync(Encoding.UTF8.GetBytes($$"""{"type":"register","app_path":"{{appPath}}"}"""), WebSocketMessageType.Text,
+            true, CancellationToken.None);
+        var buffer = new byte[4096];
+        for (var registered = false; !registered;)
+        {
+            var received = await frozen.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
+            registered = Encoding.UTF8.GetString(buffer, 0, received.Count).Contains("\"registered\"");
+        }
+        var b = pair.B.CreateClient();
+        await WaitUntilListedAsync(b, appPath, listed: true);
+
+        await WaitUntilListedAsync(b, appPath, listed: false);
+        await (await b.PostAsync($"/hooks/{appPath}/encode", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
     }
 
     [Fact]

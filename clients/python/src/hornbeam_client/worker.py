@@ -133,6 +133,7 @@ class Worker:
         self._waiting = {}      # app_path -> [threading.Event, answer message]
         self._calls = {}        # call id -> _Call, for the current connection
         self._ws = None
+        self._ws_settings = None
         self._thread = None
         self._stopping = threading.Event()
         self.connected = threading.Event()
@@ -147,12 +148,20 @@ class Worker:
             ack = self._waiting[app_path] = [threading.Event(), None]
             ws = self._ws
             self._ensure_thread()
+            if ws is not None and self._ws_settings is not transport.settings():
+                # configure() changed the URL or key since the connection opened: reconnect with the new one, which
+                # registers every handler, this one included.
+                ws.abort()
+                ws = None
         if ws is not None:
             self._send_quietly(ws, {"type": "register", "app_path": app_path})
-        if not ack[0].wait(timeout):
-            with self._lock:
-                self._handlers.pop(app_path, None)
-                self._waiting.pop(app_path, None)
+        answered = ack[0].wait(timeout)
+        with self._lock:
+            if self._waiting.get(app_path) is ack:
+                del self._waiting[app_path]
+            if not answered and self._handlers.get(app_path) is entry:
+                del self._handlers[app_path]
+        if not answered:
             raise HornbeamConnectionError("unreachable", f"register_hook({app_path!r}): no replica confirmed the "
                                           f"registration within {timeout} s ({transport.settings().url}{_PATH})")
         answer = ack[1]
@@ -181,7 +190,7 @@ class Worker:
         with self._lock:
             return sorted(self._handlers)
 
-    def _ensure_thread(self):
+    def _ensure_thread(self):  # under self._lock
         if self._thread is None or not self._thread.is_alive():
             self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="hornbeam-hook-worker", daemon=True)
@@ -204,6 +213,11 @@ class Worker:
     def _run(self):
         backoff = _BACKOFF_FIRST
         while not self._stopping.is_set():
+            with self._lock:
+                # Nothing to serve (every registration refused or removed): the thread ends; the next one starts it.
+                if not self._handlers and not self._waiting:
+                    self._thread = None
+                    return
             settings = transport.settings()
             try:
                 ws = WebSocket.connect(settings, _PATH, timeout=settings.timeout)
@@ -215,7 +229,7 @@ class Worker:
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             try:
-                self._serve(ws)
+                self._serve(ws, settings)
                 backoff = _BACKOFF_FIRST
             except (Closed, OSError, ValueError) as e:
                 if not self._stopping.is_set():
@@ -239,7 +253,7 @@ class Worker:
             ack[1] = {"type": "refused", "error": problem}
             ack[0].set()
 
-    def _serve(self, ws):
+    def _serve(self, ws, settings):
         welcome = self._read(ws, None)
         if welcome.get("event") == "error":
             # Access control refuses a WebSocket after its upgrade, with the ProblemDetails in a frame.
@@ -247,7 +261,7 @@ class Worker:
         self.node = welcome.get("node")
         keep_alive = max(0.2, welcome.get("keep_alive_ms", 5000) / 1000.0)
         with self._lock:
-            self._ws = ws
+            self._ws, self._ws_settings = ws, settings
             app_paths = list(self._handlers)
         for app_path in app_paths:
             ws.send_text(json.dumps({"type": "register", "app_path": app_path}))
@@ -337,7 +351,9 @@ class Worker:
             self._reply(ws, call, {"type": "error", "id": call_id, "error": _problem("handler-failed", detail, 500)})
         finally:
             with self._lock:
-                self._calls.pop(call_id, None)
+                # Ids restart on a new connection: only this call's own entry is removed.
+                if self._calls.get(call_id) is call:
+                    del self._calls[call_id]
 
     def _stream(self, ws, call_id, call, result):
         items = _iterate(result)
