@@ -46,6 +46,9 @@ internal sealed class HookWorkerConnection
     /// <summary>Names this connection in messages and logs.</summary>
     public string Id { get; }
 
+    /// <summary>The connection has ended (its hooks may not have left yet): no call is sent to it any more.</summary>
+    public bool IsGone => _gone;
+
     /// <summary>Serves the worker until it disconnects or <paramref name="stopping"/> (this node stops: close 1001, go away).</summary>
     public async Task RunAsync(string node, int keepAliveMs, CancellationToken stopping)
     {
@@ -69,12 +72,13 @@ internal sealed class HookWorkerConnection
         finally
         {
             _gone = true;
-            await _workers.RemoveAsync(this);
+            // Callers first: they hear at once, while the hooks' leaving is announced through Redis.
             foreach (var call in _calls.Values)
                 call.Fail(new HornbeamException(HornbeamError.BadGateway,
                     $"The worker serving hook '{call.AppPath}' (connection {Id}) disconnected during action '{call.Action}'; it may " +
                     "have run in part."));
             _calls.Clear();
+            await _workers.RemoveAsync(this);
         }
     }
 

@@ -35,9 +35,13 @@ internal sealed class HookWorkers(HookRegistry registry, RpcModules modules, Clu
     }
 
     /// <summary>A connected worker serving <paramref name="appPath"/> here, a random one; null when none is.</summary>
-    public HookWorkerConnection? Pick(string appPath) =>
-        _served.TryGetValue(appPath, out var connections) && connections.Length > 0
-            ? connections[Random.Shared.Next(connections.Length)] : null;
+    public HookWorkerConnection? Pick(string appPath)
+    {
+        if (!_served.TryGetValue(appPath, out var connections)) return null;
+        // One that has just gone stays listed until its removal is announced; calls go to the others meanwhile.
+        var live = connections.Where(c => !c.IsGone).ToArray();
+        return live.Length == 0 ? null : live[Random.Shared.Next(live.Length)];
+    }
 
     /// <summary>The app_paths workers serve on this node.</summary>
     public IReadOnlyCollection<string> AppPaths => _served.Keys;
@@ -66,6 +70,8 @@ internal sealed class HookWorkers(HookRegistry registry, RpcModules modules, Clu
         {
             var current = _served.GetValueOrDefault(appPath) ?? [];
             if (current.Contains(connection)) return;
+            if (connection.IsGone)
+                throw new HornbeamException(HornbeamError.BadGateway, $"Hook worker {connection.Id} disconnected while registering.");
             first = current.Length == 0;
             if (first)
             {
