@@ -227,15 +227,41 @@ public sealed class HookWorkerTests(HookWorkerTests.Pair pair) : IClassFixture<H
         var started = await (await b.PostAsync($"/hooks/{appPath}/train/async", null)).ReadJsonAsync();
         var taskId = started.GetProperty("task_id").GetString();
         await worker.NextAsync("execute");
+        var inFlight = Task.Run(() => b.PostAsync($"/hooks/{appPath}/encode", null));
+        await worker.NextAsync("execute");
         worker.Abort();
         await worker.DisposeAsync();
 
         var failed = await (await b.GetAsync($"/tasks/{taskId}?timeout_ms=10000")).AssertProblemAsync(502, ProblemTypes.BadGateway);
         Assert.Equal("failed", failed.GetProperty("task_status").GetString());
         Assert.Contains("disconnected", failed.GetProperty("detail").GetString());
+        await (await inFlight).AssertProblemAsync(502, ProblemTypes.BadGateway);
         await WaitUntilListedAsync(b, appPath, listed: false);
         await (await b.PostAsync($"/hooks/{appPath}/encode", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
         await (await pair.AClient.PostAsync($"/hooks/{appPath}/encode", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+    }
+
+    [Fact]
+    public async Task ACallerThatLeavesAStreamThroughAnotherNodeCancelsItOnTheWorker()
+    {
+        var appPath = NewHook();
+        await using var worker = await TestWorker.ConnectAsync(pair.WorkerUri);
+        await worker.RegisterAsync(appPath);
+        var b = pair.B.CreateClient();
+        await WaitUntilListedAsync(b, appPath, listed: true);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/hooks/{appPath}/count/stream");
+        var responding = b.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var streaming = await worker.NextAsync("stream");
+        var id = streaming.GetProperty("id").GetString();
+        await worker.SendAsync(new { type = "chunk", id, data = 0 });
+        using (var response = await responding)
+        {
+            var events = SseParser.Create(await response.Content.ReadAsStreamAsync()).EnumerateAsync().GetAsyncEnumerator();
+            Assert.True(await events.MoveNextAsync());
+            Assert.Equal("0", events.Current.Data);
+        }
+        Assert.Equal(id, (await worker.NextAsync("cancel")).GetProperty("id").GetString());
     }
 
     [Fact]

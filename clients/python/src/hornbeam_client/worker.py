@@ -7,6 +7,7 @@ holds up nothing else. One daemon thread per process holds the connection, answe
 (registering every handler again) when the replica restarts or the connection breaks."""
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -41,8 +42,8 @@ class _Handler:
         self.app_path = app_path
         if inspect.isclass(handler):
             self.kind, self.target = "class", handler()
-        elif callable(handler) and (inspect.isfunction(handler) or inspect.ismethod(handler) or inspect.isbuiltin(handler)
-                                    or not _has_public_methods(handler)):
+        elif inspect.isroutine(handler) or isinstance(handler, functools.partial) or \
+                (callable(handler) and not _has_public_methods(handler)):
             self.kind, self.target = "function", handler
         else:
             self.kind, self.target = "instance", handler
