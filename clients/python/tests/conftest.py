@@ -153,6 +153,9 @@ def cluster(hook_endpoint, tmp_path_factory):
     replicas = []
 
     class Cluster:
+        # Tests that look at Redis itself (redis-cli) need its port.
+        port_of_redis = redis_port
+
         @staticmethod
         def replica(node=None):
             replica = Replica(redis_port, hook_endpoint, logs, node)

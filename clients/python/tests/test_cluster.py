@@ -1,6 +1,7 @@
 """Nodes, RPC, registered functions and pub/sub: the seed's rpc_*, nodes, node, call, cast and publish."""
 
 import threading
+import time
 
 import pytest
 
@@ -17,6 +18,20 @@ def test_node_is_the_development_replica_and_nodes_are_the_others():
 def test_rpc_call_answers_the_remote_function_result():
     assert rpc_call(node(), "hornbeam", "ping", []) == "pong"
     assert rpc_call(node(), "demo", "predict", [[1.0, 2.0]], timeout_ms=2000) == {"label": "positive", "score": 3}
+
+
+def test_rpc_call_past_its_timeout_raises_the_timeout_error():
+    # demo.sleep is a Development sample that answers after the milliseconds it is given.
+    started = time.monotonic()
+    with pytest.raises(RuntimeError) as raised:
+        rpc_call(node(), "demo", "sleep", [5000], timeout_ms=300)
+    assert isinstance(raised.value, HornbeamError)
+    assert raised.value.status == 504 and raised.value.kind == "timeout"
+    assert time.monotonic() - started < 4
+    assert rpc_call(node(), "demo", "sleep", [10], timeout_ms=5000) == 10
+    with pytest.raises(HornbeamError) as raised:
+        rpc_call(node(), "demo", "sleep", [60000])
+    assert raised.value.kind == "invalid-input"
 
 
 def test_rpc_call_to_an_unknown_node_raises_a_runtime_error():

@@ -9,11 +9,23 @@ namespace Hornbeam.Api.Hosting;
 /// </summary>
 internal static class DevelopmentSamples
 {
-    /// <summary>Registers function <c>demo_add</c>, RPC module <c>demo</c> and hook <c>demo</c>.</summary>
+    private const int MaxSleepMilliseconds = 10_000;
+
+    /// <summary>Registers function <c>demo_add</c>, RPC module <c>demo</c> (<c>predict</c>, <c>sleep</c>, <c>log</c>) and hook
+    /// <c>demo</c>.</summary>
     public static HornbeamBuilder AddDevelopmentSamples(this IServiceCollection services) => new HornbeamBuilder(services)
         .AddFunction("demo_add", (long a, long b) => a + b)
         .AddModule("demo", module => module
             .Add("predict", (double[] features) => Predict(features))
+            // Something slow to call, so a client's timeout can be seen; bounded so a sample never holds a node for long.
+            .Add("sleep", async (int milliseconds, CancellationToken ct) =>
+            {
+                if (milliseconds is < 0 or > MaxSleepMilliseconds)
+                    throw new HornbeamException(HornbeamError.InvalidInput,
+                        $"milliseconds must be between 0 and {MaxSleepMilliseconds}; it was {milliseconds}.");
+                await Task.Delay(milliseconds, ct);
+                return milliseconds;
+            })
             // A cast's answer goes nowhere, so the sample shows it arrived where `dotnet run` prints.
             .Add("log", (string level, string message) => Console.WriteLine($"demo:log [{level}] {message}")))
         .AddHookInstance("demo", new DemoHook());

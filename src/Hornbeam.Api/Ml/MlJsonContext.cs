@@ -9,4 +9,10 @@ namespace Hornbeam.Api.Ml;
 [JsonSerializable(typeof(MlCacheCleared))]
 [JsonSerializable(typeof(MlCachedRequest))]
 [JsonSerializable(typeof(MlCachedResponse))]
+[JsonSerializable(typeof(MlCacheLookupRequest))]
+[JsonSerializable(typeof(MlCacheLookupResponse))]
+[JsonSerializable(typeof(MlCacheStoreRequest))]
+[JsonSerializable(typeof(MlCacheStored))]
+[JsonSerializable(typeof(MlCacheReleaseRequest))]
+[JsonSerializable(typeof(MlCacheReleased))]
 internal sealed partial class MlJsonContext : JsonSerializerContext;

@@ -57,6 +57,30 @@ internal static class OpenApiConstraints
         }
     }
 
+    // The lookup, store and release of a function the caller runs: the same prefix rule as POST /ml/cached, and a lookup's
+    // answer holds a result on a hit, a claim and its lease on a miss.
+    private static void DescribeMlCacheLookup(Type type, IDictionary<string, IOpenApiSchema> properties, OpenApiSchema schema)
+    {
+        if (type == typeof(MlCacheLookupResponse))
+        {
+            schema.Required = new HashSet<string> { "cached", "cache_key" };
+            if (Property(properties, "result") is OpenApiSchema hit) hit.Description = "The cached result; only on a hit.";
+            if (Property(properties, "claim") is OpenApiSchema claim)
+                claim.Description = "Only on a miss: store or release with it. Null when the wait for another caller's result " +
+                                    "lasted the whole lease: compute, and store without a claim.";
+            if (Property(properties, "lease_ms") is OpenApiSchema lease)
+                lease.Description = "Only on a miss: how long the claim lasts (Hornbeam:Ml:LockTimeoutMs); then the next caller may claim.";
+            return;
+        }
+        if (Property(properties, "cache_prefix") is OpenApiSchema prefix)
+            (prefix.MinLength, prefix.Pattern, prefix.Default) = (1, PrefixPattern, JsonValue.Create("ml"));
+        if (Property(properties, "cache_key") is OpenApiSchema key) key.MinLength = 1;
+        if (Property(properties, "ttl_seconds") is OpenApiSchema ttl) ttl.Minimum = "1";
+        if (Property(properties, "result") is OpenApiSchema result) result.Not = new OpenApiSchema { Type = JsonSchemaType.Null };
+        if (type == typeof(MlCacheStoreRequest)) schema.Required = new HashSet<string> { "cache_key", "result" };
+        else if (type == typeof(MlCacheReleaseRequest)) schema.Required = new HashSet<string> { "cache_key", "claim" };
+    }
+
     public static OpenApiOptions AddConstraints(this OpenApiOptions options) => options
         .AddOperationTransformer((operation, context, _) =>
         {
@@ -124,6 +148,11 @@ internal static class OpenApiConstraints
                 if (Property(properties, "input") is OpenApiSchema input)
                     input.Not = new OpenApiSchema { Type = JsonSchemaType.Null };
                 schema.Required = new HashSet<string> { "input" };
+            }
+            else if (type == typeof(MlCacheLookupRequest) || type == typeof(MlCacheStoreRequest) || type == typeof(MlCacheReleaseRequest)
+                     || type == typeof(MlCacheLookupResponse))
+            {
+                DescribeMlCacheLookup(type, properties, schema);
             }
             else if (type == typeof(TokenRequest))
             {

@@ -26,6 +26,40 @@ public interface IMlCache
     Task<MlCacheResult> CachedInferenceAsync(Func<JsonElement, CancellationToken, Task<JsonElement>> fn, JsonElement input,
         string? cacheKey = null, string cachePrefix = "ml", TimeSpan? ttl = null, CancellationToken ct = default);
 
+    /// <summary>
+    /// The first half of cached_inference for a function the caller runs itself (in another process, over REST): answers
+    /// the entry of <paramref name="cacheKey"/> (a hit), or a claim on the key (a miss), after which the caller computes and
+    /// calls <see cref="StoreAsync"/> or <see cref="ReleaseAsync"/> with the claim. While another caller holds the claim
+    /// it waits for that caller's result, as a concurrent miss of <see cref="CachedInferenceAsync"/> does, and is counted
+    /// the same way.
+    /// </summary>
+    /// <param name="cacheKey">The key: the caller's explicit key, or <see cref="MlCanonicalJson.CacheKey"/> of the input.</param>
+    /// <param name="cachePrefix">The prefix the entry belongs to, as in <see cref="CachedInferenceAsync"/>.</param>
+    /// <param name="ct">Gives up waiting; a claim already taken is kept until its lease ends.</param>
+    /// <returns>The entry on a hit; on a miss the claim, or no claim when the wait for another caller's result ran out
+    /// (the caller computes and stores without one, as <see cref="CachedInferenceAsync"/> does then).</returns>
+    Task<MlCacheLookup> LookupAsync(string cacheKey, string cachePrefix = "ml", CancellationToken ct = default);
+
+    /// <summary>
+    /// Caches <paramref name="result"/> under <paramref name="cacheKey"/>, releases <paramref name="claim"/> if it is still
+    /// the caller's and wakes the callers waiting for it. The entry is written whether or not the claim is still held
+    /// (a result for one key is the same whoever computed it), so a repeated or late store is harmless.
+    /// </summary>
+    /// <param name="cacheKey">The key the lookup answered.</param>
+    /// <param name="result">The result; null is refused (a null result is not cached: release the claim instead).</param>
+    /// <param name="claim">The lookup's claim, or null when it answered none.</param>
+    /// <param name="cachePrefix">The prefix of the lookup.</param>
+    /// <param name="ttl">As in <see cref="CachedInferenceAsync"/>.</param>
+    /// <returns>True when the claim was still the caller's and is now released.</returns>
+    Task<bool> StoreAsync(string cacheKey, JsonElement result, string? claim, string cachePrefix = "ml", TimeSpan? ttl = null);
+
+    /// <summary>
+    /// Gives up a claim without a result (the function failed, or answered null), so that a waiting caller claims the key
+    /// at once instead of after the lease. A claim that is no longer the caller's is left alone.
+    /// </summary>
+    /// <returns>True when the claim was the caller's and is now released.</returns>
+    Task<bool> ReleaseAsync(string cacheKey, string claim, string cachePrefix = "ml");
+
     /// <summary>cache_stats: hits and misses of every prefix, or of <paramref name="prefix"/> only, counted across all replicas.</summary>
     Task<MlCacheStatsReport> StatsAsync(string? prefix = null);
 

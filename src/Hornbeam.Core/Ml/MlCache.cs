@@ -14,7 +14,8 @@ namespace Hornbeam.Ml;
 /// <summary>
 /// The Redis implementation of <see cref="IMlCache"/>. A call looks up the entry and, on a miss, claims the key in one
 /// script; the claimant runs the function and stores the result, while other callers (on any replica) wait for a
-/// notification on the key's channel, bounded by <see cref="MlCacheOptions.LockTimeoutMs"/>.
+/// notification on the key's channel, bounded by <see cref="MlCacheOptions.LockTimeoutMs"/>. CachedInferenceAsync is
+/// LookupAsync, the function, then a store or a release; a client running the function itself calls those three over REST.
 /// </summary>
 internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, RedisChannels channels,
     IOptions<HornbeamOptions> hornbeam, IOptions<MlCacheOptions> options, ILogger<MlCache> logger) : IMlCache
@@ -34,9 +35,37 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, Redi
     {
         ArgumentNullException.ThrowIfNull(fn);
         ValidatePrefix(cachePrefix);
-        if (cacheKey is not null) ValidateKey(cacheKey);
         var ttlMs = TtlMs(ttl);
-        var key = new EntryKeys(keys, cachePrefix, cacheKey ?? MlCanonicalJson.CacheKey(cachePrefix, input));
+        var lookup = await LookupAsync(cacheKey ?? MlCanonicalJson.CacheKey(cachePrefix, input), cachePrefix, ct);
+        if (lookup.Json is { } hit) return new MlCacheResult(hit, true, lookup.CacheKey);
+
+        var key = new EntryKeys(keys, cachePrefix, lookup.CacheKey);
+        JsonElement result;
+        try
+        {
+            result = await fn(input, ct);
+        }
+        catch
+        {
+            await ReleaseQuietlyAsync(key, lookup.Claim);
+            throw;
+        }
+        if (result.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
+        {
+            await ReleaseQuietlyAsync(key, lookup.Claim);
+            return new MlCacheResult(NullJson, false, key.CacheKey);
+        }
+        var json = Compact(result);
+        await StoreAsync(key, json, lookup.Claim, ttlMs);
+        return new MlCacheResult(json, false, key.CacheKey);
+    }
+
+    public async Task<MlCacheLookup> LookupAsync(string cacheKey, string cachePrefix = "ml", CancellationToken ct = default)
+    {
+        ValidatePrefix(cachePrefix);
+        ValidateKey(cacheKey);
+        var key = new EntryKeys(keys, cachePrefix, cacheKey);
+        var lease = TimeSpan.FromMilliseconds(_options.LockTimeoutMs);
         string? claim = Guid.NewGuid().ToString("N");
 
         var attempt = await LookupOrClaimAsync(key, claim, ct);
@@ -44,7 +73,7 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, Redi
         if (attempt.Hit is { } hit)
         {
             HornbeamMetrics.CacheLookups.Add(1, new KeyValuePair<string, object?>("result", "hit"));
-            return new MlCacheResult(hit, true, key.CacheKey);
+            return new MlCacheLookup(key.CacheKey, hit, null, lease);
         }
         HornbeamMetrics.CacheLookups.Add(1, new KeyValuePair<string, object?>("result", "miss"));
         if (!attempt.Claimed)
@@ -53,7 +82,40 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, Redi
             claim = null;
             await Db.HashIncrementAsync(key.Stats, "misses").WaitAsync(ct);
         }
-        return await ComputeAsync(fn, input, key, claim, ttlMs, ct);
+        try
+        {
+            await Db.SetAddAsync(keys.MlPrefixes, key.Prefix);
+        }
+        catch
+        {
+            await ReleaseQuietlyAsync(key, claim);
+            throw;
+        }
+        return new MlCacheLookup(key.CacheKey, null, claim, lease);
+    }
+
+    public async Task<bool> StoreAsync(string cacheKey, JsonElement result, string? claim, string cachePrefix = "ml", TimeSpan? ttl = null)
+    {
+        ValidatePrefix(cachePrefix);
+        ValidateKey(cacheKey);
+        var ttlMs = TtlMs(ttl);
+        if (result.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
+            throw new HornbeamException(HornbeamError.InvalidInput,
+                "The result is null, and a null result is not cached; release the claim instead.");
+        return await StoreAsync(new EntryKeys(keys, cachePrefix, cacheKey), Compact(result), claim, ttlMs);
+    }
+
+    public async Task<bool> ReleaseAsync(string cacheKey, string claim, string cachePrefix = "ml")
+    {
+        ValidatePrefix(cachePrefix);
+        ValidateKey(cacheKey);
+        if (string.IsNullOrEmpty(claim))
+            throw new HornbeamException(HornbeamError.InvalidInput, "claim is empty; give the claim the lookup answered.");
+        var key = new EntryKeys(keys, cachePrefix, cacheKey);
+        var released = (long)await Db.ScriptEvaluateAsync(RedisScripts.MlRelease, [key.Lock], [claim]) == 1;
+        // A claim that was no longer this caller's leaves its holder's waiters asleep.
+        if (released) await Db.PublishAsync(key.Done, 1);
+        return released;
     }
 
     private async Task<Attempt> LookupOrClaimAsync(EntryKeys key, string claim, CancellationToken ct)
@@ -93,27 +155,8 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, Redi
         }
     }
 
-    private async Task<MlCacheResult> ComputeAsync(Func<JsonElement, CancellationToken, Task<JsonElement>> fn, JsonElement input,
-        EntryKeys key, string? claim, long ttlMs, CancellationToken ct)
+    private async Task<bool> StoreAsync(EntryKeys key, byte[] json, string? claim, long ttlMs)
     {
-        JsonElement result;
-        try
-        {
-            await Db.SetAddAsync(keys.MlPrefixes, key.Prefix);
-            result = await fn(input, ct);
-        }
-        catch
-        {
-            await ReleaseAsync(key, claim);
-            throw;
-        }
-        if (result.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
-        {
-            await ReleaseAsync(key, claim);
-            return new MlCacheResult(NullJson, false, key.CacheKey);
-        }
-
-        var json = Compact(result);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         RedisValue expiry = ttlMs > 0 ? now + ttlMs : "+inf";
         // Not cancellable: a result that cost a computation is worth keeping for the callers waiting on it.
@@ -121,11 +164,11 @@ internal sealed class MlCache(IConnectionMultiplexer redis, RedisKeys keys, Redi
             [json, ttlMs, expiry, key.CacheKey, now - PruneSlackMs, claim ?? ""]);
         var wake = Db.PublishAsync(key.Done, 1);
         await Task.WhenAll(store, wake);
-        return new MlCacheResult(json, false, key.CacheKey);
+        return (long)await store == 1;
     }
 
     // Hands the key to the next caller at once (instead of after the claim expires) when there is nothing to cache.
-    private async Task ReleaseAsync(EntryKeys key, string? claim)
+    private async Task ReleaseQuietlyAsync(EntryKeys key, string? claim)
     {
         try
         {

@@ -15,7 +15,8 @@ public sealed class MlCacheOptions
 
     /// <summary>
     /// How long a concurrent miss waits for the caller computing the same key before computing itself; also the lifetime
-    /// of that caller's claim, so a crashed replica holds no key for longer.
+    /// of that caller's claim (also of a claim a REST lookup hands a client), so a crashed replica or client holds no key
+    /// for longer.
     /// </summary>
     [SettingRange(1, int.MaxValue, ErrorMessage = "Hornbeam:Ml:LockTimeoutMs must be at least 1.")]
     public int LockTimeoutMs { get; set; } = 30_000;

@@ -14,14 +14,14 @@ internal static partial class RedisScripts
 
     // The entry, its index member and the release of the claim change together, so no waiter sees the claim gone before the entry exists
     // and clearing never misses an entry. KEYS: entry, index, lock. ARGV: json, ttl ms (0 = keep), expiry score, cache key, prune-before
-    // score, lock token ('' = none).
+    // score, lock token ('' = none). Answers 1 when it released the caller's claim, 0 when the claim was not (or no longer) theirs.
     public const string MlStore = """
         if ARGV[2] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1]) end
         redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
         local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[5], 'LIMIT', 0, 100)
         for i = 1, #expired do redis.call('ZREM', KEYS[2], expired[i]) end
-        if ARGV[6] ~= '' and redis.call('GET', KEYS[3]) == ARGV[6] then redis.call('DEL', KEYS[3]) end
-        return 1
+        if ARGV[6] ~= '' and redis.call('GET', KEYS[3]) == ARGV[6] then redis.call('DEL', KEYS[3]) return 1 end
+        return 0
         """;
 
     // Compare-and-delete: a claim that expired and was taken by another caller must stay theirs. KEYS: lock. ARGV: token.

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 using Hornbeam.Tests.Infrastructure;
@@ -19,47 +20,127 @@ public static class BrowserHarness
     /// <summary>Why browser tests cannot run on this machine, or null when they can.</summary>
     public static string? Missing { get; } = FindMissing();
 
+    private static readonly SemaphoreSlim Starting = new(1, 1);
+    private static Driver? _driver;
+    private static long _lastId;
+
     /// <summary>
     /// Opens <paramref name="page"/> and answers what <paramref name="script"/> (the source of an async function of one
     /// argument, called with <paramref name="args"/> serialized as JSON) returned. A script that throws, or one that
-    /// outlives <paramref name="timeout"/>, fails the test with the browser's console.
+    /// outlives <paramref name="timeout"/>, fails the test with the browser's console. Scenarios may run at once; each
+    /// gets a browser context of its own in the one browser the test run shares.
     /// </summary>
     public static async Task<JsonElement> RunAsync(Uri page, string script, object? args = null, TimeSpan? timeout = null)
     {
         var limit = timeout ?? TimeSpan.FromSeconds(20);
-        var start = new ProcessStartInfo("node", [Path.Combine(Folder, "driver.mjs")])
+        var id = Interlocked.Increment(ref _lastId);
+        var driver = await DriverAsync();
+        var line = await driver.RunAsync(id,
+            JsonSerializer.Serialize(new { id, url = page.ToString(), script, args, timeoutMs = (int)limit.TotalMilliseconds }),
+            // The driver enforces the limit itself; this one is for a browser that hangs.
+            limit + TimeSpan.FromSeconds(30));
+        var output = JsonDocument.Parse(line).RootElement;
+        if (!output.GetProperty("ok").GetBoolean())
+            throw new InvalidOperationException($"The scenario failed in the browser: {output.GetProperty("error").GetString()}\n"
+                + $"console: {output.GetProperty("console")}");
+        return output.GetProperty("result").Clone();
+    }
+
+    // Launching Chromium costs seconds of CPU, so one driver (and browser) serves every scenario of the run; a driver
+    // that died or hung is replaced by the next scenario.
+    private static async Task<Driver> DriverAsync()
+    {
+        await Starting.WaitAsync();
+        try
+        {
+            if (_driver is not { Alive: true }) _driver = Driver.Start();
+            return _driver;
+        }
+        finally
+        {
+            Starting.Release();
+        }
+    }
+
+    /// <summary>
+    /// driver.mjs as a process: scenarios go to its stdin one JSON line each, answers come back on stdout by id. Closing
+    /// stdin ends it, which the test host's exit does too, so no browser outlives the run.
+    /// </summary>
+    private sealed class Driver
+    {
+        private readonly Process _process;
+        private readonly ConcurrentDictionary<long, TaskCompletionSource<string>> _waiting = new();
+        private readonly SemaphoreSlim _writing = new(1, 1);
+        private readonly Task<string> _stderr;
+
+        private Driver(Process process)
+        {
+            _process = process;
+            _stderr = process.StandardError.ReadToEndAsync();
+            _ = Task.Run(ReadAnswersAsync);
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop();
+        }
+
+        public bool Alive => !_process.HasExited;
+
+        public static Driver Start() => new(Process.Start(new ProcessStartInfo("node", [Path.Combine(Folder, "driver.mjs")])
         {
             WorkingDirectory = Folder,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-        };
-        using var process = Process.Start(start)!;
-        var input = JsonSerializer.Serialize(new { url = page.ToString(), script, args, timeoutMs = (int)limit.TotalMilliseconds });
-        await process.StandardInput.WriteAsync(input);
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        // The driver enforces the limit itself; this one is for a browser that hangs on launch or close.
-        using var cancel = new CancellationTokenSource(limit + TimeSpan.FromSeconds(30));
-        try
+        })!);
+
+        public async Task<string> RunAsync(long id, string scenario, TimeSpan limit)
         {
-            await process.WaitForExitAsync(cancel.Token);
+            var answer = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiting[id] = answer;
+            await _writing.WaitAsync();
+            try
+            {
+                await _process.StandardInput.WriteLineAsync(scenario);
+                await _process.StandardInput.FlushAsync();
+            }
+            finally
+            {
+                _writing.Release();
+            }
+            try
+            {
+                return await answer.Task.WaitAsync(limit);
+            }
+            catch (TimeoutException)
+            {
+                Stop();
+                throw new TimeoutException($"The browser driver did not answer within {limit}.");
+            }
         }
-        catch (OperationCanceledException)
+
+        private async Task ReadAnswersAsync()
         {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"The browser driver did not exit: {await stderr}");
+            while (await _process.StandardOutput.ReadLineAsync() is { } line)
+            {
+                using var answer = JsonDocument.Parse(line);
+                if (_waiting.TryRemove(answer.RootElement.GetProperty("id").GetInt64(), out var waiting)) waiting.TrySetResult(line);
+            }
+            await _process.WaitForExitAsync();
+            var why = new InvalidOperationException($"The browser driver exited ({_process.ExitCode}): {await _stderr}");
+            foreach (var id in _waiting.Keys)
+                if (_waiting.TryRemove(id, out var waiting)) waiting.TrySetException(why);
         }
-        var line = (await stdout).Trim();
-        if (line.Length == 0)
-            throw new InvalidOperationException($"The browser driver printed nothing (exit {process.ExitCode}): {await stderr}");
-        var output = JsonDocument.Parse(line).RootElement;
-        if (!output.GetProperty("ok").GetBoolean())
-            throw new InvalidOperationException($"The scenario failed in the browser: {output.GetProperty("error").GetString()}\n"
-                + $"console: {output.GetProperty("console")}");
-        return output.GetProperty("result").Clone();
+
+        private void Stop()
+        {
+            try
+            {
+                if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // It exited meanwhile.
+            }
+        }
     }
 
     private static string? FindMissing()

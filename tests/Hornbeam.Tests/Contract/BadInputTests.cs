@@ -167,6 +167,8 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
     [InlineData("/hooks/echo/args/stream")]
     [InlineData("/functions/add/call")]
     [InlineData("/ml/cached/echo/args")]
+    [InlineData("/ml/cache/lookup")]
+    [InlineData("/ml/cache/store")]
     [InlineData("/pubsub/too-large")]
     public async Task ABodyOverTheLimitIsTooLargeWithADetailOnEveryRouteWithABody(string route)
     {
@@ -235,6 +237,7 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
     [InlineData("/hooks/echo/args")]
     [InlineData("/functions/add/call")]
     [InlineData("/ml/cached/echo/args")]
+    [InlineData("/ml/cache/lookup")]
     public async Task ARouteThatBindsJsonRefusesAnotherContentTypeAsDocumented(string route)
     {
         var response = await Client.PostAsync(route, new StringContent("{}", Encoding.UTF8, "text/plain"));

@@ -194,6 +194,10 @@ public sealed class HostileInputPropertyTests(BadInputHost host) : IClassFixture
         new("POST", "/ml/cached/echo/args", "{\"input\":{}}"),
         new("POST", "/ml/cached/echo/args", "{\"input\":1,\"ttl_seconds\":{}}"),
         new("POST", "/ml/cached/echo/args", "{\"input\":1,\"cache_key\":{}}"),
+        // Not a hostile input inside a lookup: an accepted one would take a claim that a later equal one waits on.
+        new("POST", "/ml/cache/lookup", "{}"),
+        new("POST", "/ml/cache/store", "{\"cache_key\":\"prop\",\"result\":{}}"),
+        new("POST", "/ml/cache/release", "{\"cache_key\":\"prop\",\"claim\":{}}"),
         new("PUT", "/functions/prop-{0}", "{}"),
         new("PUT", "/functions/prop-{0}", "{\"url\":{}}"),
         new("PUT", "/hooks/prop-{0}", "{}"),

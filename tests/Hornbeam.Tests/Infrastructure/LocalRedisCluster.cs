@@ -25,14 +25,14 @@ public sealed class LocalRedisCluster : IDisposable
     {
         var directory = Path.Combine(Path.GetTempPath(), "hornbeam-cluster-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
-        var nodes = new List<LocalRedisProcess>();
-        for (var i = 0; i < masters * (1 + replicasPerMaster); i++)
+        // The nodes start side by side: each start waits for its process to answer, and one after another that adds up.
+        var nodes = (await Task.WhenAll(Enumerable.Range(0, masters * (1 + replicasPerMaster)).Select(async _ =>
         {
             var port = LocalRedisProcess.FreePort();
-            nodes.Add(await LocalRedisProcess.StartAsync(port, "--cluster-enabled", "yes",
+            return await LocalRedisProcess.StartAsync(port, "--cluster-enabled", "yes",
                 "--cluster-config-file", Path.Combine(directory, $"nodes-{port}.conf"),
-                "--cluster-node-timeout", "1500", "--dir", directory));
-        }
+                "--cluster-node-timeout", "1500", "--dir", directory);
+        }))).ToList();
         var cluster = new LocalRedisCluster(directory, nodes);
         try
         {

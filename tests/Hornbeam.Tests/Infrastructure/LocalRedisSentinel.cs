@@ -74,6 +74,12 @@ public sealed class LocalRedisSentinel : IDisposable
                     """);
                 sentinelNodes.Add(await LocalRedisProcess.StartWithConfigFileAsync(port, config, "--sentinel"));
             }
+            // Sentinel demotes a restarted old master once it has reported itself master for four hello periods (2 s each)
+            // and it reads INFO every 10 s, so the demotion comes 8 to 18 s after the restart. Shorter periods keep the same
+            // sequence of events (the old master still takes writes as master for a while) in a fraction of the time.
+            // SENTINEL DEBUG exists since Redis 7.0; without it the tests only wait longer.
+            foreach (var sentinel in sentinelNodes)
+                await Resp.TryCommandAsync(sentinel.Port, "SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "500");
             await topology.WaitUntilStableAsync(nodes[0], TimeSpan.FromSeconds(30));
             return topology;
         }
