@@ -28,9 +28,10 @@ public sealed class HookWorkerTests(HookWorkerTests.Pair pair) : IClassFixture<H
         public async Task InitializeAsync()
         {
             var prefix = TestPrefix.New();
-            // Pinged every second, so a worker that stops answering is dropped within the test's patience.
+            // Pinged every 2 s, so a worker that stops answering is dropped within the test's patience (not 1 s: a busy
+            // machine could delay a live worker's pong that long).
             A = new HornbeamApiFactory(await RedisServer.ConnectionStringAsync(), prefix,
-                new Dictionary<string, string?> { ["Hornbeam:Hooks:WorkerKeepAliveSeconds"] = "1" });
+                new Dictionary<string, string?> { ["Hornbeam:Hooks:WorkerKeepAliveSeconds"] = "2" });
             A.UseKestrel(0);
             A.StartServer();
             AClient = A.CreateClient();
