@@ -33,7 +33,8 @@ var app = builder.Build();
 
 app.UseHornbeamApi();
 // Ahead of access control, which refuses a WebSocket after its upgrade (a browser cannot read a refused handshake).
-app.UseWhen(context => context.Request.Path.StartsWithSegments("/ws"), ws => ws.UseWebSockets());
+app.UseWhen(context => context.Request.Path.StartsWithSegments("/ws") || context.Request.Path.StartsWithSegments("/hooks/workers"),
+    ws => ws.UseWebSockets());
 app.UseHornbeamCors();
 app.UseHornbeamAccess();
 app.UseJsonBodyRules();

@@ -117,12 +117,6 @@ def test_an_http_hook_on_a_host_that_is_not_allowed_is_forbidden(name):
     assert raised.value.status == 403 and raised.value.kind == "forbidden"
 
 
-@pytest.mark.parametrize("handler", [lambda action, *a, **k: action, type("EmbeddingService", (), {}), object()])
-def test_a_python_handler_is_not_served_yet_and_says_so(name, handler):
-    with pytest.raises(NotImplementedError, match="issue #22"):
-        register_hook(name, handler)
-
-
 def test_a_failure_mid_stream_raises_after_the_chunks_before_it(name, hook_endpoint):
     register_hook(name, f"{hook_endpoint}/{name}")
     try:

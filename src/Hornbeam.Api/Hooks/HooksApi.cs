@@ -18,6 +18,10 @@ public static class HooksApi
     {
         var group = routes.MapGroup("/hooks").WithTags("Hooks");
 
+        group.MapGet("/workers", Worker).WithName("HooksWorker").RequireScope(Scopes.Admin)
+            .WithSummary("A hook worker connects here with a WebSocket, registers the hooks it serves and runs the invocations the " +
+                "cluster pushes to it (docs/protocol.md); Upgrade: websocket required")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapGet("/", List).WithName("HooksList").RequireScope(Scopes.Invoke)
             .WithSummary("List every hook callable from here and where it runs (C# hooks on nodes, HTTP hooks at a URL)");
         group.MapPut("/{app_path}", RegisterHttp).WithName("HooksRegisterHttp").RequireScope(Scopes.Admin)
@@ -47,6 +51,21 @@ public static class HooksApi
         .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
         .ProducesProblem(StatusCodes.Status500InternalServerError).ProducesProblem(StatusCodes.Status502BadGateway)
         .ProducesProblem(StatusCodes.Status504GatewayTimeout);
+
+    public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Worker(HttpContext context, IHookWorkers workers)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: ProblemTypes.InvalidInput,
+                title: "Invalid input", detail: "This endpoint speaks WebSocket: a hook worker connects with Upgrade: websocket.");
+        // Pings both ways keep a quiet worker's connection open through proxies; a worker that stops answering is dropped.
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            KeepAliveInterval = workers.KeepAlive,
+            KeepAliveTimeout = workers.KeepAlive,
+        });
+        await workers.ServeAsync(socket);
+        return TypedResults.Empty;
+    }
 
     public static async Task<Ok<HookList>> List(IHooks hooks) =>
         TypedResults.Ok(new HookList((await hooks.ListAsync()).Select(h => new HookEntry(h.AppPath, h.Kind, h.Nodes, h.Url)).ToArray()));

@@ -132,6 +132,22 @@ internal sealed class ClusterPresence(
         }
     }
 
+    /// <summary>
+    /// Heartbeats now and tells the other nodes to read presence again: what this node offers changed (a hook worker came or
+    /// went), and waiting for the next heartbeat would leave them routing to the old offer.
+    /// </summary>
+    internal async Task AdvertiseNowAsync()
+    {
+        try
+        {
+            if (await TryHeartbeatAsync()) await AnnounceAsync("join", node.Name);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            logger.LogDebug("Announcing node {Node}'s new offer failed ({Message}); its next heartbeat carries it.", node.Name, e.Message);
+        }
+    }
+
     /// <summary>When this node last renewed its presence in Redis.</summary>
     public DateTimeOffset? LastHeartbeat { get; private set; }
 

@@ -15,6 +15,8 @@ public sealed class RpcModules
     public const string FunctionsModule = "functions";
 
     private readonly Dictionary<string, Dictionary<string, RpcFunction>> _modules = new(StringComparer.Ordinal);
+    // Functions that come and go while the node runs (hooks served by a connected worker), beside the fixed ones.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Module, string Name), RpcFunction> _dynamic = new();
     private readonly NodeIdentity _node;
 
     internal RpcModules(IEnumerable<RpcFunctionRegistration> registrations, NodeIdentity node)
@@ -36,16 +38,30 @@ public sealed class RpcModules
 
     /// <summary>The function, or null when this node has no such module or function.</summary>
     public RpcFunction? Find(string module, string function) =>
-        _modules.TryGetValue(module, out var functions) && functions.TryGetValue(function, out var f) ? f : null;
+        _modules.TryGetValue(module, out var functions) && functions.TryGetValue(function, out var f) ? f
+        : _dynamic.TryGetValue((module, function), out var d) ? d : null;
+
+    /// <summary>
+    /// Offers a function until <see cref="RemoveDynamic"/>; false when the name is taken. Presence advertises it from its
+    /// next heartbeat.
+    /// </summary>
+    internal bool TryAddDynamic(string module, string function, RpcFunction handler) =>
+        (!_modules.TryGetValue(module, out var functions) || !functions.ContainsKey(function))
+        && _dynamic.TryAdd((module, function), handler);
+
+    internal void RemoveDynamic(string module, string function) => _dynamic.TryRemove((module, function), out _);
+
+    /// <summary>Whether the function was registered at start-up (not added while running).</summary>
+    internal bool IsFixed(string module, string function) =>
+        _modules.TryGetValue(module, out var functions) && functions.ContainsKey(function);
 
     /// <summary>The function; an unknown module or function throws <see cref="HornbeamException"/> (404).</summary>
     public RpcFunction Get(string module, string function)
     {
-        if (!_modules.TryGetValue(module, out var functions))
+        if (Find(module, function) is { } found) return found;
+        if (!_modules.ContainsKey(module) && !_dynamic.Keys.Any(k => k.Module == module))
             throw new HornbeamException(HornbeamError.NotFound, $"node '{_node.Name}' has no module '{module}'.");
-        return functions.TryGetValue(function, out var f)
-            ? f
-            : throw new HornbeamException(HornbeamError.NotFound,
+        throw new HornbeamException(HornbeamError.NotFound,
                 $"module '{module}' on node '{_node.Name}' has no function '{function}'.");
     }
 
@@ -63,8 +79,9 @@ public sealed class RpcModules
         _node.Name,
         _node.StartedAt,
         now,
-        _modules.Where(m => m.Key != FunctionsModule).OrderBy(m => m.Key, StringComparer.Ordinal)
-            .ToDictionary(m => m.Key, m => (IReadOnlyList<string>)m.Value.Keys.Order(StringComparer.Ordinal).ToArray()),
+        _modules.Where(m => m.Key != FunctionsModule).SelectMany(m => m.Value.Keys.Select(f => (Module: m.Key, Name: f)))
+            .Concat(_dynamic.Keys).GroupBy(f => f.Module).OrderBy(m => m.Key, StringComparer.Ordinal)
+            .ToDictionary(m => m.Key, m => (IReadOnlyList<string>)m.Select(f => f.Name).Distinct().Order(StringComparer.Ordinal).ToArray()),
         Functions);
 
     internal static void ValidateName(string what, string name)

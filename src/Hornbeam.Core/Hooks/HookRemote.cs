@@ -28,16 +28,34 @@ internal sealed class HookRemote(IRpcClient rpc, IClusterPresence presence, Node
     /// <summary>A live node other than this one that offers the hook; a random one, so callers spread over them.</summary>
     public string? Offering(string appPath)
     {
-        var candidates = presence.KnownNodes
-            .Where(n => n.Node != node.Name && n.Modules.TryGetValue(HooksModule, out var hooks) && hooks.Contains(appPath))
-            .Select(n => n.Node).ToArray();
+        var candidates = OfferingNodes(appPath);
         return candidates.Length == 0 ? null : candidates[Random.Shared.Next(candidates.Length)];
     }
 
-    /// <summary>The hooks other live nodes offer, and where.</summary>
-    public async Task<IReadOnlyList<(string AppPath, string Node)>> AdvertisedAsync() =>
+    /// <summary>The live nodes other than this one that offer the hook (a C# hook, or a worker connected there).</summary>
+    public string[] OfferingNodes(string appPath) => presence.KnownNodes
+        .Where(n => n.Node != node.Name && n.Modules.TryGetValue(HooksModule, out var hooks) && hooks.Contains(appPath))
+        .Select(n => n.Node).ToArray();
+
+    /// <summary>Reads presence from Redis now; when Redis does not answer, the view stays as it was.</summary>
+    public async Task RefreshAsync()
+    {
+        try
+        {
+            await presence.LiveNodesAsync();
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // The caller's next step (an HTTP hook's lookup) reports the outage.
+        }
+    }
+
+    /// <summary>The hooks other live nodes offer, where, and whether a worker serves it there (else it is a C# hook).</summary>
+    public async Task<IReadOnlyList<(string AppPath, string Node, bool Worker)>> AdvertisedAsync() =>
         (await presence.LiveNodesAsync()).Where(n => n.Node != node.Name)
-        .SelectMany(n => n.Modules.TryGetValue(HooksModule, out var hooks) ? hooks.Select(h => (h, n.Node)) : [])
+        .SelectMany(n => n.Modules.TryGetValue(HooksModule, out var hooks)
+            ? hooks.Select(h => (h, n.Node, n.Modules.TryGetValue(HookWorkers.WorkersModule, out var w) && w.Contains(h)))
+            : [])
         .ToArray();
 
     public Task<JsonElement> ExecuteAsync(string target, string appPath, string action, HookArgs args, CancellationToken ct) =>

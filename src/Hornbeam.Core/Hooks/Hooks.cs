@@ -9,11 +9,11 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Hornbeam.Hooks;
 
 /// <summary>
-/// Finds where a hook lives (this node's C# hooks, then another live node's over RPC, then HTTP hooks) and runs it
-/// there.
+/// Finds where a hook lives (this node's C# hooks, then a worker connected to this node or another live node that offers
+/// it, then HTTP hooks) and runs it there.
 /// </summary>
 internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, HttpHookClient http, HookTasks tasks,
-    IServiceScopeFactory scopes, NodeIdentity node, HookRemote remote) : IHooks
+    IServiceScopeFactory scopes, NodeIdentity node, HookRemote remote, HookWorkers workers) : IHooks
 {
     public async Task<JsonElement> ExecuteAsync(string appPath, string action, HookArgs? args = null,
         CancellationToken cancellationToken = default)
@@ -28,7 +28,13 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
                 activity?.SetTag("hornbeam.hook.kind", handler.Kind);
                 return await ExecuteLocalAsync(handler, appPath, action, args, cancellationToken);
             }
-            if (remote.Offering(appPath) is { } target)
+            var (worker, target) = await PlaceAsync(appPath);
+            if (worker is not null)
+            {
+                activity?.SetTag("hornbeam.hook.kind", "worker");
+                return await worker.ExecuteAsync(appPath, action, args, cancellationToken);
+            }
+            if (target is not null)
             {
                 // The RPC to the node that has the hook is this span's child, and the hook's run there a child of that.
                 activity?.SetTag("hornbeam.hook.kind", "remote").SetTag("hornbeam.node", target);
@@ -49,18 +55,38 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
     internal async Task<JsonElement> ExecuteHereAsync(string appPath, string action, HookArgs args, CancellationToken ct)
     {
         HookNames.Validate(appPath, action);
-        if (!registry.TryGet(appPath, out var handler)) throw NotHere(appPath);
+        var worker = registry.TryGet(appPath, out var handler) ? null : workers.Pick(appPath) ?? throw NotHere(appPath);
         using var activity = StartSpan(appPath, action);
-        activity?.SetTag("hornbeam.hook.kind", handler.Kind);
+        activity?.SetTag("hornbeam.hook.kind", handler?.Kind ?? "worker");
         try
         {
-            return await ExecuteLocalAsync(handler, appPath, action, args, ct);
+            return worker is not null
+                ? await worker.ExecuteAsync(appPath, action, args, ct)
+                : await ExecuteLocalAsync(handler!, appPath, action, args, ct);
         }
         catch (Exception e) when (activity is not null)
         {
             activity.SetStatus(ActivityStatusCode.Error, e.Message);
             throw;
         }
+    }
+
+    // Workers here and nodes offering the hook share its calls: this node counts as one more candidate node.
+    private (HookWorkerConnection? Worker, string? Node) Place(string appPath)
+    {
+        var worker = workers.Pick(appPath);
+        var nodes = remote.OfferingNodes(appPath);
+        var pick = Random.Shared.Next(nodes.Length + (worker is null ? 0 : 1));
+        return pick < nodes.Length ? (null, nodes[pick]) : (worker, null);
+    }
+
+    // A hook that appeared on another node a moment ago may not be in this node's view yet: read presence once before a 404.
+    private async ValueTask<(HookWorkerConnection? Worker, string? Node)> PlaceAsync(string appPath)
+    {
+        var placed = Place(appPath);
+        if (placed.Worker is not null || placed.Node is not null || registry.TryGet(appPath, out _)) return placed;
+        await remote.RefreshAsync();
+        return Place(appPath);
     }
 
     private static Activity? StartSpan(string appPath, string action) =>
@@ -71,16 +97,16 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
     internal Task<string> StartTaskHereAsync(string appPath, string action, HookArgs args)
     {
         HookNames.Validate(appPath, action);
-        if (!registry.TryGet(appPath, out var handler)) throw NotHere(appPath);
-        if (handler.HasAction(action) == false) throw NoSuchAction(appPath, action);
+        if (!registry.TryGet(appPath, out var handler) && workers.Pick(appPath) is null) throw NotHere(appPath);
+        if (handler?.HasAction(action) == false) throw NoSuchAction(appPath, action);
         return tasks.StartAsync(appPath, action, ct => ExecuteHereAsync(appPath, action, args, ct));
     }
 
     internal IAsyncEnumerable<JsonElement> StreamHereAsync(string appPath, string action, HookArgs args, CancellationToken ct)
     {
         HookNames.Validate(appPath, action);
-        if (!registry.TryGet(appPath, out var handler)) throw NotHere(appPath);
-        return StreamLocalAsync(handler, appPath, action, args, ct);
+        if (registry.TryGet(appPath, out var handler)) return StreamLocalAsync(handler, appPath, action, args, ct);
+        return (workers.Pick(appPath) ?? throw NotHere(appPath)).StreamAsync(appPath, action, args, ct);
     }
 
     public async Task<string> ExecuteInBackgroundAsync(string appPath, string action, HookArgs? args = null)
@@ -89,8 +115,10 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
         args ??= HookArgs.Empty;
         // Refuse what can be known to fail before handing out a task id.
         if (registry.TryGet(appPath, out _)) return await StartTaskHereAsync(appPath, action, args);
-        // A C# hook of another node runs as a task there, so the node doing the work holds the lease.
-        if (remote.Offering(appPath) is { } target) return await remote.StartTaskAsync(target, appPath, action, args);
+        // A hook of another node runs as a task there, so the node doing the work holds the lease.
+        var (worker, target) = await PlaceAsync(appPath);
+        if (worker is not null) return await StartTaskHereAsync(appPath, action, args);
+        if (target is not null) return await remote.StartTaskAsync(target, appPath, action, args);
         if (await httpHooks.GetAsync(appPath) is null) throw NoSuchHook(appPath);
         return await tasks.StartAsync(appPath, action, ct => ExecuteAsync(appPath, action, args, ct));
     }
@@ -108,7 +136,13 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
             await foreach (var chunk in StreamLocalAsync(handler, appPath, action, args, cancellationToken)) yield return chunk;
             yield break;
         }
-        if (remote.Offering(appPath) is { } target)
+        var (worker, target) = await PlaceAsync(appPath);
+        if (worker is not null)
+        {
+            await foreach (var chunk in worker.StreamAsync(appPath, action, args, cancellationToken)) yield return chunk;
+            yield break;
+        }
+        if (target is not null)
         {
             await foreach (var chunk in remote.StreamAsync(target, appPath, action, args, cancellationToken)) yield return chunk;
             yield break;
@@ -123,10 +157,14 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
             throw new HornbeamException(HornbeamError.Conflict,
                 $"Hook '{appPath}' is a C# {handler.Kind} hook on node '{node.Name}'; an HTTP hook of the same name would never run. " +
                 "Choose another app_path.");
+        if (workers.Pick(appPath) is not null)
+            throw new HornbeamException(HornbeamError.Conflict,
+                $"Hook '{appPath}' is served by a worker on node '{node.Name}'; an HTTP hook of the same name would never run. " +
+                "Choose another app_path.");
         if (remote.Offering(appPath) is { } target)
             throw new HornbeamException(HornbeamError.Conflict,
-                $"Hook '{appPath}' is a C# hook on node '{target}'; an HTTP hook of the same name would never run. Choose another " +
-                "app_path.");
+                $"Hook '{appPath}' is a C# hook or a worker's on node '{target}'; an HTTP hook of the same name would never run. " +
+                "Choose another app_path.");
         return httpHooks.RegisterAsync(appPath, url);
     }
 
@@ -137,7 +175,12 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
         var hooks = new SortedDictionary<string, HookInfo>(StringComparer.Ordinal);
         foreach (var hook in await httpHooks.ListAsync()) hooks[hook.AppPath] = new(hook.AppPath, "http", [], hook.Url);
         foreach (var group in (await remote.AdvertisedAsync()).GroupBy(h => h.AppPath))
-            hooks[group.Key] = new(group.Key, "csharp", group.Select(h => h.Node).Order(StringComparer.Ordinal).ToArray(), null);
+            hooks[group.Key] = new(group.Key, group.All(h => h.Worker) ? "worker" : "csharp",
+                group.Select(h => h.Node).Order(StringComparer.Ordinal).ToArray(), null);
+        foreach (var appPath in workers.AppPaths)
+            hooks[appPath] = new(appPath, "worker",
+                (hooks.TryGetValue(appPath, out var elsewhere) && elsewhere.Kind == "worker" ? elsewhere.Nodes : [])
+                    .Append(node.Name).Order(StringComparer.Ordinal).ToArray(), null);
         foreach (var appPath in registry.AppPaths)
             if (registry.TryGet(appPath, out var handler))
                 hooks[appPath] = new(appPath, handler.Kind,
@@ -218,10 +261,10 @@ internal sealed class Hooks(HookRegistry registry, HttpHookStore httpHooks, Http
     };
 
     private static HornbeamException NoSuchHook(string appPath) =>
-        new(HornbeamError.NotFound, $"No hook '{appPath}' is registered (no C# hook on this node and no HTTP hook).");
+        new(HornbeamError.NotFound, $"No hook '{appPath}' is registered (no C# hook or worker serves it and no HTTP hook).");
 
     private HornbeamException NotHere(string appPath) =>
-        new(HornbeamError.NotFound, $"Node '{node.Name}' has no C# hook '{appPath}' (any more).");
+        new(HornbeamError.NotFound, $"Node '{node.Name}' has no C# hook or worker serving '{appPath}' (any more).");
 
     private static HornbeamException NoSuchAction(string appPath, string action) =>
         new(HornbeamError.NotFound, $"Hook '{appPath}' has no action '{action}'.");

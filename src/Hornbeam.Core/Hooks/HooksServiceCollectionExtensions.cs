@@ -25,6 +25,8 @@ public static class HooksServiceCollectionExtensions
         services.TryAddSingleton<Hooks>();
         services.TryAddSingleton<IHooks>(sp => sp.GetRequiredService<Hooks>());
         services.TryAddSingleton<HookRemote>();
+        services.TryAddSingleton<HookWorkers>();
+        services.TryAddSingleton<IHookWorkers>(sp => sp.GetRequiredService<HookWorkers>());
         services.TryAddSingleton<HookRpcHandlers>();
         services.AddHostedService(sp => sp.GetRequiredService<HookRpcHandlers>());
         services.AddSingleton(sp => Rpc(HookRemote.ControlModule, "start_task",

@@ -31,6 +31,7 @@ public sealed class OptionsValidationTests
         { "Hornbeam:Idempotency:WindowSeconds", "0", "Hornbeam:Idempotency:WindowSeconds must be at least 1" },
         { "Hornbeam:Idempotency:MaxStoredAnswerBytes", "-1", "Hornbeam:Idempotency:MaxStoredAnswerBytes must be 0 or more" },
         { "Hornbeam:Hooks:HttpTimeoutSeconds", "0", "Hornbeam:Hooks:HttpTimeoutSeconds must be at least 1" },
+        { "Hornbeam:Hooks:WorkerKeepAliveSeconds", "0", "Hornbeam:Hooks:WorkerKeepAliveSeconds must be from 1 to 3600" },
         { "Hornbeam:Tasks:RetentionSeconds", "0", "Hornbeam:Tasks:RetentionSeconds must be at least 1" },
         { "Hornbeam:Tasks:LeaseMilliseconds", "299", "Hornbeam:Tasks:LeaseMilliseconds must be at least 300" },
         { "Hornbeam:Tasks:MaxWaitMilliseconds", "-1", "Hornbeam:Tasks:MaxWaitMilliseconds must not be negative" },

@@ -5,5 +5,6 @@ Without ``configure`` the first call reads ``HORNBEAM_URL`` (default ``http://lo
 
 from .errors import HornbeamConnectionError, HornbeamError
 from .transport import configure
+from .worker import serve_forever, stop
 
-__all__ = ["configure", "HornbeamError", "HornbeamConnectionError"]
+__all__ = ["configure", "HornbeamError", "HornbeamConnectionError", "serve_forever", "stop"]

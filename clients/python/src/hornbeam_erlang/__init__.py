@@ -6,7 +6,7 @@ import asyncio
 import builtins
 import time
 
-from hornbeam_client import transport, values
+from hornbeam_client import transport, values, worker
 from hornbeam_client.errors import PROBLEM_PREFIX, HornbeamError
 from hornbeam_client.transport import quote
 
@@ -156,21 +156,26 @@ def cast(name, *args):
 # --- Hooks ----------------------------------------------------------------------------------------------------------
 
 def register_hook(app_path, handler):
-    """Registers an HTTP hook: ``handler`` is the URL whose ``{url}/{action}`` the service POSTs
-    ``{"args": [...], "kwargs": {...}}`` to (its host and port must be in ``Hornbeam:Webhooks:AllowedHosts``; needs an
-    ``admin`` key). A Python function, class or instance cannot be served to the cluster yet: that needs a worker
-    connection from this process to a replica (issue #22, phase 2), so it raises NotImplementedError."""
+    """Serves ``handler`` to the cluster as hook ``app_path``: a function called as ``handler(action, *args,
+    **kwargs)``, a class (instantiated once, here, then the method named after the action runs) or an instance (its
+    method named after the action). This process connects out to the configured replica (a WebSocket it keeps open on a
+    daemon thread, reconnecting by itself) and runs the calls any replica, C# or Python process sends; a generator
+    streams its items. Returns once the replica confirmed; a C# hook of that name raises HornbeamError (``'conflict'``),
+    and the key needs the ``admin`` scope. A ``str`` handler registers an HTTP hook at that URL instead."""
     if isinstance(handler, str):
         transport.request("PUT", f"/hooks/{quote(app_path)}", body={"url": handler}, has_body=True)
         return
-    raise NotImplementedError(
-        f"register_hook({app_path!r}, <{type(handler).__name__}>): Python handlers are not served to the cluster yet "
-        "(issue #22, phase 2: a worker connection to a replica). Serve the handler over HTTP and register its URL "
-        "instead, e.g. register_hook('embeddings', 'http://127.0.0.1:8000/embeddings').")
+    quote(app_path)
+    if handler is None:
+        raise TypeError("register_hook needs a function, class, instance or URL as handler, not None")
+    worker.worker().register(app_path, handler, transport.settings().timeout)
 
 
 def unregister_hook(app_path):
-    """Removes the HTTP hook ``app_path``; removing one that is not registered is not an error."""
+    """Stops serving ``app_path`` from this process (the hook leaves the cluster), or removes the HTTP hook
+    ``app_path``; removing one that is not registered is not an error."""
+    if worker.worker().unregister(app_path, transport.settings().timeout):
+        return
     transport.request("DELETE", f"/hooks/{quote(app_path)}")
 
 
@@ -182,7 +187,7 @@ def _hook_call(args, kwargs):
 
 
 def execute(app_path, action, *args, **kwargs):
-    """Runs ``action`` of hook ``app_path`` (C# or HTTP, on whichever node has it) and returns its result; an unknown
+    """Runs ``action`` of hook ``app_path`` (C#, a worker's or HTTP, on whichever node has it) and returns its result; an unknown
     hook or action (kind ``'not-found'``) or a failing handler (``'handler-failed'``) raises HornbeamError."""
     path = f"/hooks/{quote(app_path)}/{quote(action)}"
     return transport.request("POST", path, body=_hook_call(args, kwargs), has_body=True).json()["result"]
