@@ -27,9 +27,14 @@ internal sealed class StateChanges(IConnectionMultiplexer redis, RedisKeys keys,
         {
             await feed.StartAsync(channels, from, cancellationToken);
         }
-        catch
+        catch (Exception e)
         {
             await feed.DisposeAsync();
+            if (e is RedisServerException && e.Message.Contains("unknown", StringComparison.OrdinalIgnoreCase)
+                && e.Message.Contains("command", StringComparison.OrdinalIgnoreCase))
+                throw new HornbeamException(HornbeamError.Unavailable,
+                    "This Redis store has no stream commands (the embedded Garnet store of Development has none), so it cannot " +
+                    "keep a change feed; point ConnectionStrings:Redis at Redis.", e);
             throw;
         }
         return feed;
