@@ -90,7 +90,8 @@ public sealed class StateChangesRetentionTests
             Assert.Equal("reconnect", (await refused.NextAsync()).Event);
 
         await redis.RestartAsync();
-        await Poll.UntilAsync(async () => (await client.PutAsync($"/state/{_prefix}b", Http.Json("2"))).StatusCode == HttpStatusCode.NoContent,
+        await Poll.UntilAsync(
+            async () => (await client.PutAsync($"/state/{_prefix}b", Http.Json("2"))).StatusCode == HttpStatusCode.NoContent,
             because: "the service recovers when Redis returns");
         // Redis restarted empty: the feed cannot vouch for what happened meanwhile.
         await using var resumed = await SseStream.OpenAsync(client, $"/state/changes?prefix={_prefix}", seen);

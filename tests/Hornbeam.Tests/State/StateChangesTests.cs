@@ -70,7 +70,8 @@ public sealed class StateChangesTests(ReplicaPair replicas) : IClassFixture<Repl
         {
             var versions = group.Select(e => e.Json.GetProperty("version").GetString()!.Split('-').Select(ulong.Parse).ToArray()).ToList();
             for (var i = 1; i < versions.Count; i++)
-                Assert.True(versions[i][0] > versions[i - 1][0] || versions[i][0] == versions[i - 1][0] && versions[i][1] > versions[i - 1][1]);
+                Assert.True(versions[i][0] > versions[i - 1][0]
+                            || versions[i][0] == versions[i - 1][0] && versions[i][1] > versions[i - 1][1]);
         }
         await WriteAsync(clients[0], "set", $"other:{_prefix}x", "1");
         await WriteAsync(clients[0], "set", $"{_prefix}last", "2");
@@ -162,7 +163,8 @@ public sealed class StateChangesTests(ReplicaPair replicas) : IClassFixture<Repl
             got.Add(change);
             if (got.Count == 2) break;
         }
-        Assert.Equal((StateChange.Set, $"{_prefix}c", "{\"n\":1}"), (got[0].Op, got[0].Key, System.Text.Encoding.UTF8.GetString(got[0].Value!)));
+        Assert.Equal((StateChange.Set, $"{_prefix}c", "{\"n\":1}"),
+            (got[0].Op, got[0].Key, System.Text.Encoding.UTF8.GetString(got[0].Value!)));
         Assert.Equal((StateChange.Increment, 5L, "5"), (got[1].Op, got[1].Delta, System.Text.Encoding.UTF8.GetString(got[1].Value!)));
     }
 }
