@@ -26,7 +26,9 @@ public sealed class StateChangesEventStream : IResult, IEndpointMetadataProvider
     private readonly PubSubOptions _options;
     private readonly string? _lastEventId;
     private readonly CancellationTokenSource _ending = new();
+    private readonly Lock _gate = new();
     private (string Event, byte[] Data)? _end;
+    private volatile string? _last;
 
     internal StateChangesEventStream(StateChangeFeed feed, PubSubOptions options, string? lastEventId)
     {
@@ -45,7 +47,7 @@ public sealed class StateChangesEventStream : IResult, IEndpointMetadataProvider
     /// <summary>Ends the stream with <paramref name="name"/> and its JSON <paramref name="data"/>; the first end asked for wins.</summary>
     internal void End(string name, byte[] data)
     {
-        lock (_ending)
+        lock (_gate)
         {
             if (_end is not null) return;
             _end = (name, data);
@@ -73,7 +75,7 @@ public sealed class StateChangesEventStream : IResult, IEndpointMetadataProvider
         using var gate = new SemaphoreSlim(1, 1);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _ending.Token);
         var keepAlive = Task.CompletedTask;
-        var last = feed.StartsAfter;
+        var last = _last = feed.StartsAfter;
         try
         {
             WriteEvent(output, "subscribed", Object(w =>
@@ -104,7 +106,7 @@ public sealed class StateChangesEventStream : IResult, IEndpointMetadataProvider
                     gate.Release();
                 }
                 if (flushed.IsCompleted) return;
-                last = change.Id;
+                last = _last = change.Id;
             }
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
@@ -139,7 +141,7 @@ public sealed class StateChangesEventStream : IResult, IEndpointMetadataProvider
 
     /// <summary>The <c>reconnect</c> end of a stream the node stops serving (shutting down).</summary>
     internal void EndForShutdown() =>
-        End("reconnect", Reconnect("this node is shutting down; reconnect (any node) with your last event id", _lastEventId).Data);
+        End("reconnect", Reconnect("this node is shutting down; reconnect (any node) with your last event id", _last ?? _lastEventId).Data);
 
     private static byte[] Change(StateChange change) => Object(w =>
     {
