@@ -49,6 +49,8 @@ public static class HornbeamServiceCollectionExtensions
         services.AddHornbeamFunctions();
 
         services.TryAddSingleton<IStateStore, StateStore>();
+        services.AddValidatedOptions<StateChangesOptions, StateChangesOptionsValidator>(StateChangesOptions.Section);
+        services.TryAddSingleton<IStateChanges, StateChanges>();
         services.AddHooks();
         services.AddMlCache();
         services.AddPubSub();

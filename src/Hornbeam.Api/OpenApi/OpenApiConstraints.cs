@@ -118,6 +118,13 @@ internal static class OpenApiConstraints
                     case "prefix" when context.Description.RelativePath?.StartsWith("ml", StringComparison.Ordinal) == true:
                         (schema.MinLength, schema.Pattern) = (1, PrefixPattern);
                         break;
+                    case "last_event_id" or "Last-Event-ID" when context.Description.RelativePath == "state/changes":
+                        (schema.MaxLength, schema.Pattern) = (1024, "^[A-Za-z0-9_-]+$");
+                        break;
+                    case "prefix" when context.Description.RelativePath == "state/changes":
+                        (schema.MinLength, schema.Description) =
+                            (1, "Required for the feed; without it, the route reads the key 'changes'.");
+                        break;
                     case "last_event_id" or "Last-Event-ID":
                         schema.Minimum = "0";
                         break;

@@ -13,7 +13,7 @@ namespace Hornbeam.Api.OpenApi;
 internal static class OpenApiEventStreams
 {
     private static readonly (string Operation, string Stream)[] Streams =
-        [("PubSubSubscribe", "PubSubEventStream"), ("HooksStream", "HookEventStream")];
+        [("PubSubSubscribe", "PubSubEventStream"), ("HooksStream", "HookEventStream"), ("StateChanges", "StateChangesEventStream")];
 
     public static OpenApiOptions AddEventStreams(this OpenApiOptions options) => options.AddDocumentTransformer((document, _, _) =>
     {
@@ -21,11 +21,21 @@ internal static class OpenApiEventStreams
         var schemas = document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
         AddPubSubEvents(schemas, document);
         AddHookEvents(schemas, document);
+        AddStateChangeEvents(schemas, document);
         foreach (var operation in OpenApiHeadersAndLinks.Operations(document))
+        {
+            // Its 200 is also the JSON of the key 'changes' (read without a prefix), which takes the place of the stream.
+            if (operation.OperationId == "StateChanges" && operation.Responses?.TryGetValue("200", out var both) == true
+                && both is OpenApiResponse response && response.Content is { } content)
+            {
+                content.TryAdd("text/event-stream", new OpenApiMediaType());
+                response.Description = "The change feed (text/event-stream); without prefix, the key 'changes' (application/json).";
+            }
             foreach (var (id, stream) in Streams)
                 if (operation.OperationId == id && operation.Responses?.TryGetValue("200", out var ok) == true
                     && ok.Content?.TryGetValue("text/event-stream", out var events) == true && events is OpenApiMediaType media)
                     media.Schema = new OpenApiSchemaReference(stream, document);
+        }
         // Referenced by nothing now: the framework's description of the C# type the stream is written from.
         foreach (var name in schemas.Keys.Where(k => k.StartsWith("SseItemOf", StringComparison.Ordinal)).ToArray()) schemas.Remove(name);
         return Task.CompletedTask;
@@ -82,6 +92,44 @@ internal static class OpenApiEventStreams
             "HookChunkEvent", "HookDoneEvent", "HookErrorEvent");
     }
 
+    private static void AddStateChangeEvents(IDictionary<string, IOpenApiSchema> schemas, OpenApiDocument document)
+    {
+        schemas["StateChangesSubscribed"] = Object("The watched prefix and the position the feed delivers changes after.",
+            ("prefix", String()), ("last_event_id", String()));
+        var change = Object("One change of a key under the prefix. value: the JSON after a set, the counter after an incr; " +
+                            "delta: what an incr added (increments that reached Redis together are one change); version: the " +
+                            "change's id in its key's stream, growing per key.",
+            ("key", String()), ("op", new OpenApiSchema { Type = JsonSchemaType.String, Enum = ["set", "delete", "incr"] }),
+            ("value", new OpenApiSchema()), ("delta", Long()), ("version", String()));
+        change.Required!.Remove("value");
+        change.Required.Remove("delta");
+        schemas["StateChange"] = change;
+        schemas["StateChangesGap"] = Object("Changes were lost to this feed: trimmed (retention), never recorded (the prefix went " +
+                                            "unwatched longer than the lease) or last_event_id is unknown. Re-read the state; the " +
+                                            "feed goes on after resumes_after.",
+            ("reason", String()), ("last_event_id", String()), ("resumes_after", String()));
+        var reconnect = Object("This replica cannot serve the feed now (it lost Redis or is shutting down); the stream ends. " +
+                               "Watch again (any replica) after retry_ms with last_event_id, absent when none was given.",
+            ("reason", String()), ("last_event_id", String()), ("retry_ms", Long()));
+        reconnect.Required!.Remove("last_event_id");
+        schemas["StateChangesReconnect"] = reconnect;
+        const string position = "^[A-Za-z0-9_-]+$";
+        schemas["StateChangesSubscribedEvent"] = Event("subscribed", "First: the feed is live; retry is the reconnect delay in ms.",
+            Ref("StateChangesSubscribed", document), id: false, retry: true);
+        schemas["StateChangeEvent"] = Event(null, "A change: id is the feed's position after it (send it back as Last-Event-ID).",
+            Ref("StateChange", document), id: true, idPattern: position);
+        schemas["StateChangesGapEvent"] = Event("gap", "Changes were lost; id is where the feed resumes.",
+            Ref("StateChangesGap", document), id: true, idPattern: position);
+        schemas["StateChangesReconnectEvent"] = Event("reconnect", "Last event when the replica loses Redis or shuts down; the " +
+                                                                   "only event when it cannot watch at all right now.",
+            Ref("StateChangesReconnect", document), id: false, retry: true);
+        schemas["StateChangesEventStream"] = Stream("A change feed: 'subscribed', then each change in order per key, 'gap' " +
+                                                    "where changes were lost, and 'reconnect' (or 'expired', as for pub/sub) as " +
+                                                    "the last event. A ': ping' comment comes every " +
+                                                    "Hornbeam:PubSub:KeepAliveInterval.", document,
+            "StateChangesSubscribedEvent", "StateChangeEvent", "StateChangesGapEvent", "StateChangesReconnectEvent");
+    }
+
     private static OpenApiSchema Stream(string description, OpenApiDocument document, params string[] events) => new()
     {
         Description = description + " Each item is one event: its SSE fields, with data the JSON in its data: line(s).",
@@ -89,7 +137,8 @@ internal static class OpenApiEventStreams
     };
 
     /// <summary>One SSE event; <paramref name="name"/> null is SSE's default type, 'message', sent without an event: line.</summary>
-    private static OpenApiSchema Event(string? name, string description, IOpenApiSchema data, bool id, bool retry = false)
+    private static OpenApiSchema Event(string? name, string description, IOpenApiSchema data, bool id, bool retry = false,
+        string idPattern = "^[0-9]+$")
     {
         var properties = new Dictionary<string, IOpenApiSchema>
         {
@@ -105,7 +154,7 @@ internal static class OpenApiEventStreams
         var required = new HashSet<string> { "event", "data" };
         if (id)
         {
-            properties["id"] = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^[0-9]+$", Description = "The event id." };
+            properties["id"] = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = idPattern, Description = "The event id." };
             required.Add("id");
         }
         if (retry)

@@ -44,6 +44,7 @@ public static class StateApi
             .WithName("StateDecr").RequireScope(Scopes.StateWrite).AcceptsIdempotencyKey(appliedByHandler: true)
             .WithSummary("state_decr: atomically subtract delta (default 1) from a counter and return the new value")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapStateChanges();
         group.MapGet("/{**key}", (string key, HttpContext http) => Get(RouteKey.Decode(http, key), state.Value))
             .WithName("StateGet").RequireScope(Scopes.StateRead)
             .WithSummary("state_get: read a key's JSON value")

@@ -33,7 +33,7 @@ internal static partial class RedisScripts
     // on the master and, once replicas confirm, after a failover. A refused INCRBY writes nothing and records nothing.
     // KEYS: value, index, record. ARGV: delta, state key, fingerprint, window ms. Answers {0, value} when applied now,
     // {1, value} when the record answers, {2} when the record belongs to another request.
-    public const string StateIncrementOnce = """
+    public const string StateIncrementOnce = StateChange + """
         local r = redis.call('GET', KEYS[3])
         if r then
           local nl = string.find(r, '\n', 1, true)
@@ -44,6 +44,7 @@ internal static partial class RedisScripts
         if type(v) ~= 'number' then return v end
         if v == tonumber(ARGV[1]) then redis.call('ZADD', KEYS[2], 0, ARGV[2]) end
         local text = redis.call('GET', KEYS[1])
+        hb_change(KEYS[2], ARGV[2], 'incr', text, ARGV[1])
         redis.call('SET', KEYS[3], ARGV[3] .. '\n' .. text, 'PX', ARGV[4])
         return {0, text}
         """;

@@ -31,6 +31,9 @@ public sealed class SseStream : IAsyncDisposable
     /// </summary>
     public long StartsAfter => Subscribed.Json.GetProperty("last_event_id").GetInt64();
 
+    /// <summary>The same for a stream whose ids are text (the state change feed's positions).</summary>
+    public string StartsAfterId => Subscribed.Json.GetProperty("last_event_id").GetString()!;
+
     public HttpResponseMessage Response => _response;
 
     /// <summary>Opens the stream and reads up to its <c>subscribed</c> event, after which the subscriber counts.</summary>
