@@ -49,6 +49,7 @@ public static class HornbeamServiceCollectionExtensions
         services.AddHornbeamFunctions();
 
         services.TryAddSingleton<IStateStore, StateStore>();
+        services.AddHostedService<StateExpirySweep>();
         services.AddHooks();
         services.AddMlCache();
         services.AddPubSub();
