@@ -85,7 +85,8 @@ public static partial class StateApi
         {
             "set" when value is { } json => StateOperation.Set(key, JsonMarshal.GetRawUtf8Value(json).ToArray(), ifMatch, lifetime),
             "set" => throw Invalid($"{at} sets '{key}' but has no 'value'."),
-            "delete" when value is not null || ttl is not null => throw Invalid($"{at} deletes '{key}' and takes only op, key and if_match."),
+            "delete" when value is not null || ttl is not null =>
+                throw Invalid($"{at} deletes '{key}' and takes only op, key and if_match."),
             "delete" => StateOperation.Delete(key, ifMatch),
             "incr" when value is not null => throw Invalid($"{at} increments '{key}': give 'delta', not 'value'."),
             "incr" => StateOperation.Increment(key, delta ?? 1, ifMatch, lifetime),
@@ -106,7 +107,8 @@ public static partial class StateApi
             || !body.RootElement.TryGetProperty("values"u8, out var map) || map.ValueKind != JsonValueKind.Object)
             throw Invalid(BulkShape + ".");
         foreach (var member in body.RootElement.EnumerateObject())
-            if (member.Name != "values") throw Invalid($"The body has '{member.Name}'; it takes only 'values' (the lifetime is ?ttl_seconds=).");
+            if (member.Name != "values")
+                throw Invalid($"The body has '{member.Name}'; it takes only 'values' (the lifetime is ?ttl_seconds=).");
         var values = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
         foreach (var member in map.EnumerateObject()) values[member.Name] = JsonMarshal.GetRawUtf8Value(member.Value).ToArray();
         var results = await state.SetManyJsonAsync(values, ttl);

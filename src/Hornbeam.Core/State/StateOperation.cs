@@ -1,6 +1,9 @@
 namespace Hornbeam.State;
 
-/// <summary>One operation of <see cref="IStateStore.TransactAsync"/>; build it with <see cref="Set"/>, <see cref="Delete"/> or <see cref="Increment"/>.</summary>
+/// <summary>
+/// One operation of <see cref="IStateStore.TransactAsync"/>; build it with <see cref="Set"/>, <see cref="Delete"/> or
+/// <see cref="Increment"/>.
+/// </summary>
 /// <param name="Kind">What it does.</param>
 /// <param name="Key">The state key.</param>
 /// <param name="Json">A set's value (UTF-8 JSON).</param>

@@ -13,7 +13,8 @@ internal sealed partial class StateStore
             throw new HornbeamException(HornbeamError.InvalidInput, "operations is empty; give at least one operation.");
         if (operations.Count > _options.MaxMultiKeys)
             throw new HornbeamException(HornbeamError.InvalidInput,
-                $"{operations.Count} operations given; at most {_options.MaxMultiKeys} (Hornbeam:MaxMultiKeys) are allowed in one transaction.");
+                $"{operations.Count} operations given; at most {_options.MaxMultiKeys} (Hornbeam:MaxMultiKeys) are allowed in one " +
+                "transaction.");
         var redisKeys = new RedisKey[operations.Count + 2];
         var values = new RedisValue[operations.Count * 5];
         var bucket = -1;
@@ -27,8 +28,8 @@ internal sealed partial class StateStore
                 if (bucket < 0) bucket = here;
                 else if (here != bucket)
                     throw new HornbeamException(HornbeamError.InvalidInput,
-                        $"'{op.Key}' and '{operations[0].Key}' are not in one hash slot, and the keys of a transaction must be: give them " +
-                        "one hash tag, e.g. '{cart:42}:items' and '{cart:42}:total'.");
+                        $"'{op.Key}' and '{operations[0].Key}' are not in one hash slot, and the keys of a transaction must be: " +
+                        "give them one hash tag, e.g. '{cart:42}:items' and '{cart:42}:total'.");
                 redisKeys[i + 2] = keys.StateValue(op.Key);
                 values[i * 5] = op.Kind switch
                 {
@@ -75,7 +76,8 @@ internal sealed partial class StateStore
             throw status == 412
                 ? new HornbeamException(HornbeamError.PreconditionFailed,
                     $"operations[{failed}]: '{key}' is absent or its ETag is not the if_match given; nothing was changed.")
-                : NotCountable(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, (string)answer[2]!), key, operations[failed].Delta) is { } refused
+                : NotCountable(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, (string)answer[2]!), key,
+                    operations[failed].Delta) is { } refused
                     ? new HornbeamException(refused.Error, $"operations[{failed}]: {refused.Message} Nothing else was changed either.")
                     : new HornbeamException(HornbeamError.Conflict, $"operations[{failed}]: {(string?)answer[2]}; nothing was changed.");
         }
