@@ -5,6 +5,8 @@ namespace Hornbeam.Redis;
 /// key's ETag is the SHA-1 of its stored bytes (<c>redis.sha1hex</c>), so no script keeps a version of its own. Each
 /// script's writes: the value key, the bucket's index (member = state key, score 0) and the bucket's expiry set
 /// (member = state key, score = when its lifetime ends, ms); the time is Redis's <c>TIME</c>, one clock for every replica.
+/// SET takes the lifetime as PX rather than PXAT, which the embedded Garnet store does not take; the sweep reads PTTL
+/// before it lets an entry go, so the two need not agree to the millisecond.
 /// A condition arrives as <c>m</c> (If-Match) or <c>n</c> (If-None-Match) and the ETags as <c>*</c> or
 /// <c>,sha1,sha1,</c>; empty means none.
 /// </summary>
@@ -29,7 +31,7 @@ internal static partial class RedisScripts
           if ok then
             if ttl > 0 then
               if not now then local t = redis.call('TIME') now = t[1] * 1000 + math.floor(t[2] / 1000) end
-              redis.call('SET', KEYS[i], ARGV[a + 1], 'PXAT', now + ttl)
+              redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ttl)
               redis.call('ZADD', KEYS[i + 2], now + ttl, key)
             else
               redis.call('SET', KEYS[i], ARGV[a + 1])
@@ -185,7 +187,7 @@ internal static partial class RedisScripts
           end
           if kind == 's' then
             if ttl > 0 then
-              redis.call('SET', k, arg, 'PXAT', now + ttl)
+              redis.call('SET', k, arg, 'PX', ttl)
               redis.call('ZADD', KEYS[2], now + ttl, key)
             else
               redis.call('SET', k, arg)
