@@ -15,7 +15,7 @@ namespace Hornbeam.Api.State;
 
 /// <summary>
 /// Shared state over REST: the seed's state_get, state_set, state_delete, state_incr, state_decr, state_get_multi and
-/// state_keys.
+/// state_keys, with lifetimes (ttl_seconds), ETag conditions (If-Match, If-None-Match), transactions and bulk set.
 /// </summary>
 public static partial class StateApi
 {
