@@ -58,6 +58,22 @@ public sealed class StateExpiryTests(StateExpiryTests.Host host) : IClassFixture
     }
 
     [Fact]
+    public async Task AnIncrWithATtlAndAnIdempotencyKeyAppliesOnceAndSetsTheLifetime()
+    {
+        var key = K("once");
+        var once = Guid.NewGuid().ToString();
+        long[] values = new long[2];
+        for (var i = 0; i < 2; i++)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, $"/state/incr/{key}?delta=4&ttl_seconds=30");
+            request.Headers.Add("Idempotency-Key", once);
+            values[i] = (await (await _client.SendAsync(request)).ReadJsonAsync()).GetProperty("value").GetInt64();
+        }
+        Assert.Equal([4L, 4L], values);
+        Assert.True((await _client.GetAsync($"/state/{key}")).Headers.Contains("Hornbeam-Ttl-Seconds"));
+    }
+
+    [Fact]
     public async Task DecrWithATtlSetsItToo()
     {
         var key = K("quota");
