@@ -32,6 +32,8 @@ public enum HornbeamError
     IdempotencyKeyReused,
     /// <summary>A request with the same <c>Idempotency-Key</c> has not answered yet, or its node stopped before it did (409).</summary>
     IdempotencyKeyInUse,
+    /// <summary>A condition of the request (<c>If-Match</c>, <c>If-None-Match</c>) does not hold; nothing was changed (412).</summary>
+    PreconditionFailed,
     /// <summary>Something failed that is no caller's doing (500).</summary>
     Internal,
 }
@@ -71,6 +73,7 @@ public static class HornbeamErrors
         HornbeamError.OutcomeUnknown => "outcome-unknown",
         HornbeamError.IdempotencyKeyReused => "idempotency-key-reused",
         HornbeamError.IdempotencyKeyInUse => "idempotency-key-in-use",
+        HornbeamError.PreconditionFailed => "precondition-failed",
         _ => "internal",
     };
 
@@ -81,6 +84,7 @@ public static class HornbeamErrors
         HornbeamError.NotFound => 404,
         HornbeamError.Conflict or HornbeamError.IdempotencyKeyInUse => 409,
         HornbeamError.IdempotencyKeyReused => 422,
+        HornbeamError.PreconditionFailed => 412,
         HornbeamError.TooLarge => 413,
         HornbeamError.Forbidden => 403,
         HornbeamError.BadGateway => 502,
@@ -105,6 +109,7 @@ public static class HornbeamErrors
         HornbeamError.OutcomeUnknown => "Outcome unknown",
         HornbeamError.IdempotencyKeyReused => "Idempotency-Key reused",
         HornbeamError.IdempotencyKeyInUse => "Idempotency-Key in use",
+        HornbeamError.PreconditionFailed => "Precondition failed",
         _ => "Internal error",
     };
 

@@ -27,7 +27,7 @@ public sealed class HornbeamOptions : IValidatableObject
     /// <summary>Largest request body the server reads at all, on any route (Kestrel's limit).</summary>
     public long MaxRequestBodyBytes { get; set; } = 2 * 1024 * 1024;
 
-    /// <summary>Most keys one <c>get-many</c> request may name.</summary>
+    /// <summary>Most keys one <c>get-many</c> or bulk set may name, and most operations in one transaction.</summary>
     [SettingRange(1, int.MaxValue, ErrorMessage = "Hornbeam:MaxMultiKeys must be at least 1.")]
     public int MaxMultiKeys { get; set; } = 1000;
 

@@ -51,6 +51,7 @@ public static class HornbeamServiceCollectionExtensions
         services.TryAddSingleton<IStateStore, StateStore>();
         services.AddValidatedOptions<StateChangesOptions, StateChangesOptionsValidator>(StateChangesOptions.Section);
         services.TryAddSingleton<IStateChanges, StateChanges>();
+        services.AddHostedService<StateExpirySweep>();
         services.AddHooks();
         services.AddMlCache();
         services.AddPubSub();

@@ -11,4 +11,8 @@ namespace Hornbeam.Api.Json;
 [JsonSerializable(typeof(StateMultiRequest))]
 [JsonSerializable(typeof(StateValues))]
 [JsonSerializable(typeof(StateKeysList))]
+[JsonSerializable(typeof(StateTransactionRequest))]
+[JsonSerializable(typeof(StateTransactionResults))]
+[JsonSerializable(typeof(StateBulkRequest))]
+[JsonSerializable(typeof(StateBulkResults))]
 internal sealed partial class HornbeamJsonContext : JsonSerializerContext;

@@ -80,7 +80,7 @@ public static class OpenApiSetup
                 // Its Retry-After header: OpenApiHeadersAndLinks.
             }
             return Task.CompletedTask;
-        }).AddConstraints().AddEventStreams().AddHeadersAndLinks().LeavesOutHead());
+        }).AddConstraints().AddEventStreams().AddHeadersAndLinks().AddStateHeaders().LeavesOutHead());
 
     /// <summary>
     /// <c>GET /metrics</c> is OpenTelemetry's Prometheus exporter, a plain request delegate the document generator does

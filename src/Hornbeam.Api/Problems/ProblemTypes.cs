@@ -6,6 +6,7 @@ public static class ProblemTypes
     public const string InvalidInput = HornbeamErrors.TypePrefix + "invalid-input";
     public const string NotFound = HornbeamErrors.TypePrefix + "not-found";
     public const string Conflict = HornbeamErrors.TypePrefix + "conflict";
+    public const string PreconditionFailed = HornbeamErrors.TypePrefix + "precondition-failed";
     public const string TooLarge = HornbeamErrors.TypePrefix + "too-large";
     public const string RedisUnavailable = HornbeamErrors.TypePrefix + "redis-unavailable";
     public const string OutcomeUnknown = HornbeamErrors.TypePrefix + "outcome-unknown";

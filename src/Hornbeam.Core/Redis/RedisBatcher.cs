@@ -63,6 +63,12 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
         IsCluster() ? await Task.WhenAll(Array.ConvertAll(keys, StringGetAsync)) : await Enqueue(new StringGetMany(keys));
 
     /// <summary>
+    /// PTTL, batched: the key's remaining lifetime, null when it has none or is absent. Queued with a GET of the same
+    /// key, it goes out in the same write right after the GETs, without breaking up the drain's combined commands.
+    /// </summary>
+    public Task<TimeSpan?> KeyTimeToLiveAsync(RedisKey key) => Enqueue(new KeyTimeToLive(key));
+
+    /// <summary>
     /// EVALSHA (EVAL the first time), batched; a script that <paramref name="writes"/> is confirmed by replicas when
     /// configured.
     /// </summary>
@@ -437,6 +443,23 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
             {
                 for (var i = 0; i < values.Length; i++) ((StringGet)all[i]).Complete(values[i]);
             });
+        }
+    }
+
+    private static readonly object TimeToLiveCombination = new();
+
+    private sealed class KeyTimeToLive(RedisKey key) : Command<TimeSpan?>
+    {
+        public override object Combination => TimeToLiveCombination;
+
+        public override RedisKey FirstKey => key;
+
+        public override void Issue(IBatch batch) => CompleteFrom(batch.KeyTimeToLiveAsync(key));
+
+        // Redis has no command for many lifetimes: one PTTL each, sent together.
+        public override void IssueCombined(IBatch batch, List<Command> members)
+        {
+            foreach (var member in members) member.Issue(batch);
         }
     }
 

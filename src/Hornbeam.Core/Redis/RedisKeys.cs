@@ -28,15 +28,21 @@ public sealed partial class RedisKeys(string prefix)
     /// <summary>All bucket indexes, for listing keys.</summary>
     public IReadOnlyList<RedisKey> StateIndexes => _stateIndexes;
 
-    /// <summary>FNV-1a over the key's UTF-8 bytes: stable across processes and languages.</summary>
+    /// <summary>
+    /// FNV-1a over the key's UTF-8 bytes: stable across processes and languages. A key with a hash tag, as Redis Cluster
+    /// reads one (the text between the first <c>{</c> and the next <c>}</c>, when not empty), is hashed by its tag alone,
+    /// so keys that share a tag share a bucket and can change together in one transaction.
+    /// </summary>
     public static int StateBucket(string key)
     {
         Span<byte> small = stackalloc byte[256];
         var max = Encoding.UTF8.GetMaxByteCount(key.Length);
         var bytes = max <= small.Length ? small : new byte[max];
-        var n = Encoding.UTF8.GetBytes(key, bytes);
+        var hashed = bytes[..Encoding.UTF8.GetBytes(key, bytes)];
+        if (hashed.IndexOf((byte)'{') is var open and >= 0 && hashed[(open + 1)..].IndexOf((byte)'}') is var length and > 0)
+            hashed = hashed.Slice(open + 1, length);
         uint hash = 2166136261;
-        foreach (var b in bytes[..n]) hash = (hash ^ b) * 16777619;
+        foreach (var b in hashed) hash = (hash ^ b) * 16777619;
         return (int)(hash % StateBuckets);
     }
 }

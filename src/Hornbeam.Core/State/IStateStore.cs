@@ -44,8 +44,50 @@ public interface IStateStore
     /// <summary>state_get_multi: every requested key, mapped to its JSON or null when absent.</summary>
     Task<IReadOnlyDictionary<string, byte[]?>> GetManyJsonAsync(IReadOnlyCollection<string> keys);
 
-    /// <summary>state_keys: keys starting with <paramref name="prefix"/> in byte order, one page at a time.</summary>
+    /// <summary>state_keys: keys starting with <paramref name="prefix"/> in byte order, one page at a time; never an expired key.</summary>
     Task<StateKeysPage> KeysAsync(string? prefix = null, int? limit = null, string? cursor = null);
+
+    /// <summary>state_get with the value's ETag and remaining lifetime; null when the key is absent.</summary>
+    Task<StateItem?> GetItemAsync(string key);
+
+    /// <summary>
+    /// state_set with a lifetime and/or a condition on the stored value's ETag, checked and written in one step; answers the
+    /// new ETag. A condition that does not hold throws <see cref="HornbeamError.PreconditionFailed"/> and changes nothing.
+    /// </summary>
+    Task<string> SetJsonAsync(string key, ReadOnlyMemory<byte> json, StateSetOptions options);
+
+    /// <summary>
+    /// state_delete only if the stored value's ETag is one of <paramref name="ifMatch"/> (quoted ETags, or <c>*</c> for any
+    /// stored value); otherwise, or when the key is absent, throws <see cref="HornbeamError.PreconditionFailed"/>.
+    /// </summary>
+    Task DeleteAsync(string key, string ifMatch);
+
+    /// <summary>
+    /// state_incr that gives the counter <paramref name="timeToLive"/> when this increment creates it and leaves the
+    /// lifetime as it is otherwise: a fixed-window rate-limit counter in one call.
+    /// </summary>
+    Task<long> IncrementAsync(string key, long delta, TimeSpan timeToLive);
+
+    /// <summary>
+    /// The same, at most once per <paramref name="once"/> (see <see cref="IncrementAsync(string, long, Idempotency.IdempotentRequest)"/>).
+    /// </summary>
+    Task<long> IncrementAsync(string key, long delta, TimeSpan timeToLive, Idempotency.IdempotentRequest once);
+
+    /// <summary>
+    /// Applies every operation, in order, or none: a failed <see cref="StateOperation.IfMatch"/> throws
+    /// <see cref="HornbeamError.PreconditionFailed"/> and an increment of a non-integer (or an overflow)
+    /// <see cref="HornbeamError.Conflict"/>, both naming the operation, with nothing changed. All keys must share one
+    /// hash slot (give them one hash tag, e.g. <c>{cart:42}:items</c> and <c>{cart:42}:total</c>), else
+    /// <see cref="HornbeamError.InvalidInput"/>. Answers one result per operation, in order.
+    /// </summary>
+    Task<IReadOnlyList<StateOperationResult>> TransactAsync(IReadOnlyList<StateOperation> operations);
+
+    /// <summary>
+    /// state_set of many keys at once, each with <paramref name="timeToLive"/> if given. Not atomic: each key is set on
+    /// its own, and an invalid key or value fails that key alone (see its <see cref="StateBulkResult.Error"/>).
+    /// </summary>
+    Task<IReadOnlyDictionary<string, StateBulkResult>> SetManyJsonAsync(IReadOnlyDictionary<string, ReadOnlyMemory<byte>> values,
+        TimeSpan? timeToLive = null);
 }
 
 /// <summary>One page of keys; <see cref="Cursor"/> is set when more remain and goes back in the next call.</summary>

@@ -12,7 +12,8 @@ using StackExchange.Redis;
 namespace Hornbeam.State;
 
 /// <summary>The Redis implementation of <see cref="IStateStore"/>: one value key and one bucket-index entry per state key.</summary>
-internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batcher, RedisKeys keys, IOptions<HornbeamOptions> options,
+internal sealed partial class StateStore(IConnectionMultiplexer redis, RedisBatcher batcher, RedisKeys keys,
+    IOptions<HornbeamOptions> options,
     IOptions<IdempotencyOptions> idempotency) : IStateStore
 {
     private static readonly JsonWriterOptions CompactJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -136,30 +137,22 @@ internal sealed class StateStore(IConnectionMultiplexer redis, RedisBatcher batc
         var after = cursor is null ? null : DecodeCursor(cursor);
         var prefixBytes = Encoding.UTF8.GetBytes(prefix ?? "");
 
-        // Keys sort by their UTF-8 bytes; no UTF-8 text holds 0xFF, so prefix+0xFF bounds every key with that prefix.
-        RedisValue min = default, max = default;
-        var exclude = Exclude.None;
-        if (prefixBytes.Length > 0)
-        {
-            min = prefixBytes;
-            max = (byte[])[.. prefixBytes, 0xFF];
-            exclude = Exclude.Stop;
-        }
         // A cursor this service issued is the last key of a page, so it starts with the prefix of that listing.
         if (after is not null && !after.AsSpan().StartsWith(prefixBytes))
             throw new HornbeamException(HornbeamError.InvalidInput,
                 "cursor does not belong to this prefix; pass the cursor from the previous page of the same listing unchanged.");
-        if (after is not null)
-        {
-            min = after;
-            exclude |= Exclude.Start;
-        }
+        // Keys sort by their UTF-8 bytes; no UTF-8 text holds 0xFF, so prefix+0xFF bounds every key with that prefix.
+        // The bounds are ZRANGEBYLEX's: '[' includes, '(' excludes, '-' and '+' are the ends.
+        RedisValue from = after is not null ? (byte[])[(byte)'(', .. after]
+            : prefixBytes.Length > 0 ? (byte[])[(byte)'[', .. prefixBytes] : "-";
+        RedisValue to = prefixBytes.Length > 0 ? (byte[])[(byte)'(', .. prefixBytes, 0xFF] : "+";
 
-        var pages = keys.StateIndexes
-            .Select(index => Db.SortedSetRangeByValueAsync(index, min, max, exclude, Order.Ascending, 0, take + 1)).ToArray();
+        // Each bucket's listing first takes its expired keys out of the index (see RedisScripts.StateList).
+        var pages = Enumerable.Range(0, RedisKeys.StateBuckets).Select(b => Db.ScriptEvaluateAsync(RedisScripts.StateList,
+            [keys.StateIndexes[b], keys.StateExpiries[b]], [keys.StateValuePrefix(b), SweepBatch, from, to, take + 1])).ToArray();
         await Task.WhenAll(pages);
         var all = new List<byte[]>();
-        foreach (var page in pages) all.AddRange(page.Result.Select(v => (byte[])v!));
+        foreach (var page in pages) all.AddRange(((RedisResult[])page.Result!).Select(v => (byte[])v!));
         all.Sort(static (a, b) => a.AsSpan().SequenceCompareTo(b));
 
         var more = all.Count > take;

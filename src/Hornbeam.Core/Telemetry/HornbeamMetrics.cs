@@ -17,12 +17,13 @@ public static class HornbeamMetrics
 
     private static readonly Meter Meter = new(Name);
 
-    private static readonly string[] StateOps = ["get", "set", "delete", "incr", "get_multi", "keys"];
+    private static readonly string[] StateOps = ["get", "set", "delete", "incr", "get_multi", "keys", "transaction", "bulk_set"];
     private static readonly long[] StateOpCounts = new long[StateOps.Length];
 
     /// <summary>
-    /// State operations, tagged <c>op</c> (get, set, delete, incr, get_multi, keys). Counted with one interlocked add and
-    /// read when metrics are collected: a tagged counter's lookup per call costs more than the hottest state routes can spare.
+    /// State operations, tagged <c>op</c> (get, set, delete, incr, get_multi, keys, transaction, bulk_set). Counted with one
+    /// interlocked add and read when metrics are collected: a tagged counter's lookup per call costs more than the hottest
+    /// state routes can spare.
     /// </summary>
     public static readonly ObservableCounter<long> StateOperations = Meter.CreateObservableCounter("hornbeam.state.operations",
         ObserveStateOperations, description: "State operations by kind");

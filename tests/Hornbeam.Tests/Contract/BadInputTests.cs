@@ -214,6 +214,51 @@ public sealed class BadInputTests(BadInputHost host) : IClassFixture<BadInputHos
     }
 
     [Theory]
+    [InlineData("PUT", "?ttl_seconds=0", null, null, "ttl_seconds must be a whole number of seconds from 1")]
+    [InlineData("PUT", "?ttl_seconds=-5", null, null, "ttl_seconds must be a whole number of seconds from 1")]
+    [InlineData("PUT", "?ttl_seconds=soon", null, null, "The query parameter ttl_seconds must be a whole number; it was 'soon'.")]
+    [InlineData("PUT", "?ttl_seconds=99999999999", null, null, "ttl_seconds")]
+    [InlineData("PUT", "", "If-Match", "abc", "If-Match must be * or quoted ETags")]
+    [InlineData("PUT", "", "If-Match", "\"unterminated", "If-Match must be * or quoted ETags")]
+    [InlineData("PUT", "", "If-None-Match", ",", "If-None-Match is empty")]
+    [InlineData("DELETE", "", "If-Match", "W/", "If-Match must be * or quoted ETags")]
+    [InlineData("POST incr", "?ttl_seconds=0", null, null, "ttl_seconds must be a whole number of seconds from 1")]
+    [InlineData("POST decr", "?ttl_seconds=x", null, null, "The query parameter ttl_seconds must be a whole number; it was 'x'.")]
+    public async Task StateLifetimesAndConditionsRefuseBadInputAndKeepTheOldValue(string method, string query, string? header,
+        string? value, string detail)
+    {
+        var key = Key();
+        (await Client.PutAsync($"/state/{key}", Http.Json("7"))).EnsureSuccessStatusCode();
+        var request = method switch
+        {
+            "POST incr" => new HttpRequestMessage(HttpMethod.Post, $"/state/incr/{key}{query}"),
+            "POST decr" => new HttpRequestMessage(HttpMethod.Post, $"/state/decr/{key}{query}"),
+            _ => new HttpRequestMessage(new HttpMethod(method), $"/state/{key}{query}")
+            {
+                Content = method == "PUT" ? Http.Json("8") : null,
+            },
+        };
+        if (header is not null) request.Headers.TryAddWithoutValidation(header, value);
+        var problem = await (await Client.SendAsync(request)).AssertProblemAsync(400, InvalidInput);
+        Assert.Contains(detail, problem.GetProperty("detail").GetString());
+        Assert.Equal(7, (await (await Client.GetAsync($"/state/{key}")).ReadJsonAsync()).GetProperty("value").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("/state/transaction", "{\"operations\": [{\"op\": \"set\", \"key\": \"k\"}]}", "has no 'value'")]
+    [InlineData("/state/transaction", "{\"operations\": [{\"op\": \"incr\", \"key\": \"k\", \"delta\": 1e3}]}", "delta")]
+    [InlineData("/state/transaction", "{\"operations\": [{\"op\": \"set\", \"key\": \"k\", \"value\": 1, \"ttl\": 3}]}",
+        "'ttl', which is not one of")]
+    [InlineData("/state/transaction", "{\"ops\": []}", "'operations' array")]
+    [InlineData("/state/bulk", "{\"values\": 3}", "'values' object")]
+    [InlineData("/state/bulk?ttl_seconds=0", "{\"values\": {}}", "ttl_seconds")]
+    public async Task StateTransactionAndBulkRefuseBadBodiesInTheClientsTerms(string target, string body, string detail)
+    {
+        var problem = await (await Client.PostAsync(target, Http.Json(body))).AssertProblemAsync(400, InvalidInput);
+        Assert.Contains(detail, problem.GetProperty("detail").GetString());
+    }
+
+    [Theory]
     [InlineData("POST", "/ml/cached/echo/args", "-974", 415)]
     [InlineData("POST", "/hooks/echo/args", "text/plain", 415)]
     [InlineData("GET", "/no-such-route", null, 404)]

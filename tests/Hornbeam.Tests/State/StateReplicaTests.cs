@@ -30,6 +30,36 @@ public sealed class StateReplicaTests(ReplicaPair replicas) : IClassFixture<Repl
     }
 
     [Fact]
+    public async Task ConcurrentReadModifyWriteLoopsWithIfMatchOverTwoHostsEndExact()
+    {
+        HttpClient[] clients = [replicas.A.CreateClient(), replicas.B.CreateClient()];
+        var key = $"cas:{_id}";
+        await clients[0].PutAsync($"/state/{key}", Http.Json("{\"n\":0}"));
+
+        const int loops = 200;
+        var retries = 0;
+        await Task.WhenAll(Enumerable.Range(0, loops).Select(async i =>
+        {
+            var client = clients[i % 2];
+            while (true)
+            {
+                var read = await client.GetAsync($"/state/{key}");
+                var n = (await read.ReadJsonAsync()).GetProperty("value").GetProperty("n").GetInt64();
+                var write = new HttpRequestMessage(HttpMethod.Put, $"/state/{key}") { Content = Http.Json($"{{\"n\":{n + 1}}}") };
+                write.Headers.IfMatch.Add(read.Headers.ETag!);
+                var answer = await client.SendAsync(write);
+                if (answer.StatusCode == HttpStatusCode.NoContent) return;
+                Assert.Equal(HttpStatusCode.PreconditionFailed, answer.StatusCode);
+                Interlocked.Increment(ref retries);
+            }
+        }));
+
+        var final = await (await clients[1].GetAsync($"/state/{key}")).ReadJsonAsync();
+        Assert.Equal(loops, final.GetProperty("value").GetProperty("n").GetInt64());
+        Assert.True(retries > 0, "the loops raced: some writes were refused and retried");
+    }
+
+    [Fact]
     public async Task AValueSetOnOneHostIsReadOnTheOther()
     {
         var (a, b) = (replicas.A, replicas.B);

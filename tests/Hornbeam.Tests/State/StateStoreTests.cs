@@ -162,4 +162,64 @@ public sealed class StateStoreTests(StateStoreTests.Store store) : IClassFixture
         Assert.Equal(HornbeamError.InvalidInput, error.Error);
         Assert.Null(await _state.GetJsonAsync(K("doc")));
     }
+
+    [Fact]
+    public async Task ACounterWithALifetimeOfMillisecondsExpiresAndRestarts()
+    {
+        var key = K("window");
+        Assert.Equal(3, await _state.IncrementAsync(key, 3, TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(4, await _state.IncrementAsync(key, 1, TimeSpan.FromMinutes(5)));
+        Assert.InRange((await _state.GetItemAsync(key))!.TimeToLive!.Value, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(300));
+        await Poll.UntilAsync(async () => await _state.GetItemAsync(key) is null, because: "the window ends after 300 ms");
+        Assert.Empty((await _state.KeysAsync(K("window"))).Keys);
+        Assert.Equal(3, await _state.IncrementAsync(key, 3, TimeSpan.FromMilliseconds(300)));
+    }
+
+    [Fact]
+    public async Task ConditionalWritesThrowPreconditionFailedAndChangeNothing()
+    {
+        var key = K("doc");
+        var first = await _state.SetJsonAsync(key, "1"u8.ToArray(), new StateSetOptions { IfNoneMatch = "*" });
+        Assert.Equal(first, (await _state.GetItemAsync(key))!.ETag);
+        var error = await Assert.ThrowsAsync<HornbeamException>(() =>
+            _state.SetJsonAsync(key, "2"u8.ToArray(), new StateSetOptions { IfNoneMatch = "*" }));
+        Assert.Equal(HornbeamError.PreconditionFailed, error.Error);
+
+        var second = await _state.SetJsonAsync(key, "2"u8.ToArray(), new StateSetOptions { IfMatch = first });
+        Assert.NotEqual(first, second);
+        error = await Assert.ThrowsAsync<HornbeamException>(() => _state.DeleteAsync(key, first));
+        Assert.Equal(HornbeamError.PreconditionFailed, error.Error);
+        Assert.Equal("2"u8.ToArray(), await _state.GetJsonAsync(key));
+        await _state.DeleteAsync(key, second);
+        Assert.Null(await _state.GetJsonAsync(key));
+    }
+
+    [Fact]
+    public async Task ATransactionAppliesAllOrNothing()
+    {
+        var (items, count) = ($"{{{_id}}}:items", $"{{{_id}}}:count");
+        var results = await _state.TransactAsync(
+            [StateOperation.Set(items, "[1]"u8.ToArray()), StateOperation.Increment(count, 2), StateOperation.Increment(count)]);
+        Assert.Equal([null, 2L, 3L], results.Select(r => r.Value));
+        Assert.Equal((await _state.GetItemAsync(count))!.ETag, results[2].ETag);
+
+        var error = await Assert.ThrowsAsync<HornbeamException>(() => _state.TransactAsync(
+            [StateOperation.Delete(count), StateOperation.Set(items, "[2]"u8.ToArray(), ifMatch: results[2].ETag)]));
+        Assert.Equal(HornbeamError.PreconditionFailed, error.Error);
+        Assert.Equal(3, await _state.GetAsync<long>(count));
+        Assert.Equal("[1]"u8.ToArray(), await _state.GetJsonAsync(items));
+    }
+
+    [Fact]
+    public async Task BulkSetAnswersEachKeyOnItsOwn()
+    {
+        var results = await _state.SetManyJsonAsync(new Dictionary<string, ReadOnlyMemory<byte>>
+        {
+            [K("a")] = "1"u8.ToArray(),
+            [K("b")] = "{nope"u8.ToArray(),
+        });
+        Assert.Equal((await _state.GetItemAsync(K("a")))!.ETag, results[K("a")].ETag);
+        Assert.Equal(HornbeamError.InvalidInput, results[K("b")].Error!.Error);
+        Assert.Null(await _state.GetJsonAsync(K("b")));
+    }
 }
