@@ -25,7 +25,7 @@ public static class StateChangesApi
     {
         // The route shadows GET /state/{key} for the key 'changes': without a prefix it is still that read.
         if (!context.Request.Query.ContainsKey("prefix"))
-            return (await StateApi.Get("changes", state)).Result switch
+            return (await StateApi.Get("changes", state, context)).Result switch
             {
                 RawJson<StateEntry> found => found,
                 ProblemHttpResult problem => problem,
