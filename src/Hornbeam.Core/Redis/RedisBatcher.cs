@@ -456,10 +456,18 @@ public sealed class RedisBatcher(IConnectionMultiplexer redis, RedisOptions? opt
 
         public override void Issue(IBatch batch) => CompleteFrom(batch.KeyTimeToLiveAsync(key));
 
-        // Redis has no command for many lifetimes: one PTTL each, sent together.
+        // Redis has no command for many lifetimes, so the PTTLs of one slot go out as one script, as its GETs go out as
+        // one MGET: one command per slot whatever the number of readers.
         public override void IssueCombined(IBatch batch, List<Command> members)
         {
-            foreach (var member in members) member.Issue(batch);
+            var keys = new RedisKey[members.Count];
+            for (var i = 0; i < keys.Length; i++) keys[i] = members[i].FirstKey;
+            CompleteAllFrom(batch.ScriptEvaluateAsync(RedisScripts.StateTimesToLive, keys), members, static (answer, all) =>
+            {
+                var milliseconds = (long[])answer!;
+                for (var i = 0; i < milliseconds.Length; i++)
+                    ((KeyTimeToLive)all[i]).Complete(milliseconds[i] < 0 ? null : TimeSpan.FromMilliseconds(milliseconds[i]));
+            });
         }
     }
 

@@ -12,6 +12,9 @@ namespace Hornbeam.Redis;
 /// </summary>
 internal static partial class RedisScripts
 {
+    // The remaining lifetimes (ms; -1 none, -2 absent) of keys of one slot, for the GETs queued with them (RedisBatcher).
+    public const string StateTimesToLive = "local out = {} for i = 1, #KEYS do out[i] = redis.call('PTTL', KEYS[i]) end return out";
+
     // The condition is read and the value written in one step, so two replicas' read-modify-write loops cannot both
     // win. Combined: each call brings (value, index, expiry) and (json, ttl ms or 0, condition, etags, key); answers
     // 1 when written, 0 when the condition does not hold (nothing written). With no lifetime the value has none, as

@@ -37,6 +37,25 @@ public sealed class StateExpiryTests(StateExpiryTests.Host host) : IClassFixture
         .GetProperty("keys").EnumerateArray().Select(k => k.GetString()!).ToArray();
 
     [Fact]
+    public async Task ManyReadsAtOnceEachGetTheirOwnKeysLifetime()
+    {
+        // Reads queued together have their lifetimes asked in one script per slot: each must get its own key's answer.
+        var keys = Enumerable.Range(0, 60).Select(i => K($"many:{{{_id}}}:{i}")).ToArray();
+        await Task.WhenAll(keys.Select((key, i) => _client.PutAsync(
+            i % 3 == 0 ? $"/state/{key}" : $"/state/{key}?ttl_seconds={100 * i}", Http.Json(i.ToString()))));
+        for (var round = 0; round < 3; round++)
+        {
+            var answers = await Task.WhenAll(keys.Select(key => _client.GetAsync($"/state/{key}")));
+            for (var i = 0; i < keys.Length; i++)
+            {
+                Assert.Equal(i, (await answers[i].ReadJsonAsync()).GetProperty("value").GetInt32());
+                if (i % 3 == 0) Assert.False(answers[i].Headers.Contains("Hornbeam-Ttl-Seconds"), keys[i]);
+                else Assert.InRange(int.Parse(answers[i].Headers.GetValues("Hornbeam-Ttl-Seconds").Single()), 100 * i - 5, 100 * i);
+            }
+        }
+    }
+
+    [Fact]
     public async Task ACounterWithATtlExpiresAndRestartsAtDeltaAndKeysNeverListsIt()
     {
         var key = K("rate:user:1");
