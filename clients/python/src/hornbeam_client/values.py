@@ -43,14 +43,15 @@ def plain(value, depth=0):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise TypeError(f"dict key {key!r} is a {type(key).__name__}; JSON object keys are strings, so it "
+                raise TypeError(f"dict key {key!r} is of type {type(key).__name__}; JSON object keys are strings, so it "
                                 "would come back as a different key")
             _check_text(key)
             out[key] = plain(item, depth + 1)
         return out
     if isinstance(value, (bytes, bytearray, memoryview)):
         raise TypeError("bytes do not cross as JSON; send text (e.g. base64.b64encode(b).decode()) instead")
-    raise TypeError(f"a {type(value).__name__} does not cross as JSON; send a dict, list, str, int, float, bool or None")
+    raise TypeError(f"a value of type {type(value).__name__} does not cross as JSON; send a dict, list, str, int, float, bool "
+                    "or None")
 
 
 def _check_text(text):
