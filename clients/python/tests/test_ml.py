@@ -153,6 +153,18 @@ def test_numpy_arrays_are_keyed_by_content_and_results_cross_as_lists(name):
     assert values.cache_key(name, numpy.float64(0.1)) == values.cache_key(name, 0.1)
 
 
+def test_raw_bytes_are_keyed_by_content_and_never_share_a_key_with_a_json_input(name):
+    model = Model(lambda x: len(x))
+    assert cached_inference(model.encode, b"\x89PNG image", cache_prefix=name) == 10
+    assert cached_inference(model.encode, bytearray(b"\x89PNG image"), cache_prefix=name) == 10
+    assert model.calls == 1
+    assert cached_inference(model.encode, b"other", cache_prefix=name) == 5
+    assert model.calls == 2
+    # Text with the same characters is another input, as it is for the service.
+    assert values.cache_key(name, b"text") != values.cache_key(name, "text")
+    assert values.cache_key(name, b"") != values.cache_key(name, "")
+
+
 def test_a_result_cached_by_one_process_is_a_hit_in_another(name, service):
     model = Model()
     assert cached_inference(model.encode, "shared", cache_prefix=name) == [6, "shared"]

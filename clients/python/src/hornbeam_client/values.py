@@ -79,8 +79,14 @@ def canonical(value):
 
 
 def cache_key(cache_prefix, input_data):
-    """``{cache_prefix}:{first 32 hex digits of sha256(canonical JSON of input_data)}``, as the service keys it."""
-    return f"{cache_prefix}:{hashlib.sha256(canonical(input_data).encode('utf-8')).hexdigest()[:32]}"
+    """``{cache_prefix}:{first 32 hex digits of sha256(canonical JSON of input_data)}``, as the service keys it. Raw
+    bytes (an image, a file) are hashed as they are, after a NUL byte no canonical JSON starts with: no JSON client can
+    send such an input, and no JSON input shares its key."""
+    if isinstance(input_data, (bytes, bytearray, memoryview)):
+        digest = hashlib.sha256(b"\x00" + bytes(input_data))
+    else:
+        digest = hashlib.sha256(canonical(input_data).encode("utf-8"))
+    return f"{cache_prefix}:{digest.hexdigest()[:32]}"
 
 
 def _canonical(value, out):
