@@ -115,6 +115,14 @@ def test_cache_stats_over_all_prefixes_counts_every_prefix(name):
     assert counts(cache_stats(f"{name}-1")) == {"hits": 0, "misses": 1, "total": 1, "hit_rate": 0.0}
 
 
+def test_hit_rate_is_a_float_also_before_anything_was_counted(name):
+    stats = cache_stats(name)
+    assert stats["hit_rate"] == 0.0 and isinstance(stats["hit_rate"], float)
+    cached_inference(Model().encode, "x", cache_prefix=name)
+    for each in [cache_stats(), cache_stats(name), *cache_stats()["prefixes"].values()]:
+        assert isinstance(each["hit_rate"], float)
+
+
 @pytest.mark.parametrize("prefix", ["", "a{b}", None])
 def test_a_prefix_is_a_non_empty_str_without_braces(prefix):
     with pytest.raises(ValueError):
