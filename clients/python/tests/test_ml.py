@@ -115,6 +115,14 @@ def test_cache_stats_over_all_prefixes_counts_every_prefix(name):
     assert counts(cache_stats(f"{name}-1")) == {"hits": 0, "misses": 1, "total": 1, "hit_rate": 0.0}
 
 
+def test_hit_rate_is_a_float_also_before_anything_was_counted(name):
+    stats = cache_stats(name)
+    assert stats["hit_rate"] == 0.0 and isinstance(stats["hit_rate"], float)
+    cached_inference(Model().encode, "x", cache_prefix=name)
+    for each in [cache_stats(), cache_stats(name), *cache_stats()["prefixes"].values()]:
+        assert isinstance(each["hit_rate"], float)
+
+
 @pytest.mark.parametrize("prefix", ["", "a{b}", None])
 def test_a_prefix_is_a_non_empty_str_without_braces(prefix):
     with pytest.raises(ValueError):
@@ -151,6 +159,18 @@ def test_numpy_arrays_are_keyed_by_content_and_results_cross_as_lists(name):
     assert cached_inference(model.encode, [[1, 2.5], [3, 4]], cache_prefix=name) == first
     assert model.calls == 1
     assert values.cache_key(name, numpy.float64(0.1)) == values.cache_key(name, 0.1)
+
+
+def test_raw_bytes_are_keyed_by_content_and_never_share_a_key_with_a_json_input(name):
+    model = Model(lambda x: len(x))
+    assert cached_inference(model.encode, b"\x89PNG image", cache_prefix=name) == 10
+    assert cached_inference(model.encode, bytearray(b"\x89PNG image"), cache_prefix=name) == 10
+    assert model.calls == 1
+    assert cached_inference(model.encode, b"other", cache_prefix=name) == 5
+    assert model.calls == 2
+    # Text with the same characters is another input, as it is for the service.
+    assert values.cache_key(name, b"text") != values.cache_key(name, "text")
+    assert values.cache_key(name, b"") != values.cache_key(name, "")
 
 
 def test_a_result_cached_by_one_process_is_a_hit_in_another(name, service):

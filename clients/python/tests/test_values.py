@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from hornbeam_client import values
 from hornbeam_erlang import execute, publish, state_get, state_keys, state_set
 
 
@@ -31,6 +32,13 @@ def test_what_json_cannot_carry_is_refused_before_sending(name, value, error):
     with pytest.raises(error):
         execute("demo", "encode", value)
     assert state_keys(name) == []
+
+
+def test_a_refusal_names_the_type_in_words_a_reader_parses():
+    with pytest.raises(TypeError, match=r"dict key 1 is of type int;"):
+        values.plain({1: "a"})
+    with pytest.raises(TypeError, match=r"^a value of type object does not cross as JSON"):
+        values.plain(object())
 
 
 def test_nesting_beyond_the_service_limit_is_refused(name):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import pathlib
+import threading
 
 import pytest
 
@@ -167,6 +168,32 @@ def test_a_worker_reconnects_to_a_replica_restarted_under_it(cluster, name):
         # The worker reconnects by itself (backoff) and registers its hooks again; the instance kept its count.
         wait_until(lambda: not gone(f"{name}-instance"), 60, "the worker is back through the restarted replica")
         assert execute(f"{name}-instance", "add", 1) == 2
+    finally:
+        worker.stop()
+        replica.stop()
+
+
+def test_a_call_through_a_replica_killed_mid_call_raises_outcome_unknown(cluster, name):
+    # The call goes to the first replica, which reaches the worker's replica over RPC; that replica dies mid-call.
+    replica = cluster.replica(f"py-midcall-{name[-8:]}@localhost")
+    worker = WorkerProcess(replica.url, name)
+    outcome = {}
+
+    def call():
+        try:
+            execute(f"{name}-class", "train", f"{name}:marker", seconds=60)
+        except HornbeamError as e:
+            outcome["error"] = e
+    caller = threading.Thread(target=call)
+    try:
+        caller.start()
+        wait_until(lambda: state_get(f"{name}:marker") == "started", 30, "the call runs in the worker")
+        replica.stop(kill=True)
+        caller.join(timeout=60)
+        # Not 502: the node went with the call, which may or may not have run (docs/python.md, rpc_call's row).
+        error = outcome["error"]
+        assert error.status == 503 and error.kind == "outcome-unknown", error
+        assert "stopped heartbeating" in error.detail
     finally:
         worker.stop()
         replica.stop()

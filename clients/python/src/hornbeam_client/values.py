@@ -43,14 +43,15 @@ def plain(value, depth=0):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise TypeError(f"dict key {key!r} is a {type(key).__name__}; JSON object keys are strings, so it "
+                raise TypeError(f"dict key {key!r} is of type {type(key).__name__}; JSON object keys are strings, so it "
                                 "would come back as a different key")
             _check_text(key)
             out[key] = plain(item, depth + 1)
         return out
     if isinstance(value, (bytes, bytearray, memoryview)):
         raise TypeError("bytes do not cross as JSON; send text (e.g. base64.b64encode(b).decode()) instead")
-    raise TypeError(f"a {type(value).__name__} does not cross as JSON; send a dict, list, str, int, float, bool or None")
+    raise TypeError(f"a value of type {type(value).__name__} does not cross as JSON; send a dict, list, str, int, float, bool "
+                    "or None")
 
 
 def _check_text(text):
@@ -78,8 +79,14 @@ def canonical(value):
 
 
 def cache_key(cache_prefix, input_data):
-    """``{cache_prefix}:{first 32 hex digits of sha256(canonical JSON of input_data)}``, as the service keys it."""
-    return f"{cache_prefix}:{hashlib.sha256(canonical(input_data).encode('utf-8')).hexdigest()[:32]}"
+    """``{cache_prefix}:{first 32 hex digits of sha256(canonical JSON of input_data)}``, as the service keys it. Raw
+    bytes (an image, a file) are hashed as they are, after a NUL byte no canonical JSON starts with: no JSON client can
+    send such an input, and no JSON input shares its key."""
+    if isinstance(input_data, (bytes, bytearray, memoryview)):
+        digest = hashlib.sha256(b"\x00" + bytes(input_data))
+    else:
+        digest = hashlib.sha256(canonical(input_data).encode("utf-8"))
+    return f"{cache_prefix}:{digest.hexdigest()[:32]}"
 
 
 def _canonical(value, out):

@@ -62,4 +62,8 @@ def cache_stats(prefix=None):
     """The service's counters (``GET /ml/cache/stats``) of every cached inference in the cluster, whichever replica,
     process or language made it: ``{'hits', 'misses', 'total', 'hit_rate', 'prefixes': {prefix: {...}}}`` over all
     prefixes, or over ``prefix`` only; ``hit_rate`` is hits / total, 0.0 when nothing was counted."""
-    return transport.request("GET", "/ml/cache/stats", query=None if prefix is None else {"prefix": prefix}).json()
+    stats = transport.request("GET", "/ml/cache/stats", query=None if prefix is None else {"prefix": prefix}).json()
+    # JSON writes 0.0 as 0: the seed's hit_rate is a float, whatever the counts.
+    for counts in [stats, *stats.get("prefixes", {}).values()]:
+        counts["hit_rate"] = float(counts["hit_rate"])
+    return stats
