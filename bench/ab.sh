@@ -4,9 +4,13 @@
 # prints requests/s per round and the node's CPU time per request (user and system, from /proc). Everything runs on
 # loopback and stops when the script does. For hot-path work: `bash bench/ab.sh main HEAD incr`.
 #
-#   bash bench/ab.sh REV_A REV_B [incr|incr-keys|get|put] [ROUNDS (3)] [SECONDS per round (6)]
+#   bash bench/ab.sh REV_A REV_B [incr|incr-keys|incr-ttl|get|put|transaction] [ROUNDS (3)] [SECONDS per round (6)]
 #
-# incr, get and put (1 KB) hit one key; incr-keys spreads increments over 10,000 counters at random.
+# incr, get and put (1 KB) hit one key; incr-keys spreads increments over 10,000 counters at random; incr-ttl is incr
+# with ?ttl_seconds=; transaction is POST /state/transaction of five operations on keys of one hash tag.
+#
+# AB_ROUTE_B gives side b another route, so two routes compare on one revision: `AB_ROUTE_B=incr-ttl bash bench/ab.sh
+# HEAD HEAD incr`.
 #
 # AB_ENV_A / AB_ENV_B add environment variables to one side's node (e.g. AB_ENV_B="DOTNET_TieredPGO=0"), so a runtime
 # setting can be compared on one revision: `AB_ENV_B=... bash bench/ab.sh HEAD HEAD incr`.
@@ -84,25 +88,44 @@ for side in a b; do
   curl -fsS --max-time 5 -X POST -H "X-Api-Key: $KEY" "${URL[$side]}/state/incr/ab:ctr" >/dev/null
 done
 
-case $ROUTE in
-  get) METHOD=GET; PATH_=/state/ab:ctr ;;
-  incr) METHOD=POST; PATH_=/state/incr/ab:ctr ;;
-  incr-keys) METHOD=POST; PATH_=/state/incr/ab:k ;;  # each request increments one of 10,000 counters, at random
-  put) METHOD=PUT; PATH_=/state/ab:put ;;  # a 1 KB compact JSON object, as bench/run.sh's PUT row sends
-  *) echo "unknown route $ROUTE (incr, incr-keys, get or put)" >&2; exit 2 ;;
-esac
-printf 'wrk.method = "%s"\nwrk.headers["X-Api-Key"] = "%s"\n' "$METHOD" "$KEY" >"$TMP/req.lua"
-if [[ $ROUTE == put ]]; then
-  python3 - >>"$TMP/req.lua" <<'EOF2'
+# Each side's route: ROUTE, or AB_ROUTE_B on side b, to compare two routes on one revision as a ratio.
+declare -A ROUTE_OF=([a]=$ROUTE [b]=${AB_ROUTE_B:-$ROUTE})
+declare -A PATH_OF
+for side in a b; do
+  case ${ROUTE_OF[$side]} in
+    get) METHOD=GET; PATH_=/state/ab:ctr ;;
+    incr) METHOD=POST; PATH_=/state/incr/ab:ctr ;;
+    incr-keys) METHOD=POST; PATH_=/state/incr/ab:k ;;  # each request increments one of 10,000 counters, at random
+    incr-ttl) METHOD=POST; PATH_=/state/incr/ab:ttl?ttl_seconds=3600 ;;  # a counter with a lifetime (set when created)
+    put) METHOD=PUT; PATH_=/state/ab:put ;;  # a 1 KB compact JSON object, as bench/run.sh's PUT row sends
+    transaction) METHOD=POST; PATH_=/state/transaction ;;  # five operations on keys of one hash tag
+    *) echo "unknown route ${ROUTE_OF[$side]} (incr, incr-keys, incr-ttl, get, put or transaction)" >&2; exit 2 ;;
+  esac
+  PATH_OF[$side]=$PATH_
+  printf 'wrk.method = "%s"\nwrk.headers["X-Api-Key"] = "%s"\n' "$METHOD" "$KEY" >"$TMP/req-$side.lua"
+  if [[ ${ROUTE_OF[$side]} == put ]]; then
+    python3 - >>"$TMP/req-$side.lua" <<'EOF2'
 import json
 doc = {"id": "user:4711", "name": "alice", "roles": ["reader", "writer"], "n": 1, "active": True, "pad": ""}
 doc["pad"] = "x" * (1024 - len(json.dumps(doc, separators=(",", ":"))))
 print('wrk.headers["Content-Type"] = "application/json"')
 print("wrk.body = " + json.dumps(json.dumps(doc, separators=(",", ":"))))
 EOF2
-fi
-[[ $ROUTE == incr-keys ]] && printf 'request = function() return wrk.format(nil, wrk.path .. math.random(1, 10000)) end\n' >>"$TMP/req.lua"
-run() { wrk -t2 -c32 -d"$2" -s "$TMP/req.lua" "${URL[$1]}$PATH_" | awk '/Requests\/sec/{printf "%d", $2}'; }
+  fi
+  if [[ ${ROUTE_OF[$side]} == transaction ]]; then
+    python3 - >>"$TMP/req-$side.lua" <<'EOF2'
+import json
+ops = [{"op": "set", "key": "{ab}:a", "value": {"n": 1}}, {"op": "incr", "key": "{ab}:b"},
+       {"op": "incr", "key": "{ab}:c", "delta": 2}, {"op": "delete", "key": "{ab}:d"},
+       {"op": "set", "key": "{ab}:e", "value": "x"}]
+print('wrk.headers["Content-Type"] = "application/json"')
+print("wrk.body = " + json.dumps(json.dumps({"operations": ops}, separators=(",", ":"))))
+EOF2
+  fi
+  [[ ${ROUTE_OF[$side]} == incr-keys ]] &&
+    printf 'request = function() return wrk.format(nil, wrk.path .. math.random(1, 10000)) end\n' >>"$TMP/req-$side.lua"
+done
+run() { wrk -t2 -c32 -d"$2" -s "$TMP/req-$1.lua" "${URL[$1]}${PATH_OF[$1]}" | awk '/Requests\/sec/{printf "%d", $2}'; }
 cpu() { awk '{print $14 + 0, $15 + 0}' "/proc/${NODE[$1]}/stat"; }
 
 for side in a b; do run "$side" 8s >/dev/null; run "$side" 4s >/dev/null; done  # tiering up
@@ -117,7 +140,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     SYS[$side]+=" $(python3 -c "print(f'{($s2-$s1)/$(getconf CLK_TCK)/($rps*$SECS)*1e6:.1f}')")"
   done
 done
-echo "route: $METHOD $PATH_, wrk -t2 -c32 -d${SECS}s x $ROUNDS rounds, alternating"
+echo "route: a ${ROUTE_OF[a]} ${PATH_OF[a]}, b ${ROUTE_OF[b]} ${PATH_OF[b]}; wrk -t2 -c32 -d${SECS}s x $ROUNDS rounds, alternating"
 for side in a b; do
   rev=$([[ $side == a ]] && echo "$REV_A" || echo "$REV_B")
   echo "$side ($rev, $(git -C "$ROOT" rev-parse --short "$rev")): req/s${RPS[$side]} | user us/req${USER[$side]} | sys us/req${SYS[$side]}"
