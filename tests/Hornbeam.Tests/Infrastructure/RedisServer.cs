@@ -152,8 +152,11 @@ public sealed class LocalRedisProcess : IDisposable
                 await probe.GetDatabase().PingAsync();
                 return;
             }
-            catch (RedisConnectionException) when (DateTime.UtcNow < deadline)
+            // A server still loading a dataset answers LOADING until it is done.
+            catch (Exception e) when (e is RedisConnectionException
+                                      || e is RedisServerException { Message: var m } && m.StartsWith("LOADING", StringComparison.Ordinal))
             {
+                if (DateTime.UtcNow >= deadline) throw;
                 await Task.Delay(50);
             }
         }
