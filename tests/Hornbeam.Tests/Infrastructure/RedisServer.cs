@@ -72,6 +72,19 @@ public sealed class LocalRedisProcess : IDisposable
         _extraArguments = extraArguments;
     }
 
+    // A directory of its own: a replica writes the dataset it receives to dump.rdb there, and a server restarted in a
+    // shared directory would load another server's data (and answer LOADING meanwhile).
+    private string DataDirectory => Path.Combine(Path.GetTempPath(), $"hornbeam-redis-{Port}-{Environment.ProcessId}");
+
+    private string Directory
+    {
+        get
+        {
+            System.IO.Directory.CreateDirectory(DataDirectory);
+            return DataDirectory;
+        }
+    }
+
     public int Port { get; }
 
     public string ConnectionString => $"127.0.0.1:{Port}";
@@ -118,7 +131,7 @@ public sealed class LocalRedisProcess : IDisposable
             string[] arguments = _configFile is not null
                 ? [_configFile, .. _extraArguments]
                 : ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
-                    .. _extraArguments];
+                    "--dir", Directory, .. _extraArguments];
             _process = Process.Start(new ProcessStartInfo("redis-server", arguments)
             {
                 RedirectStandardOutput = true,
@@ -213,7 +226,11 @@ public sealed class LocalRedisProcess : IDisposable
         _process = null;
     }
 
-    public void Dispose() => Stop();
+    public void Dispose()
+    {
+        Stop();
+        if (_configFile is null && System.IO.Directory.Exists(DataDirectory)) System.IO.Directory.Delete(DataDirectory, recursive: true);
+    }
 
     internal static int FreePort()
     {
