@@ -97,12 +97,16 @@ internal static class OpenApiEventStreams
         schemas["StateChangesSubscribed"] = Object("The watched prefix and the position the feed delivers changes after.",
             ("prefix", String()), ("last_event_id", String()));
         var change = Object("One change of a key under the prefix. value: the JSON after a set, the counter after an incr; " +
-                            "delta: what an incr added (increments that reached Redis together are one change); version: the " +
-                            "change's id in its key's stream, growing per key.",
-            ("key", String()), ("op", new OpenApiSchema { Type = JsonSchemaType.String, Enum = ["set", "delete", "incr"] }),
-            ("value", new OpenApiSchema()), ("delta", Long()), ("version", String()));
+                            "delta: what an incr added (increments that reached Redis together are one change); etag: the " +
+                            "value's ETag after a set or incr, as GET answers it; expire: the key's lifetime ran out, recorded " +
+                            "when the expiry sweep finds it gone (up to its interval late); version: the change's id in its " +
+                            "key's stream, growing per key.",
+            ("key", String()),
+            ("op", new OpenApiSchema { Type = JsonSchemaType.String, Enum = ["set", "delete", "incr", "expire"] }),
+            ("value", new OpenApiSchema()), ("delta", Long()), ("etag", String()), ("version", String()));
         change.Required!.Remove("value");
         change.Required.Remove("delta");
+        change.Required.Remove("etag");
         schemas["StateChange"] = change;
         schemas["StateChangesGap"] = Object("Changes were lost to this feed: trimmed (retention), never recorded (the prefix went " +
                                             "unwatched longer than the lease) or last_event_id is unknown. Re-read the state; the " +

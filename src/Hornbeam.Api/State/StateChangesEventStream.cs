@@ -153,6 +153,7 @@ public sealed class StateChangesEventStream : IResult, IEndpointMetadataProvider
             w.WriteRawValue(value, skipInputValidation: true);
         }
         if (change.Delta is { } delta) w.WriteNumber("delta"u8, delta);
+        if (change.ETag is { } etag) w.WriteString("etag"u8, etag);
         if (change.Version is { } version) w.WriteString("version"u8, version);
     });
 

@@ -19,7 +19,7 @@ internal static partial class RedisScripts
     // win. Combined: each call brings (value, index, expiry) and (json, ttl ms or 0, condition, etags, key); answers
     // 1 when written, 0 when the condition does not hold (nothing written). With no lifetime the value has none, as
     // after Redis's SET.
-    public static readonly CombinedScript StateSetIf = new("""
+    public static readonly CombinedScript StateSetIf = new(StateChange + """
         local out = {}
         local now
         for i = 1, #KEYS, 3 do
@@ -41,6 +41,7 @@ internal static partial class RedisScripts
               redis.call('ZREM', KEYS[i + 2], key)
             end
             redis.call('ZADD', KEYS[i + 1], 0, key)
+            hb_change(KEYS[i + 1], key, 'set', ARGV[a + 1])
             out[#out + 1] = 1
           else
             out[#out + 1] = 0
@@ -52,7 +53,7 @@ internal static partial class RedisScripts
     // A lifetime is given only by the increment that creates the counter (a fixed-window rate limit in one call), so it is
     // read whether the counter exists before INCRBY. Combined, and like StateIncrement adding deltas: each call brings
     // (value, index, expiry) and (delta, ttl ms, key).
-    public static readonly CombinedScript StateIncrementExpiring = new("""
+    public static readonly CombinedScript StateIncrementExpiring = new(StateChange + """
         local out = {}
         local now
         for i = 1, #KEYS, 3 do
@@ -68,6 +69,7 @@ internal static partial class RedisScripts
               redis.call('ZADD', KEYS[i + 2], now + ARGV[i + 1], ARGV[i + 2])
             end
             if v >= 9007199254740992 or v <= -9007199254740992 then v = redis.call('GET', KEYS[i]) end
+            hb_change(KEYS[i + 1], ARGV[i + 2], 'incr', v, ARGV[i])
           end
           out[#out + 1] = v
         end
@@ -76,7 +78,7 @@ internal static partial class RedisScripts
 
     // The same as StateIncrementOnce, for an increment with a lifetime: the record and the increment are one step.
     // KEYS: value, index, record, expiry. ARGV: delta, state key, fingerprint, window ms, ttl ms.
-    public const string StateIncrementOnceExpiring = """
+    public const string StateIncrementOnceExpiring = StateChange + """
         local r = redis.call('GET', KEYS[3])
         if r then
           local nl = string.find(r, '\n', 1, true)
@@ -94,25 +96,28 @@ internal static partial class RedisScripts
           redis.call('ZADD', KEYS[4], at, ARGV[2])
         end
         local text = redis.call('GET', KEYS[1])
+        hb_change(KEYS[2], ARGV[2], 'incr', text, ARGV[1])
         redis.call('SET', KEYS[3], ARGV[3] .. '\n' .. text, 'PX', ARGV[4])
         return {0, text}
         """;
 
     // The condition is read and the key deleted in one step. KEYS: value, index, expiry. ARGV: key, etags.
     // Answers 1 when deleted, 0 when the key is absent or its ETag is not one of them.
-    public const string StateDeleteIf = """
+    public const string StateDeleteIf = StateChange + """
         local cur = redis.call('GET', KEYS[1])
         if not cur or (ARGV[2] ~= '*' and not string.find(ARGV[2], ',' .. redis.sha1hex(cur) .. ',', 1, true)) then return 0 end
         redis.call('DEL', KEYS[1])
         redis.call('ZREM', KEYS[2], ARGV[1])
         redis.call('ZREM', KEYS[3], ARGV[1])
+        hb_change(KEYS[2], ARGV[1], 'delete')
         return 1
         """;
 
     // Redis forgets an expired value by itself; its index entry is taken out here. A due entry whose key lives on
-    // (set again without a lifetime, or with a later one) is dropped or moved, never its index entry.
+    // (set again without a lifetime, or with a later one) is dropped or moved, never its index entry. A key taken out is
+    // the feed's 'expire' change, so it arrives when a sweep or listing finds the key gone, not when Redis dropped it.
     // KEYS: index, expiry. ARGV: value-key prefix of the bucket, most entries to look at. Answers how many were due.
-    private const string SweepLua = """
+    private const string SweepLua = StateChange + """
         local t = redis.call('TIME')
         local now = t[1] * 1000 + math.floor(t[2] / 1000)
         local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ARGV[2])
@@ -121,6 +126,7 @@ internal static partial class RedisScripts
           if p == -2 then
             redis.call('ZREM', KEYS[1], m)
             redis.call('ZREM', KEYS[2], m)
+            hb_change(KEYS[1], m, 'expire')
           elseif p == -1 then
             redis.call('ZREM', KEYS[2], m)
           else
@@ -152,14 +158,15 @@ internal static partial class RedisScripts
 
     // All operations or none: each operation's condition is read when it runs (after the ones before it), and on the
     // first that fails every key touched so far gets back its value, lifetime, index and expiry entries. Every key is in
-    // one bucket (KEYS[1] its index, KEYS[2] its expiry set), one hash slot on Redis Cluster.
+    // one bucket (KEYS[1] its index, KEYS[2] its expiry set), one hash slot on Redis Cluster. Changes go to the feed only
+    // once every operation applied, so an undone transaction records nothing.
     // KEYS: index, expiry, then each operation's value key. ARGV: five per operation: kind (s, d, i), key, json or
     // delta, etags ('' when unconditional), ttl ms or 0. Answers {0, results...} with {etag} for a set, {} for a delete
     // and {etag, value} for an increment, or {412, n} or {409, n, message} for operation n (nothing changed).
-    public const string StateTransaction = """
+    public const string StateTransaction = StateChange + """
         local t = redis.call('TIME')
         local now = t[1] * 1000 + math.floor(t[2] / 1000)
-        local saved, order = {}, {}
+        local saved, order, changes = {}, {}, {}
         local function undo()
           for j = #order, 1, -1 do
             local k = order[j]
@@ -197,9 +204,10 @@ internal static partial class RedisScripts
               redis.call('ZREM', KEYS[2], key)
             end
             redis.call('ZADD', KEYS[1], 0, key)
+            changes[#changes + 1] = { key, 'set', arg }
             out[#out + 1] = { redis.sha1hex(arg) }
           elseif kind == 'd' then
-            redis.call('DEL', k)
+            if redis.call('DEL', k) == 1 then changes[#changes + 1] = { key, 'delete' } end
             redis.call('ZREM', KEYS[1], key)
             redis.call('ZREM', KEYS[2], key)
             out[#out + 1] = {}
@@ -217,9 +225,11 @@ internal static partial class RedisScripts
               end
             end
             local text = redis.call('GET', k)
+            changes[#changes + 1] = { key, 'incr', text, arg }
             out[#out + 1] = { redis.sha1hex(text), text }
           end
         end
+        for _, c in ipairs(changes) do hb_change(KEYS[1], c[1], c[2], c[3], c[4]) end
         return out
         """;
 }

@@ -12,6 +12,7 @@ internal static partial class RedisScripts
     // index key (…:index → …:watch, …:changes, one hash slot), so callers pass no extra keys; a bucket's watch hash is
     // read once per script run, so an unwatched write costs one HGETALL of a missing key. One PUBLISH per bucket and run
     // wakes readers. Call hb_change(index key, state key, op, value or nil, delta or nil); a value may be a Lua number.
+    // A value's ETag (SHA-1 of the stored bytes, as GET answers it) is hashed only here, when the key is watched.
     public const string StateChange = """
         local hb_watched, hb_woken = {}, {}
         local function hb_change(index, key, op, value, delta)
@@ -24,7 +25,10 @@ internal static partial class RedisScripts
           end
           if keep == 0 then return end
           local fields = {'k', key, 'o', op}
-          if value then fields[5] = 'v' fields[6] = type(value) == 'number' and string.format('%d', value) or value end
+          if value then
+            local text = type(value) == 'number' and string.format('%d', value) or value
+            fields[5] = 'v' fields[6] = text fields[7] = 'e' fields[8] = redis.sha1hex(text)
+          end
           if delta then fields[#fields + 1] = 'd' fields[#fields + 1] = delta end
           redis.call('XADD', base .. 'changes', 'MAXLEN', '~', keep, '*', unpack(fields))
           if not hb_woken[base] then

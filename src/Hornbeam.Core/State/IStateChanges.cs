@@ -1,7 +1,7 @@
 namespace Hornbeam.State;
 
 /// <summary>
-/// The state change feed: every set, delete and increment of a key under a prefix, from any replica, in order per key.
+/// The state change feed: every set, delete, increment and expiry of a key under a prefix, from any replica, in order per key.
 /// Writes are recorded only while someone watches a prefix covering them, so an unwatched key costs nothing more to write.
 /// </summary>
 public interface IStateChanges

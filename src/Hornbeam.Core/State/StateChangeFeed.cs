@@ -161,7 +161,7 @@ public sealed class StateChangeFeed : IAsyncEnumerable<StateChange>, IAsyncDispo
             var entry = entries[i];
             var id = StateChangePosition.ParseId(entry.Id!);
             string? key = null, op = null;
-            RedisValue value = RedisValue.Null, delta = RedisValue.Null;
+            RedisValue value = RedisValue.Null, delta = RedisValue.Null, etag = RedisValue.Null;
             foreach (var field in entry.Values)
             {
                 switch ((string?)field.Name)
@@ -170,6 +170,7 @@ public sealed class StateChangeFeed : IAsyncEnumerable<StateChange>, IAsyncDispo
                     case "o": op = field.Value; break;
                     case "v": value = field.Value; break;
                     case "d": delta = field.Value; break;
+                    case "e": etag = field.Value; break;
                 }
             }
             _position = _position.With(bucket, id);
@@ -184,7 +185,7 @@ public sealed class StateChangeFeed : IAsyncEnumerable<StateChange>, IAsyncDispo
             }
             if (!key.StartsWith(Prefix, StringComparison.Ordinal)) continue;
             changes.Add(new StateChange(op, key, value.IsNull ? null : (byte[])value!, delta.IsNull ? null : (long)delta,
-                StateChangePosition.FormatId(id), _position.ToString()));
+                StateChangePosition.FormatId(id), _position.ToString(), ETag: etag.IsNull ? null : StateETags.Quote(etag!)));
         }
         return (changes, entries.Length > Batch);
     }
