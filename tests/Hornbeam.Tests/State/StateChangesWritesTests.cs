@@ -89,7 +89,8 @@ public sealed class StateChangesWritesTests(StateChangesWritesTests.Host host) :
         Assert.False(gone.Json.TryGetProperty("etag", out _));
 
         var c = K("c");
-        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, $"/state/incr/{Uri.EscapeDataString(c)}?ttl_seconds=60")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK,
+            (await SendAsync(HttpMethod.Post, $"/state/incr/{Uri.EscapeDataString(c)}?ttl_seconds=60")).StatusCode);
         var once = new HttpRequestMessage(HttpMethod.Post, $"/state/incr/{Uri.EscapeDataString(c)}?ttl_seconds=60&delta=5");
         once.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
         Assert.Equal(HttpStatusCode.OK, (await _client.SendAsync(once)).StatusCode);
