@@ -124,9 +124,9 @@ internal static partial class RedisScripts
         for _, m in ipairs(due) do
           local p = redis.call('PTTL', ARGV[1] .. m)
           if p == -2 then
-            redis.call('ZREM', KEYS[1], m)
+            -- Still indexed means it expired; a key deleted meanwhile left the index then and has had its delete change.
+            if redis.call('ZREM', KEYS[1], m) == 1 then hb_change(KEYS[1], m, 'expire') end
             redis.call('ZREM', KEYS[2], m)
-            hb_change(KEYS[1], m, 'expire')
           elseif p == -1 then
             redis.call('ZREM', KEYS[2], m)
           else

@@ -170,4 +170,26 @@ public sealed class StateChangesWritesTests(StateChangesWritesTests.Host host) :
         Assert.False(expired.Json.TryGetProperty("etag", out _));
         await MarkAsync(feed);
     }
+
+    [Fact]
+    public async Task AKeyDeletedBeforeItsLifetimeRanOutIsADeleteChangeOnlyNeverAnExpire()
+    {
+        await using var feed = await WatchAsync();
+        var (deleted, kept) = (K("deleted-early"), K("expires"));
+        Assert.True((await SendAsync(HttpMethod.Put, Path(deleted) + "?ttl_seconds=1", "1")).IsSuccessStatusCode);
+        Assert.True((await SendAsync(HttpMethod.Put, Path(kept) + "?ttl_seconds=1", "2")).IsSuccessStatusCode);
+        Assert.True((await SendAsync(HttpMethod.Delete, Path(deleted))).IsSuccessStatusCode);
+        Assert.Equal([$"{deleted} set 1", $"{kept} set 2", $"{deleted} delete -"],
+            [Describe(await feed.NextAsync()), Describe(await feed.NextAsync()), Describe(await feed.NextAsync())]);
+
+        // The deleted key's lifetime ends no later than the kept one's, so the sweep that finds the kept key expired has
+        // passed the deleted one too: the next change is the kept key's expiry.
+        await Poll.UntilAsync(async () =>
+        {
+            var listing = await (await _client.GetAsync($"/state?prefix={Uri.EscapeDataString(_prefix)}")).ReadJsonAsync();
+            return listing.GetProperty("keys").EnumerateArray().All(k => k.GetString() != kept);
+        }, because: "the kept key expires after its second and a listing takes it out of the index");
+        Assert.Equal($"{kept} expire -", Describe(await feed.NextAsync()));
+        await MarkAsync(feed);
+    }
 }
