@@ -37,7 +37,8 @@ public static partial class StateApi
             .Accepts<StateMultiRequest>("application/json").ChecksJsonBodyItself()
             .ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapPost("/transaction", (HttpRequest http) => Transaction(http, state.Value, options.Value))
-            .WithName("StateTransaction").RequireScope(Scopes.StateWrite)
+            // Under one Idempotency-Key a transaction applies at most once: its increments would add again on a retry.
+            .WithName("StateTransaction").RequireScope(Scopes.StateWrite).AcceptsIdempotencyKey()
             .WithSummary("Apply set, delete and incr operations on keys of one hash slot: all of them or none")
             .Accepts<StateTransactionRequest>("application/json").ChecksJsonBodyItself()
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict)

@@ -43,6 +43,24 @@ public sealed class StateTransactionTests(StateTransactionTests.Host host) : ICl
         (await _client.GetAsync($"/state/{Uri.EscapeDataString(key)}")).Headers.ETag!.ToString();
 
     [Fact]
+    public async Task ATransactionRepeatedWithItsIdempotencyKeyAppliesOnceAndAnswersTheFirstAnswerAgain()
+    {
+        var once = Guid.NewGuid().ToString("N");
+        var body = $$"""{"operations": [{"op": "incr", "key": "{{K("once")}}", "delta": 5}]}""";
+        async Task<string> SendAsync()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/state/transaction") { Content = Http.Json(body) };
+            request.Headers.Add("Idempotency-Key", once);
+            var response = await _client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return await response.Content.ReadAsStringAsync();
+        }
+        var first = await SendAsync();
+        Assert.Equal(first, await SendAsync());
+        Assert.Equal("5", await ValueAsync(K("once")));
+    }
+
+    [Fact]
     public async Task AllOperationsApplyInOrderAndEachAnswersItsResult()
     {
         await _client.PutAsync($"/state/{Uri.EscapeDataString(K("b"))}", Http.Json("true"));
