@@ -10,23 +10,8 @@ namespace Hornbeam.Tests.State;
 /// deletes, increments with a lifetime, transactions (all operations, or none when undone), bulk sets, and expiry.
 /// </summary>
 [Trait("Redis", "Cluster")]
-public sealed class StateChangesWritesTests(StateChangesWritesTests.Host host) : IClassFixture<StateChangesWritesTests.Host>
+public sealed class StateChangesWritesTests(ApiHost host) : IClassFixture<ApiHost>
 {
-    /// <summary>One host for the whole class.</summary>
-    public sealed class Host : IAsyncLifetime
-    {
-        private HornbeamApiFactory _api = null!;
-        public HttpClient Client { get; private set; } = null!;
-
-        public async Task InitializeAsync()
-        {
-            _api = await HornbeamApiFactory.StartAsync();
-            Client = _api.CreateClient();
-        }
-
-        public async Task DisposeAsync() => await _api.DisposeAsync();
-    }
-
     private readonly HttpClient _client = host.Client;
 
     // One hash tag: every key is in one bucket (so one stream, in write order) and a transaction may take them all.

@@ -6,23 +6,8 @@ namespace Hornbeam.Tests.State;
 
 /// <summary>Compare-and-set over REST: GET's ETag, PUT and DELETE with If-Match, create-only PUT with If-None-Match: *.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class StateETagTests(StateETagTests.Host host) : IClassFixture<StateETagTests.Host>
+public sealed class StateETagTests(ApiHost host) : IClassFixture<ApiHost>
 {
-    /// <summary>One host for the whole class.</summary>
-    public sealed class Host : IAsyncLifetime
-    {
-        private HornbeamApiFactory _api = null!;
-        public HttpClient Client { get; private set; } = null!;
-
-        public async Task InitializeAsync()
-        {
-            _api = await HornbeamApiFactory.StartAsync();
-            Client = _api.CreateClient();
-        }
-
-        public async Task DisposeAsync() => await _api.DisposeAsync();
-    }
-
     private readonly HttpClient _client = host.Client;
     private readonly string _id = Guid.NewGuid().ToString("N")[..12];
     private string K(string key) => $"{_id}:{key}";

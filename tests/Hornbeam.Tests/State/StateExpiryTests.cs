@@ -9,23 +9,8 @@ namespace Hornbeam.Tests.State;
 
 /// <summary>Keys with a lifetime (ttl_seconds): they expire, a listing never names them, and the index lets them go.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class StateExpiryTests(StateExpiryTests.Host host) : IClassFixture<StateExpiryTests.Host>
+public sealed class StateExpiryTests(ApiHost host) : IClassFixture<ApiHost>
 {
-    /// <summary>One host for the whole class.</summary>
-    public sealed class Host : IAsyncLifetime
-    {
-        public HornbeamApiFactory Api { get; private set; } = null!;
-        public HttpClient Client { get; private set; } = null!;
-
-        public async Task InitializeAsync()
-        {
-            Api = await HornbeamApiFactory.StartAsync();
-            Client = Api.CreateClient();
-        }
-
-        public async Task DisposeAsync() => await Api.DisposeAsync();
-    }
-
     private readonly HttpClient _client = host.Client;
     private readonly string _id = Guid.NewGuid().ToString("N")[..12];
     private string K(string key) => $"{_id}:{key}";

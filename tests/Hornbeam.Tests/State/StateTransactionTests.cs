@@ -7,23 +7,8 @@ namespace Hornbeam.Tests.State;
 
 /// <summary>POST /state/transaction (all operations or none, keys of one hash slot) and POST /state/bulk (each key on its own).</summary>
 [Trait("Redis", "Cluster")]
-public sealed class StateTransactionTests(StateTransactionTests.Host host) : IClassFixture<StateTransactionTests.Host>
+public sealed class StateTransactionTests(ApiHost host) : IClassFixture<ApiHost>
 {
-    /// <summary>One host for the whole class.</summary>
-    public sealed class Host : IAsyncLifetime
-    {
-        private HornbeamApiFactory _api = null!;
-        public HttpClient Client { get; private set; } = null!;
-
-        public async Task InitializeAsync()
-        {
-            _api = await HornbeamApiFactory.StartAsync();
-            Client = _api.CreateClient();
-        }
-
-        public async Task DisposeAsync() => await _api.DisposeAsync();
-    }
-
     private readonly HttpClient _client = host.Client;
     private readonly string _id = Guid.NewGuid().ToString("N")[..12];
 
