@@ -145,7 +145,8 @@ public sealed class PubSubEventStream : IResult, IEndpointMetadataProvider, ISta
         }
     }
 
-    private static async Task KeepAliveAsync(PipeWriter output, SemaphoreSlim gate, TimeSpan interval, CancellationToken stopping)
+    /// <summary>A <c>: ping</c> comment every <paramref name="interval"/>, under the stream's gate; the change feed's too.</summary>
+    internal static async Task KeepAliveAsync(PipeWriter output, SemaphoreSlim gate, TimeSpan interval, CancellationToken stopping)
     {
         using var timer = new PeriodicTimer(interval);
         try

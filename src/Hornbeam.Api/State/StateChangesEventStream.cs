@@ -5,6 +5,7 @@ using System.Reflection;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Hornbeam.Api.PubSub;
 using Hornbeam.PubSub;
 using Hornbeam.State;
 using Microsoft.AspNetCore.Http.Features;
@@ -84,7 +85,7 @@ public sealed class StateChangesEventStream : IResult, IEndpointMetadataProvider
                 w.WriteString("last_event_id"u8, feed.StartsAfter);
             }), id: null, retryMs: RetryMs);
             await output.FlushAsync(cancellation);
-            keepAlive = KeepAliveAsync(output, gate, _options.KeepAliveInterval, stopping.Token);
+            keepAlive = PubSubEventStream.KeepAliveAsync(output, gate, _options.KeepAliveInterval, stopping.Token);
             await foreach (var change in feed.WithCancellation(stopping.Token))
             {
                 await gate.WaitAsync(cancellation);
@@ -180,31 +181,6 @@ public sealed class StateChangesEventStream : IResult, IEndpointMetadataProvider
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             // The client went away.
-        }
-    }
-
-    private static async Task KeepAliveAsync(PipeWriter output, SemaphoreSlim gate, TimeSpan interval, CancellationToken stopping)
-    {
-        using var timer = new PeriodicTimer(interval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stopping))
-            {
-                await gate.WaitAsync(stopping);
-                try
-                {
-                    output.Write(": ping\n\n"u8);
-                    await output.FlushAsync(stopping);
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The stream ended.
         }
     }
 
