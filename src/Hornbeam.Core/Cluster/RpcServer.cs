@@ -14,6 +14,8 @@ namespace Hornbeam.Cluster;
 /// as many entries as there are free handler slots (<see cref="ClusterOptions.MaxConcurrentRpcHandlers"/>); the rest wait
 /// in the stream, unread. A slow sweep reads too, in case a doorbell was missed. A finished request is acknowledged,
 /// deleted and answered in one script, so what is pending in the group is exactly what was taken and not finished.
+/// A read whose answer is lost (it timed out, or the connection dropped) may still have taken entries in Redis; the next
+/// drain takes, from this consumer's pending list, every entry no handler here has, so none waits there for ever.
 /// </summary>
 internal sealed class RpcServer(
     IConnectionMultiplexer redis, RedisChannels channels, RedisKeys keys, NodeIdentity node, RpcModules modules,
@@ -25,6 +27,8 @@ internal sealed class RpcServer(
     // The sweep loop, requests taken from the stream, and in-process casts: shutdown waits for all of them.
     private readonly BackgroundWork _work = new(logger);
     private readonly ConcurrentQueue<(RedisValue Entry, string? ReplyTo, byte[]? Reply)> _unsettled = new();
+    // Entries this process took and has not finished (running, or waiting in _unsettled).
+    private readonly ConcurrentDictionary<RedisValue, byte> _taken = new();
     private readonly RedisKey _stream = keys.RpcRequests(node.Name);
     private bool _groupReady;
     private bool _recovered;
@@ -32,6 +36,7 @@ internal sealed class RpcServer(
     private int _again;
     private int _running;
     private int _capped;
+    private int _readLost;
 
     /// <summary>False once the store answered that it has no stream commands (the embedded Garnet store).</summary>
     public bool StreamsSupported { get; private set; } = true;
@@ -191,6 +196,18 @@ internal sealed class RpcServer(
                     await AbandonUnfinishedAsync();
                     _recovered = true;
                 }
+                if (Interlocked.Exchange(ref _readLost, 0) == 1)
+                {
+                    try
+                    {
+                        await TakeLostAsync();
+                    }
+                    catch
+                    {
+                        Volatile.Write(ref _readLost, 1);
+                        throw;
+                    }
+                }
                 while (!_work.IsStopping)
                 {
                     // Only this loop takes slots, so the free count can only grow while it reads.
@@ -206,11 +223,7 @@ internal sealed class RpcServer(
                     var free = Math.Min(ReadBatch, room);
                     var entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, StreamPosition.NewMessages,
                         free);
-                    foreach (var entry in entries)
-                    {
-                        Interlocked.Increment(ref _running);
-                        _work.Track(HandleAsync(entry));
-                    }
+                    foreach (var entry in entries) Take(entry);
                     if (entries.Length < free)
                     {
                         // The stream is drained: new entries come with their doorbell.
@@ -226,10 +239,42 @@ internal sealed class RpcServer(
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
+                // Redis may have run the read and delivered entries whose answer never came back: look for them next time.
+                Volatile.Write(ref _readLost, 1);
                 logger.LogWarning("Node {Node} could not read its RPC requests: {Message}", node.Name, e.Message);
             }
             Volatile.Write(ref _draining, 0);
             if (Volatile.Read(ref _again) == 0 || Interlocked.CompareExchange(ref _draining, 1, 0) != 0) return;
+        }
+    }
+
+    private void Take(StreamEntry entry)
+    {
+        _taken[entry.Id] = 0;
+        Interlocked.Increment(ref _running);
+        _work.Track(HandleAsync(entry));
+    }
+
+    /// <summary>
+    /// Entries delivered to this consumer by a read whose answer was lost: in its pending list, yet in no handler of this
+    /// process. They were never started, so running them now keeps every request run at most once; a call whose caller
+    /// has given up meanwhile is skipped as usual. The sweep rings within its interval, so they wait no longer than that.
+    /// </summary>
+    private async Task TakeLostAsync()
+    {
+        RedisValue after = "0";
+        while (true)
+        {
+            var entries = await Db.StreamReadGroupAsync(_stream, RpcWire.ConsumerGroup, node.Name, after, ReadBatch);
+            if (entries.Length == 0) return;
+            foreach (var entry in entries)
+            {
+                if (_taken.ContainsKey(entry.Id)) continue;
+                logger.LogWarning("Node {Node} takes RPC request {Entry}, delivered by a read whose answer was lost.", node.Name,
+                    entry.Id);
+                Take(entry);
+            }
+            after = entries[^1].Id;
         }
     }
 
@@ -267,6 +312,7 @@ internal sealed class RpcServer(
             try
             {
                 await DoneAsync(done.Entry, done.ReplyTo, done.Reply);
+                _taken.TryRemove(done.Entry, out _);
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
@@ -314,6 +360,7 @@ internal sealed class RpcServer(
             try
             {
                 await DoneAsync(entry.Id, request?.ReplyTo, reply);
+                _taken.TryRemove(entry.Id, out _);
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {

@@ -1,12 +1,15 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Hornbeam.Cluster;
+using Hornbeam.Redis;
 using Hornbeam.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
 
 namespace Hornbeam.Tests.Cluster;
 
 /// <summary>RPC from C#: Hornbeam.Core without ASP.NET, as hooks and other capabilities use it, and the delegate binding.</summary>
-/// <remarks>Each test starts the named nodes it calls between: one freezes the Redis under them.</remarks>
+/// <remarks>Each test starts the named nodes it calls between: two freeze the Redis under them.</remarks>
 [Trait("Redis", "Cluster")]
 public sealed class RpcClientTests
 {
@@ -66,6 +69,50 @@ public sealed class RpcClientTests
         {
             await redis.ResumeAsync();
         }
+    }
+
+    [Fact]
+    public async Task CastsTakenByAReadWhoseAnswerARedisFreezeLostStillRunExactlyOnce()
+    {
+        using var redis = await LocalRedisProcess.StartAsync();
+        var prefix = TestPrefix.New();
+        var hits = new StrongBox<long>();
+        await using var b = await CoreHost.StartAsync(prefix, builder =>
+        {
+            Node("b@lost")(builder);
+            // A read every sweep and a short deadline: the freeze below outlasts several reads' deadlines.
+            builder.Services.Configure<ClusterOptions>(o => o.SweepInterval = TimeSpan.FromMilliseconds(200));
+            builder.Services.Configure<RedisOptions>(o => o.DeadlineMs = 500);
+            builder.AddModule("count", m => m.Add("bump", (long by) => Interlocked.Add(ref hits.Value, by)));
+        }, redis.ConnectionString);
+        var stream = b.Get<RedisKeys>().RpcRequests("b@lost");
+        await using var writer = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var db = writer.GetDatabase();
+        await Poll.UntilAsync(async () => await db.KeyExistsAsync(stream), because: "b has created its request stream");
+
+        // Casts written straight into b's stream without a doorbell, so b's next read is its sweep's, made while Redis is
+        // frozen: the read times out in b, and Redis runs it once it resumes, handing the casts to b's consumer.
+        for (var i = 0; i < 5; i++)
+            await db.StreamAddAsync(stream,
+            [
+                new("id", ""), new("kind", "cast"), new("from", "test"), new("reply_to", ""), new("module", "count"),
+                new("function", "bump"), new("args", "[1]"), new("deadline", DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeMilliseconds()),
+            ]);
+        await redis.PauseAsync();
+        try
+        {
+            // The fault's length: several of b's sweeps and deadlines.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+        finally
+        {
+            await redis.ResumeAsync();
+        }
+
+        await Poll.UntilAsync(async () => Interlocked.Read(ref hits.Value) >= 5 && await db.StreamLengthAsync(stream) == 0,
+            TimeSpan.FromSeconds(15), "every cast ran and left the stream");
+        Assert.Equal(0, (await db.StreamPendingAsync(stream, RpcWire.ConsumerGroup)).PendingMessageCount);
+        Assert.Equal(5, Interlocked.Read(ref hits.Value));
     }
 
     [Fact]
