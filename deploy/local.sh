@@ -80,20 +80,27 @@ start() {
   echo "Hornbeam: http://127.0.0.1:$lb_port (nginx) -> $replicas replicas on ports $((api_base + 1))..$((api_base + replicas)), Redis on $redis_port; API key '$api_key'"
 }
 
-stop_pid() { # pidfile
-  [ -f "$1" ] || return 0
-  local pid; pid=$(cat "$1")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$1"
+stop_pids() { # pidfile... : asked to stop together, so their graceful shutdowns overlap; killed after 5 s
+  local pids=() f
+  for f in "$@"; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill "${pids[@]}" 2>/dev/null || true
+  local alive pid
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 1 ] || break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -f "$@"
 }
 
 stop() {
-  stop_pid "$dir/nginx.pid"
-  stop_pid "$dir/nginx.pid.launcher"
-  for f in "$dir"/api*.pid; do [ -e "$f" ] && stop_pid "$f"; done
-  stop_pid "$dir/redis.pid"
+  # The load balancer first, so no request reaches a replica that is stopping; Redis last, which they need until then.
+  stop_pids "$dir/nginx.pid" "$dir/nginx.pid.launcher"
+  stop_pids "$dir"/api*.pid
+  stop_pids "$dir/redis.pid"
   echo "Hornbeam local topology stopped"
 }
 

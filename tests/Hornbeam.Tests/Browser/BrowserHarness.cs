@@ -78,7 +78,7 @@ public static class BrowserHarness
             _process = process;
             _stderr = process.StandardError.ReadToEndAsync();
             _ = Task.Run(ReadAnswersAsync);
-            AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop();
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => End();
         }
 
         public bool Alive => !_process.HasExited;
@@ -128,6 +128,25 @@ public static class BrowserHarness
             var why = new InvalidOperationException($"The browser driver exited ({_process.ExitCode}): {await _stderr}");
             foreach (var id in _waiting.Keys)
                 if (_waiting.TryRemove(id, out var waiting)) waiting.TrySetException(why);
+        }
+
+        /// <summary>
+        /// At the test host's exit: stdin closed lets the driver close the browser the way Playwright does, which ends its
+        /// zygote and helpers too; killing the tree at once (it stops each process before listing its children) left a
+        /// stopped, orphaned zygote behind. Killed anyway if it has not gone within a few seconds.
+        /// </summary>
+        private void End()
+        {
+            try
+            {
+                _process.StandardInput.Close();
+                if (_process.WaitForExit(TimeSpan.FromSeconds(5))) return;
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException)
+            {
+                // It exited meanwhile.
+            }
+            Stop();
         }
 
         private void Stop()

@@ -12,9 +12,12 @@ namespace Hornbeam.Tests.Cluster;
 
 /// <summary>Presence and RPC between API hosts that share one Redis, as replicas do.</summary>
 [Trait("Redis", "Cluster")]
-public sealed class ClusterTests
+public sealed class ClusterTests(ThreeNodes nodes) : IClassFixture<ThreeNodes>
 {
-    private static Action<HornbeamBuilder> TestModule(string node, StrongBox<long>? hits = null) => b => b.AddModule("test", m => m
+    private const string A = ThreeNodes.A;
+    private const string B = ThreeNodes.B;
+
+    internal static Action<HornbeamBuilder> TestModule(string node, StrongBox<long>? hits = null) => b => b.AddModule("test", m => m
         .Add("whoami", () => node)
         .Add("echo", (long x, string from) => new { x, from, node })
         .Add("bump", (long by) => Interlocked.Add(ref (hits ?? new StrongBox<long>()).Value, by))
@@ -24,17 +27,11 @@ public sealed class ClusterTests
     [Fact]
     public async Task EachOfThreeNodesSeesTheOtherTwoAndNotItself()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await ClusterNodes.StartAsync(prefix, "a@test");
-        await using var b = await ClusterNodes.StartAsync(prefix, "b@test");
-        await using var c = await ClusterNodes.StartAsync(prefix, "c@test");
-
-        foreach (var (host, self, others) in new[]
+        for (var i = 0; i < ThreeNodes.Names.Length; i++)
         {
-            (a, "a@test", new[] { "b@test", "c@test" }), (b, "b@test", ["a@test", "c@test"]), (c, "c@test", ["a@test", "b@test"]),
-        })
-        {
-            var client = host.CreateClient();
+            var self = ThreeNodes.Names[i];
+            var others = ThreeNodes.Names.Where(name => name != self).Order().ToArray();
+            var client = nodes.Hosts[i].CreateClient();
             Assert.Equal(self, (await (await client.GetAsync("/node")).ReadJsonAsync()).GetProperty("node").GetString());
             await ClusterNodes.UntilSeesAsync(client, others);
             var list = await (await client.GetAsync("/nodes")).ReadJsonAsync();
@@ -50,6 +47,7 @@ public sealed class ClusterTests
     [Fact]
     public async Task AStoppedNodeDisappearsAndCallsToItThenFailFastWith404()
     {
+        // Nodes of its own: it stops one, and checks that A then lists no node at all.
         var prefix = TestPrefix.New();
         await using var a = await ClusterNodes.StartAsync(prefix, "a@stop");
         var b = await ClusterNodes.StartAsync(prefix, "b@stop");
@@ -76,25 +74,22 @@ public sealed class ClusterTests
     [Fact]
     public async Task ACallFromAToBRunsOnBAndItsResultComesBackThroughA()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await ClusterNodes.StartAsync(prefix, "a@call", TestModule("a@call"));
-        await using var b = await ClusterNodes.StartAsync(prefix, "b@call", TestModule("b@call"));
+        var a = nodes.Hosts[0];
         var client = a.CreateClient();
-        await ClusterNodes.UntilSeesAsync(client, "b@call");
 
-        var whoami = await (await client.PostAsync("/rpc/b@call/test/whoami", Http.Json("{\"args\": []}"))).ReadJsonAsync();
-        Assert.Equal("b@call", whoami.GetProperty("result").GetString());
-        var ping = await (await client.PostAsync("/rpc/b@call/hornbeam/ping", null)).ReadJsonAsync();
+        var whoami = await (await client.PostAsync($"/rpc/{B}/test/whoami", Http.Json("{\"args\": []}"))).ReadJsonAsync();
+        Assert.Equal(B, whoami.GetProperty("result").GetString());
+        var ping = await (await client.PostAsync($"/rpc/{B}/hornbeam/ping", null)).ReadJsonAsync();
         Assert.Equal("pong", ping.GetProperty("result").GetString());
-        var info = await (await client.PostAsync("/rpc/b@call/hornbeam/node_info", null)).ReadJsonAsync();
-        Assert.Equal("b@call", info.GetProperty("result").GetProperty("node").GetString());
+        var info = await (await client.PostAsync($"/rpc/{B}/hornbeam/node_info", null)).ReadJsonAsync();
+        Assert.Equal(B, info.GetProperty("result").GetProperty("node").GetString());
         Assert.Contains("whoami",
             info.GetProperty("result").GetProperty("modules").GetProperty("test").EnumerateArray().Select(f => f.GetString()));
-        var self = await (await client.PostAsync("/rpc/a@call/test/whoami", null)).ReadJsonAsync();
-        Assert.Equal("a@call", self.GetProperty("result").GetString());
+        var self = await (await client.PostAsync($"/rpc/{A}/test/whoami", null)).ReadJsonAsync();
+        Assert.Equal(A, self.GetProperty("result").GetString());
 
         // B replies first and then acknowledges and deletes the request, so the stream empties just after the answer.
-        var stream = a.Services.GetRequiredService<RedisKeys>().RpcRequests("b@call");
+        var stream = a.Services.GetRequiredService<RedisKeys>().RpcRequests(B);
         var db = a.Services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
         await Poll.UntilAsync(async () => await db.StreamLengthAsync(stream) == 0, because: "handled requests leave B's stream");
     }
@@ -102,40 +97,32 @@ public sealed class ClusterTests
     [Fact]
     public async Task ErrorsOnTheTargetComeBackAsProblems()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await ClusterNodes.StartAsync(prefix, "a@err", TestModule("a@err"));
-        await using var b = await ClusterNodes.StartAsync(prefix, "b@err", TestModule("b@err"));
-        var client = a.CreateClient();
-        await ClusterNodes.UntilSeesAsync(client, "b@err");
+        var client = nodes.Hosts[0].CreateClient();
 
-        await (await client.PostAsync("/rpc/nobody@err/hornbeam/ping", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
-        await (await client.PostAsync("/rpc/b@err/nope/ping", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
-        await (await client.PostAsync("/rpc/b@err/test/nope", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
-        var failed = await (await client.PostAsync("/rpc/b@err/test/boom", Http.Json("{\"args\": [\"disk full\"]}")))
+        await (await client.PostAsync("/rpc/nobody@three/hornbeam/ping", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync($"/rpc/{B}/nope/ping", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync($"/rpc/{B}/test/nope", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        var failed = await (await client.PostAsync($"/rpc/{B}/test/boom", Http.Json("{\"args\": [\"disk full\"]}")))
             .AssertProblemAsync(502, ProblemTypes.BadGateway);
         Assert.Contains("disk full", failed.GetProperty("detail").GetString());
-        Assert.Contains("b@err", failed.GetProperty("detail").GetString());
-        var wrong = await (await client.PostAsync("/rpc/b@err/test/echo", Http.Json("{\"args\": [\"x\", \"a\"]}")))
+        Assert.Contains(B, failed.GetProperty("detail").GetString());
+        var wrong = await (await client.PostAsync($"/rpc/{B}/test/echo", Http.Json("{\"args\": [\"x\", \"a\"]}")))
             .AssertProblemAsync(400, ProblemTypes.InvalidInput);
         Assert.Contains("'x'", wrong.GetProperty("detail").GetString());
-        await (await client.PostAsync("/rpc/b@err/test/echo", Http.Json("{\"args\": [1]}")))
+        await (await client.PostAsync($"/rpc/{B}/test/echo", Http.Json("{\"args\": [1]}")))
             .AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PostAsync("/rpc/b@err/hornbeam/ping", Http.Json("{\"timeout_ms\": 600000}")))
+        await (await client.PostAsync($"/rpc/{B}/hornbeam/ping", Http.Json("{\"timeout_ms\": 600000}")))
             .AssertProblemAsync(400, ProblemTypes.InvalidInput);
-        await (await client.PostAsync("/rpc/b@err/hornbeam/ping", Http.Json("{\"args\": 3}")))
+        await (await client.PostAsync($"/rpc/{B}/hornbeam/ping", Http.Json("{\"args\": 3}")))
             .AssertProblemAsync(400, ProblemTypes.InvalidInput);
     }
 
     [Fact]
     public async Task ACallThatOutlivesItsTimeoutGets504AtTheTimeout()
     {
-        var prefix = TestPrefix.New();
-        await using var a = await ClusterNodes.StartAsync(prefix, "a@slow", TestModule("a@slow"));
-        await using var b = await ClusterNodes.StartAsync(prefix, "b@slow", TestModule("b@slow"));
-        var client = a.CreateClient();
-        await ClusterNodes.UntilSeesAsync(client, "b@slow");
+        var client = nodes.Hosts[0].CreateClient();
 
-        foreach (var target in new[] { "b@slow", "a@slow" })
+        foreach (var target in new[] { B, A })
         {
             var clock = Stopwatch.StartNew();
             var response = await client.PostAsync($"/rpc/{target}/test/slow", Http.Json("{\"timeout_ms\": 300}"));
@@ -148,64 +135,50 @@ public sealed class ClusterTests
     [Fact]
     public async Task CastsRunOnTheirNode()
     {
-        var prefix = TestPrefix.New();
-        var hitsA = new StrongBox<long>();
-        var hitsB = new StrongBox<long>();
-        await using var a = await ClusterNodes.StartAsync(prefix, "a@cast", TestModule("a@cast", hitsA));
-        await using var b = await ClusterNodes.StartAsync(prefix, "b@cast", TestModule("b@cast", hitsB));
-        var client = a.CreateClient();
-        await ClusterNodes.UntilSeesAsync(client, "b@cast");
+        var client = nodes.Hosts[0].CreateClient();
+        var (hitsA, hitsB) = (nodes.Hits[0], nodes.Hits[1]);
+        var (beforeA, beforeB) = (Interlocked.Read(ref hitsA.Value), Interlocked.Read(ref hitsB.Value));
 
         for (var i = 0; i < 5; i++)
             Assert.Equal(HttpStatusCode.Accepted,
-                (await client.PostAsync("/rpc/b@cast/test/bump/cast", Http.Json("{\"args\": [2]}"))).StatusCode);
+                (await client.PostAsync($"/rpc/{B}/test/bump/cast", Http.Json("{\"args\": [2]}"))).StatusCode);
         Assert.Equal(HttpStatusCode.Accepted,
-            (await client.PostAsync("/rpc/a@cast/test/bump/cast", Http.Json("{\"args\": [7]}"))).StatusCode);
-        await Poll.UntilAsync(() => Task.FromResult(Interlocked.Read(ref hitsB.Value) == 10 && Interlocked.Read(ref hitsA.Value) == 7),
+            (await client.PostAsync($"/rpc/{A}/test/bump/cast", Http.Json("{\"args\": [7]}"))).StatusCode);
+        await Poll.UntilAsync(() => Task.FromResult(
+                Interlocked.Read(ref hitsB.Value) == beforeB + 10 && Interlocked.Read(ref hitsA.Value) == beforeA + 7),
             because: "the casts ran on b and a");
-        await (await client.PostAsync("/rpc/nobody@cast/test/bump/cast", Http.Json("{\"args\": [1]}")))
+        await (await client.PostAsync("/rpc/nobody@three/test/bump/cast", Http.Json("{\"args\": [1]}")))
             .AssertProblemAsync(404, ProblemTypes.NotFound);
-        await (await client.PostAsync("/rpc/a@cast/test/nope/cast", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
+        await (await client.PostAsync($"/rpc/{A}/test/nope/cast", null)).AssertProblemAsync(404, ProblemTypes.NotFound);
     }
 
     [Fact]
     public async Task AThousandConcurrentCallsAcrossThreeNodesEachGetTheirOwnResult()
     {
-        var prefix = TestPrefix.New();
-        string[] names = ["a@many", "b@many", "c@many"];
-        var hosts = new List<HornbeamApiFactory>();
-        foreach (var name in names) hosts.Add(await ClusterNodes.StartAsync(prefix, name, TestModule(name)));
-        try
+        var names = ThreeNodes.Names;
+        var clients = nodes.Hosts.Select(h => h.CreateClient()).ToArray();
+        var calls = Enumerable.Range(0, 1000).Select(async i =>
         {
-            var clients = hosts.Select(h => h.CreateClient()).ToArray();
-            for (var i = 0; i < 3; i++) await ClusterNodes.UntilSeesAsync(clients[i], names.Where((_, j) => j != i).ToArray());
-
-            var calls = Enumerable.Range(0, 1000).Select(async i =>
-            {
-                var from = i % 3;
-                var to = (i + 1 + i / 3 % 2) % 3;
-                var response = await clients[from].PostAsync($"/rpc/{names[to]}/test/echo",
-                    Http.Json($"{{\"args\": [{i}, \"{names[from]}\"], \"timeout_ms\": 30000}}"));
-                var body = await response.ReadJsonAsync();
-                Assert.True(response.StatusCode == HttpStatusCode.OK, $"call {i} from {names[from]} to {names[to]}: {body}");
-                var result = body.GetProperty("result");
-                Assert.Equal(i, result.GetProperty("x").GetInt64());
-                Assert.Equal(names[from], result.GetProperty("from").GetString());
-                Assert.Equal(names[to], result.GetProperty("node").GetString());
-            });
-            var clock = Stopwatch.StartNew();
-            await Task.WhenAll(calls);
-            Console.WriteLine($"1000 calls took {clock.ElapsedMilliseconds} ms");
-        }
-        finally
-        {
-            foreach (var host in hosts) await host.DisposeAsync();
-        }
+            var from = i % 3;
+            var to = (i + 1 + i / 3 % 2) % 3;
+            var response = await clients[from].PostAsync($"/rpc/{names[to]}/test/echo",
+                Http.Json($"{{\"args\": [{i}, \"{names[from]}\"], \"timeout_ms\": 30000}}"));
+            var body = await response.ReadJsonAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"call {i} from {names[from]} to {names[to]}: {body}");
+            var result = body.GetProperty("result");
+            Assert.Equal(i, result.GetProperty("x").GetInt64());
+            Assert.Equal(names[from], result.GetProperty("from").GetString());
+            Assert.Equal(names[to], result.GetProperty("node").GetString());
+        });
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(calls);
+        Console.WriteLine($"1000 calls took {clock.ElapsedMilliseconds} ms");
     }
 
     [Fact]
     public async Task ANodeThatStopsHeartbeatingIsPrunedItsUnservedStreamExpiresAndItsCallersHearAtOnce()
     {
+        // A node of its own: the crashed node it writes into presence would show in the shared nodes' lists.
         var prefix = TestPrefix.New();
         await using var a = await ClusterNodes.StartAsync(prefix, "a@ghost");
         var keys = a.Services.GetRequiredService<RedisKeys>();
@@ -230,6 +203,7 @@ public sealed class ClusterTests
     [Fact]
     public async Task ANodeSkipsCallsWhoseCallerHasGivenUpRunsEveryCastHoweverLateAndLeavesItsStreamEmpty()
     {
+        // A node of its own: it writes requests into the node's stream by hand and counts every entry in it.
         var prefix = TestPrefix.New();
         var hits = new StrongBox<long>();
         await using var b = await ClusterNodes.StartAsync(prefix, "b@late", TestModule("b@late", hits));
@@ -259,6 +233,7 @@ public sealed class ClusterTests
     [Fact]
     public async Task OnTheEmbeddedStoreANodeListsItselfAndCallsItselfInProcess()
     {
+        // A host of its own: the embedded store, not the tests' Redis.
         await using var api = new HornbeamApiFactory(null, TestPrefix.New(), ClusterNodes.Settings("solo@embedded"));
         var client = api.CreateClient();
         var nodes = await (await client.GetAsync("/nodes")).ReadJsonAsync();

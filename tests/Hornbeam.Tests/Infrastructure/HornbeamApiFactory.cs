@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 
 namespace Hornbeam.Tests.Infrastructure;
 
@@ -25,6 +26,18 @@ public sealed class HornbeamApiFactory(string? connectionString, string prefix, 
         await Poll.UntilAsync(async () => (await client.GetAsync("/health/ready")).IsSuccessStatusCode, TimeSpan.FromSeconds(30),
             "the host is ready");
         return factory;
+    }
+
+    private static readonly Lock Building = new();
+
+    /// <summary>
+    /// One host built at a time in this process: the factory finds the host that Program's Main builds through a
+    /// process-wide DiagnosticListener event, so two factories building at once (parallel test classes, or a fixture
+    /// starting its nodes together) can each take the other's host, settings and all.
+    /// </summary>
+    protected override IHost CreateHost(IHostBuilder builder)
+    {
+        lock (Building) return base.CreateHost(builder);
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
