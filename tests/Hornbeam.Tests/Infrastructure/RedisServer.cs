@@ -128,10 +128,12 @@ public sealed class LocalRedisProcess : IDisposable
     {
         try
         {
+            // A replica's first sync starts at once: Redis otherwise waits repl-diskless-sync-delay (5 s) for more
+            // replicas to share the transfer, and every test with a replica, a cluster's included, would wait with it.
             string[] arguments = _configFile is not null
                 ? [_configFile, .. _extraArguments]
                 : ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
-                    "--dir", Directory, .. _extraArguments];
+                    "--repl-diskless-sync-delay", "0", "--dir", Directory, .. _extraArguments];
             _process = Process.Start(new ProcessStartInfo("redis-server", arguments)
             {
                 RedirectStandardOutput = true,
