@@ -7,14 +7,12 @@ Needs a running service at HORNBEAM_URL (and HORNBEAM_API_KEY, with the admin sc
     python3 clients/python/bench/hook.py [seconds per measurement, default 5] [rounds, default 2]
 """
 
-import os
 import subprocess
 import sys
-import threading
-import time
 import uuid
 
 import hornbeam_client
+import incr  # this folder's incr.py: its measuring loop
 from hornbeam_erlang import execute
 
 THREADS = 8
@@ -36,27 +34,9 @@ hornbeam_client.serve_forever()
 
 
 def measure(app_path, threads, seconds):
-    """Calls per second of ``threads`` threads, each calling ``execute(app_path, "encode", "hello")`` in a loop."""
-    counts = [0] * threads
-    start = threading.Barrier(threads + 1)
-    stop = time.monotonic() + seconds + 0.5
-
-    def work(i):
-        execute(app_path, "encode", "hello")  # connects before the clock starts
-        start.wait()
-        n = 0
-        while time.monotonic() < stop:
-            execute(app_path, "encode", "hello")
-            n += 1
-        counts[i] = n
-    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    start.wait()
-    began = time.monotonic()
-    for w in workers:
-        w.join()
-    return sum(counts) / (time.monotonic() - began)
+    """Calls per second of ``threads`` threads, each calling ``execute(app_path, "encode", "hello")`` in a loop (incr.py's
+    loop: each thread connects before the clock starts)."""
+    return incr.measure(lambda _key: lambda: execute(app_path, "encode", "hello"), threads, seconds)[0]
 
 
 def main():
