@@ -196,17 +196,11 @@ internal sealed class RpcServer(
                     await AbandonUnfinishedAsync();
                     _recovered = true;
                 }
-                if (Interlocked.Exchange(ref _readLost, 0) == 1)
+                // Cleared only once the pending list has been read in full; a failure leaves it for the next drain.
+                if (Volatile.Read(ref _readLost) == 1)
                 {
-                    try
-                    {
-                        await TakeLostAsync();
-                    }
-                    catch
-                    {
-                        Volatile.Write(ref _readLost, 1);
-                        throw;
-                    }
+                    await TakeLostAsync();
+                    Volatile.Write(ref _readLost, 0);
                 }
                 while (!_work.IsStopping)
                 {
