@@ -121,11 +121,7 @@ internal sealed class ClusterPresence(
         using var timer = new PeriodicTimer(_options.HeartbeatInterval);
         try
         {
-            while (await timer.WaitForNextTickAsync(ct))
-            {
-                await _events!.EnsureAsync();
-                await TryHeartbeatAsync();
-            }
+            while (await timer.WaitForNextTickAsync(ct)) await TryHeartbeatAsync();
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -34,7 +34,7 @@ internal sealed class RpcClient : IRpcClient, IHostedService
         (_redis, _keys, _node, _modules, _presence, _server, _options, _logger) = (redis, keys, node, modules, presence, server,
             options.Value, logger);
         _replies = keys.RpcReplies(node.Name);
-        _subscription = channels.Keep(_replies, OnReply, $"the RPC replies of node {node.Name}");
+        _subscription = channels.Keep(_replies, OnReply, $"the RPC replies of node {node.Name}", probe: true);
         // A node that stopped heartbeating will not answer: its callers hear so now rather than at their deadline.
         presence.NodeLost += FailCallsTo;
     }

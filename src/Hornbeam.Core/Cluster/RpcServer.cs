@@ -50,7 +50,8 @@ internal sealed class RpcServer(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _doorbell = channels.Keep(keys.RpcDoorbell(node.Name), _ => Ring(), $"the RPC doorbell of node {node.Name}");
+        _doorbell = channels.Keep(keys.RpcDoorbell(node.Name), _ => Ring(), $"the RPC doorbell of node {node.Name}",
+            probe: true);
         await _doorbell.EnsureAsync();
         await TryEnsureGroupAsync();
         _work.Start($"The RPC sweep of node {node.Name}", SweepLoopAsync);
@@ -121,7 +122,6 @@ internal sealed class RpcServer(
             while (await timer.WaitForNextTickAsync(ct))
             {
                 if (!StreamsSupported) return;
-                await _doorbell!.EnsureAsync();
                 if (!_groupReady) await TryEnsureGroupAsync();
                 else
                 {
@@ -236,6 +236,12 @@ internal sealed class RpcServer(
                 // Redis may have run the read and delivered entries whose answer never came back: look for them next time.
                 Volatile.Write(ref _readLost, 1);
                 logger.LogWarning("Node {Node} could not read its RPC requests: {Message}", node.Name, e.Message);
+            }
+            catch (Exception e)
+            {
+                // Whatever went wrong, the drain ends here so that the next doorbell or sweep starts another.
+                Volatile.Write(ref _readLost, 1);
+                logger.LogError(e, "Node {Node} failed reading its RPC requests", node.Name);
             }
             Volatile.Write(ref _draining, 0);
             if (Volatile.Read(ref _again) == 0 || Interlocked.CompareExchange(ref _draining, 1, 0) != 0) return;

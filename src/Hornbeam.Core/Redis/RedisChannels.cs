@@ -60,12 +60,13 @@ internal sealed class RedisChannels(IConnectionMultiplexer redis, ILogger<RedisC
     }
 
     /// <summary>
-    /// A subscription to <paramref name="channel"/> that is tried again until it holds: call
-    /// <see cref="KeptSubscription.EnsureAsync"/> where the owner may need it (at start, on each tick of its loop);
-    /// it is also tried again when the connection to Redis is restored. <paramref name="what"/> names it in the log.
+    /// A subscription to <paramref name="channel"/> that is tried again until it holds, on a timer of its own; call
+    /// <see cref="KeptSubscription.EnsureAsync"/> where the owner needs it now (at start, before a call that waits on it).
+    /// With <paramref name="probe"/>, for a channel only this process listens to, it also checks that Redis still delivers
+    /// there. <paramref name="what"/> names it in the log.
     /// </summary>
-    public KeptSubscription Keep(RedisChannel channel, Action<RedisValue> onMessage, string what) =>
-        new(this, redis, channel, onMessage, what, logger);
+    public KeptSubscription Keep(RedisChannel channel, Action<RedisValue> onMessage, string what, bool probe = false) =>
+        new(this, redis, channel, onMessage, what, probe, logger);
 
     private async Task SubscribeAsync(Subscription subscription)
     {
