@@ -14,9 +14,6 @@ namespace Hornbeam.Redis;
 /// </summary>
 internal sealed class KeptSubscription : IDisposable
 {
-    /// <summary>How often the subscription is tried or probed, and how long a probe may take to come back.</summary>
-    internal static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(5);
-
     // A SUBSCRIBE that neither succeeds nor fails within this is given up, so that the next tick tries again.
     private static readonly TimeSpan SubscribeTimeout = TimeSpan.FromSeconds(10);
 
@@ -29,6 +26,8 @@ internal sealed class KeptSubscription : IDisposable
     private readonly ILogger _logger;
     private readonly byte[]? _probe;
     private readonly Timer _timer;
+    // How often the subscription is tried or probed, and how long a probe may take to come back.
+    private readonly TimeSpan _checkInterval;
     private ChannelListener? _listener;
     private Task? _trying;
     private bool _disposed;
@@ -38,12 +37,13 @@ internal sealed class KeptSubscription : IDisposable
     private long _probeTakenAt;
 
     internal KeptSubscription(RedisChannels channels, IConnectionMultiplexer redis, RedisChannel channel, Action<RedisValue> onMessage,
-        string what, bool probe, ILogger logger)
+        string what, bool probe, TimeSpan checkInterval, ILogger logger)
     {
-        (_channels, _redis, _channel, _onMessage, _what, _logger) = (channels, redis, channel, onMessage, what, logger);
+        (_channels, _redis, _channel, _onMessage, _what, _checkInterval, _logger) =
+            (channels, redis, channel, onMessage, what, checkInterval, logger);
         if (probe) _probe = Encoding.UTF8.GetBytes($"hornbeam:probe:{Guid.NewGuid():N}");
         redis.ConnectionRestored += OnConnectionRestored;
-        _timer = new Timer(_ => _ = CheckAsync(), null, CheckInterval, CheckInterval);
+        _timer = new Timer(_ => _ = CheckAsync(), null, checkInterval, checkInterval);
     }
 
     /// <summary>Whether Redis has confirmed the subscription (and, if probed, has not since failed to deliver a probe).</summary>
@@ -107,7 +107,7 @@ internal sealed class KeptSubscription : IDisposable
                 }
                 if (_probeOut)
                 {
-                    if (_probeTakenAt == 0 || Stopwatch.GetElapsedTime(_probeTakenAt) < CheckInterval) return;
+                    if (_probeTakenAt == 0 || Stopwatch.GetElapsedTime(_probeTakenAt) < _checkInterval) return;
                     (lost, _listener, _probeOut) = (_listener, null, false);
                 }
                 else (_probeOut, _probeTakenAt) = (true, 0);
@@ -115,7 +115,7 @@ internal sealed class KeptSubscription : IDisposable
             if (lost is not null)
             {
                 _logger.LogWarning("Redis stopped delivering {What} (a probe did not come back within {Interval}); subscribing afresh.",
-                    _what, CheckInterval);
+                    _what, _checkInterval);
                 lost.Dispose();
                 await EnsureAsync();
                 return;

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Hornbeam.Redis;
@@ -10,7 +11,7 @@ namespace Hornbeam.Redis;
 /// and its messages reach every listener in the order Redis sent them. Subscribing and leaving happen under one lock, so
 /// a listener arriving while the last one leaves never joins a subscription that is being torn down.
 /// </summary>
-internal sealed class RedisChannels(IConnectionMultiplexer redis, ILogger<RedisChannels> logger)
+internal sealed class RedisChannels(IConnectionMultiplexer redis, IOptions<RedisOptions> options, ILogger<RedisChannels> logger)
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<RedisChannel, Subscription> _subscriptions = [];
@@ -60,13 +61,14 @@ internal sealed class RedisChannels(IConnectionMultiplexer redis, ILogger<RedisC
     }
 
     /// <summary>
-    /// A subscription to <paramref name="channel"/> that is tried again until it holds, on a timer of its own; call
+    /// A subscription to <paramref name="channel"/> that is tried again until it holds, on a timer of its own
+    /// (<see cref="RedisOptions.SubscriptionCheckInterval"/>); call
     /// <see cref="KeptSubscription.EnsureAsync"/> where the owner needs it now (at start, before a call that waits on it).
     /// With <paramref name="probe"/>, for a channel only this process listens to, it also checks that Redis still delivers
     /// there. <paramref name="what"/> names it in the log.
     /// </summary>
     public KeptSubscription Keep(RedisChannel channel, Action<RedisValue> onMessage, string what, bool probe = false) =>
-        new(this, redis, channel, onMessage, what, probe, logger);
+        new(this, redis, channel, onMessage, what, probe, options.Value.SubscriptionCheckInterval, logger);
 
     private async Task SubscribeAsync(Subscription subscription)
     {

@@ -19,6 +19,14 @@ public sealed class RedisOptions
     /// <summary>Longest a request waits for Redis, in milliseconds; past it the request fails with a 503.</summary>
     [SettingRange(100, int.MaxValue, ErrorMessage = "Hornbeam:Redis:DeadlineMs must be at least 100.")]
     public int DeadlineMs { get; set; } = 2000;
+
+    /// <summary>
+    /// How often a subscription a node needs all the time is tried again while Redis refuses it, and how long a probe on
+    /// one of the node's own channels may take to come back before the subscription is made afresh.
+    /// </summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.100", SettingRangeAttribute.MaxTimeSpan,
+        ErrorMessage = "Hornbeam:Redis:SubscriptionCheckInterval must be at least 100 ms.")]
+    public TimeSpan SubscriptionCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Checks <see cref="RedisOptions"/> at start-up; the body is source-generated from the attributes.</summary>

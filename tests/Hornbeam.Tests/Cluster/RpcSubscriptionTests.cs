@@ -24,6 +24,12 @@ public sealed class RpcSubscriptionTests(RpcSubscriptionTests.NodesStartedBefore
         public const string A = "a@subscriptions";
         public const string B = "b@subscriptions";
 
+        // Subscriptions tried and probed often, so that a lost one comes back within the test's time.
+        private static readonly Dictionary<string, string?> Checks = new()
+        {
+            ["Hornbeam:Redis:SubscriptionCheckInterval"] = "00:00:00.500",
+        };
+
         public LocalRedisProcess Redis { get; private set; } = null!;
         public HornbeamApiFactory NodeA { get; private set; } = null!;
         public HornbeamApiFactory NodeB { get; private set; } = null!;
@@ -33,8 +39,8 @@ public sealed class RpcSubscriptionTests(RpcSubscriptionTests.NodesStartedBefore
             Redis = await LocalRedisProcess.StartAsync();
             Redis.Stop();
             var prefix = TestPrefix.New();
-            NodeA = new HornbeamApiFactory(Redis.ConnectionString, prefix, ClusterNodes.Settings(A));
-            NodeB = new HornbeamApiFactory(Redis.ConnectionString, prefix, ClusterNodes.Settings(B),
+            NodeA = new HornbeamApiFactory(Redis.ConnectionString, prefix, ClusterNodes.Settings(A, Checks));
+            NodeB = new HornbeamApiFactory(Redis.ConnectionString, prefix, ClusterNodes.Settings(B, Checks),
                 configure: b => b.AddFunction("echo", string (string text) => text));
             foreach (var node in new[] { NodeA, NodeB })
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, (await node.CreateClient().GetAsync("/health/ready")).StatusCode);

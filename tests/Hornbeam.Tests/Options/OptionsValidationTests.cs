@@ -28,6 +28,7 @@ public sealed class OptionsValidationTests
         { "Hornbeam:DefaultKeysPage", "10001", "Hornbeam:DefaultKeysPage must be between 1 and Hornbeam:MaxKeysPage" },
         { "Hornbeam:Redis:WaitReplicas", "-1", "Hornbeam:Redis:WaitReplicas must be 0 or more" },
         { "Hornbeam:Redis:DeadlineMs", "10", "Hornbeam:Redis:DeadlineMs must be at least 100" },
+        { "Hornbeam:Redis:SubscriptionCheckInterval", "00:00:00.050", "Hornbeam:Redis:SubscriptionCheckInterval must be at least 100 ms" },
         { "Hornbeam:Idempotency:WindowSeconds", "0", "Hornbeam:Idempotency:WindowSeconds must be at least 1" },
         { "Hornbeam:Idempotency:MaxStoredAnswerBytes", "-1", "Hornbeam:Idempotency:MaxStoredAnswerBytes must be 0 or more" },
         { "Hornbeam:Hooks:HttpTimeoutSeconds", "0", "Hornbeam:Hooks:HttpTimeoutSeconds must be at least 1" },
@@ -73,6 +74,7 @@ public sealed class OptionsValidationTests
     {
         { "Hornbeam:Redis:DeadlineMs", "100" },
         { "Hornbeam:Redis:WaitReplicas", "0" },
+        { "Hornbeam:Redis:SubscriptionCheckInterval", "00:00:00.100" },
         { "Hornbeam:Idempotency:MaxStoredAnswerBytes", "0" },
         { "Hornbeam:Tasks:LeaseMilliseconds", "300" },
         { "Hornbeam:Tasks:FinishRetrySeconds", "0" },
